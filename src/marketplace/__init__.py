@@ -1,0 +1,1 @@
+"""Marketplace: an API-only backend for multi-vendor marketplaces."""

@@ -1,0 +1,126 @@
+"""The ASGI application: mounts the enabled contexts on the platform's HTTP boundary.
+
+`create_app()` is the uvicorn factory (`marketplace serve`). Middleware, outermost first:
+request context (request id, access log, metrics) → unit of work (transaction per request,
+idempotency) → FastAPI's routing and problem+json error handlers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.responses import Response
+
+from marketplace.bootstrap import Container, build_container, enabled_contexts
+from marketplace.platform.errors import install_problem_handlers
+from marketplace.platform.health import Check, health_router
+from marketplace.platform.http import UnitOfWorkMiddleware
+from marketplace.platform.observability import (
+    RequestContextMiddleware,
+    configure_logging,
+    init_sentry,
+    metrics_response,
+)
+from marketplace.platform.openapi import install_openapi
+from marketplace.platform.worker import ping_broker
+from marketplace.settings import Settings
+
+API_PREFIX = "/v1"
+
+
+def _readiness_checks(container: Container) -> dict[str, Check]:
+    checks: dict[str, Check] = {"database": container.db.ping}
+    settings = container.settings
+    if settings.redis_url:
+        checks["redis"] = container.cache.ping
+    if settings.broker_url:
+        broker_url = settings.broker_url
+
+        async def broker() -> None:
+            await ping_broker(broker_url)
+
+        checks["broker"] = broker
+    return checks
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    container: Container | None = None,
+    contexts: Sequence[str] | None = None,
+    extra_routers: Sequence[APIRouter] = (),
+    run_jobs: bool | None = None,
+) -> FastAPI:
+    settings = settings or (container.settings if container else Settings())
+    container = container or build_container(settings, contexts=enabled_contexts(contexts))
+    jobs_here = settings.jobs_in_process if run_jobs is None else run_jobs
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if jobs_here:
+            await container.jobs.start(loops=True)
+        try:
+            yield
+        finally:
+            await container.jobs.stop()
+            await container.cache.close()
+            await container.db.dispose()
+
+    configure_logging(level=settings.log_level, json=settings.log_json)
+    init_sentry(
+        settings.sentry_dsn.get_secret_value() if settings.sentry_dsn else None,
+        environment=settings.env,
+        release=settings.release,
+    )
+    app = FastAPI(
+        title="Marketplace API",
+        version="1.0.0",
+        description="Multi-vendor marketplace backend: vendors, catalog, checkout, split "
+        "payments, payouts, shipping, reviews and disputes.",
+        lifespan=lifespan,
+    )
+    app.state.container = container
+    install_problem_handlers(app)
+    install_openapi(app)
+
+    app.include_router(health_router(_readiness_checks(container)))
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    async def metrics() -> Response:
+        return metrics_response()
+
+    v1 = APIRouter(prefix=API_PREFIX)
+    for context in container.contexts:
+        for router in context.routers():
+            v1.include_router(router)
+    for router in extra_routers:
+        v1.include_router(router)
+    app.include_router(v1)
+
+    # Starlette wraps in reverse order of addition: the last added is the outermost.
+    app.add_middleware(
+        UnitOfWorkMiddleware,
+        uow_factory=container.uow_factory,
+        idempotency=container.idempotency,
+    )
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["X-Request-ID", "Idempotent-Replayed", "Retry-After"],
+        )
+    app.add_middleware(RequestContextMiddleware)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """uvicorn factory for `marketplace serve` (each worker process builds its own app)."""
+    import os
+
+    names = [n for n in os.environ.get("MARKETPLACE_SERVE_CONTEXTS", "").split(",") if n]
+    return create_app(contexts=names or None)

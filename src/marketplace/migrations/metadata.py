@@ -1,0 +1,6 @@
+"""The metadata Alembic compares against: every context's models, imported here."""
+
+from marketplace.platform import models as _platform_models  # noqa: F401
+from marketplace.platform.db import Base
+
+target_metadata = Base.metadata

@@ -1,0 +1,1 @@
+"""Rule-free shared kernel: database, unit of work, outbox, jobs, errors, money, observability."""

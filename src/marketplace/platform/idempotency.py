@@ -1,0 +1,205 @@
+"""Idempotency-Key records: reserve, replay, complete, release.
+
+Follows the IETF Idempotency-Key draft and Stripe's behaviour:
+
+* the first request with a key reserves it (a committed row, `in_progress`, with a lease);
+* the same key and body after completion replays the stored response (24 h);
+* the same key with another body answers 422 `idempotency_key_reused`;
+* a duplicate while the first is still running answers 409 `idempotency_request_in_progress`;
+* the stored response is written in the *same transaction* as the request's own changes,
+  so "changed but not recorded" cannot happen; a crash mid-request leaves a reservation whose
+  lease expires, after which a retry runs the request again (nothing of the first committed).
+* a request that failed (error response, rolled back) releases its key so the client can retry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal
+
+import orjson
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from marketplace.platform.clock import utcnow
+from marketplace.platform.db import Database, is_unique_violation
+from marketplace.platform.ids import new_id
+from marketplace.platform.models import IdempotencyKey
+
+MAX_KEY_LENGTH = 255
+
+# Headers a replay must not repeat: they describe the original transfer, not the resource.
+_VOLATILE_HEADERS = {"content-length", "date", "server", "x-request-id", "transfer-encoding"}
+
+
+def fingerprint(method: str, path: str, query: str, body: bytes) -> str:
+    """Digest of what makes two requests "the same": method, target and the JSON body.
+
+    JSON bodies are canonicalised (key order, whitespace) so that re-serialising the same
+    object on retry is not mistaken for a different request.
+    """
+    try:
+        canonical = orjson.dumps(orjson.loads(body), option=orjson.OPT_SORT_KEYS) if body else b""
+    except orjson.JSONDecodeError:
+        canonical = body
+    digest = hashlib.sha256()
+    for part in (method.upper().encode(), path.encode(), query.encode(), canonical):
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    outcome: Literal["reserved", "replay", "reused", "in_progress"]
+    record_id: str | None = None
+    lock_token: str | None = None
+    response: StoredResponse | None = None
+
+
+class IdempotencyStore:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        ttl: timedelta = timedelta(hours=24),
+        lease: timedelta = timedelta(seconds=60),
+    ) -> None:
+        self.db = db
+        self.ttl = ttl
+        self.lease = lease
+
+    async def reserve(self, *, scope: str, key: str, fingerprint: str) -> Reservation:
+        # Two attempts: the second follows deleting an expired record that held the key.
+        for _ in range(2):
+            now = utcnow()
+            token = new_id("lck")
+            record_id = new_id("idk")
+            async with self.db.session() as session:
+                session.add(
+                    IdempotencyKey(
+                        id=record_id,
+                        scope=scope,
+                        key=key,
+                        fingerprint=fingerprint,
+                        status="in_progress",
+                        lock_token=token,
+                        locked_until=now + self.lease,
+                        created_at=now,
+                        expires_at=now + self.ttl,
+                    )
+                )
+                try:
+                    await session.commit()
+                    return Reservation("reserved", record_id, token)
+                except IntegrityError as error:
+                    await session.rollback()
+                    if not is_unique_violation(error):
+                        raise
+                existing = await session.scalar(
+                    select(IdempotencyKey).where(
+                        IdempotencyKey.scope == scope, IdempotencyKey.key == key
+                    )
+                )
+                if existing is None:
+                    continue  # released between our insert and our read: try again
+                if existing.expires_at <= now:
+                    await session.execute(
+                        delete(IdempotencyKey).where(
+                            IdempotencyKey.id == existing.id,
+                            IdempotencyKey.expires_at <= now,
+                        )
+                    )
+                    await session.commit()
+                    continue
+                if existing.fingerprint != fingerprint:
+                    return Reservation("reused", existing.id)
+                if existing.status == "completed":
+                    assert existing.response_status is not None
+                    return Reservation(
+                        "replay",
+                        existing.id,
+                        response=StoredResponse(
+                            existing.response_status,
+                            [(k, v) for k, v in existing.response_headers or []],
+                            existing.response_body or b"",
+                        ),
+                    )
+                if existing.locked_until > now:
+                    return Reservation("in_progress", existing.id)
+                # The first holder died mid-request (nothing of it committed): take over.
+                taken = (
+                    await session.execute(
+                        update(IdempotencyKey)
+                        .where(
+                            IdempotencyKey.id == existing.id,
+                            IdempotencyKey.lock_token == existing.lock_token,
+                            IdempotencyKey.status == "in_progress",
+                        )
+                        .values(lock_token=token, locked_until=now + self.lease)
+                    )
+                ).rowcount  # type: ignore[attr-defined]
+                await session.commit()
+                if taken == 1:
+                    return Reservation("reserved", existing.id, token)
+                return Reservation("in_progress", existing.id)
+        return Reservation("in_progress")
+
+    async def complete(
+        self,
+        session: AsyncSession,
+        *,
+        record_id: str,
+        lock_token: str,
+        response: StoredResponse,
+    ) -> bool:
+        """Store the response inside the request's own transaction; False if we lost the lease."""
+        headers = [
+            [name, value]
+            for name, value in response.headers
+            if name.lower() not in _VOLATILE_HEADERS
+        ]
+        result = await session.execute(
+            update(IdempotencyKey)
+            .where(
+                IdempotencyKey.id == record_id,
+                IdempotencyKey.lock_token == lock_token,
+                IdempotencyKey.status == "in_progress",
+            )
+            .values(
+                status="completed",
+                response_status=response.status,
+                response_headers=headers,
+                response_body=response.body,
+            )
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+
+    async def release(self, *, record_id: str, lock_token: str) -> None:
+        async with self.db.session() as session:
+            await session.execute(
+                delete(IdempotencyKey).where(
+                    IdempotencyKey.id == record_id,
+                    IdempotencyKey.lock_token == lock_token,
+                    IdempotencyKey.status == "in_progress",
+                )
+            )
+            await session.commit()
+
+    async def purge_expired(self) -> int:
+        async with self.db.session() as session:
+            result = await session.execute(
+                delete(IdempotencyKey).where(IdempotencyKey.expires_at <= utcnow())
+            )
+            await session.commit()
+            return result.rowcount  # type: ignore[attr-defined,no-any-return]

@@ -1,0 +1,117 @@
+"""Events, jobs and the registry that says who handles what.
+
+Contexts declare their events as `Event` subclasses with a versioned name
+(`orders.order_placed.v1`), subscribe idempotent handlers to other contexts' events, and
+declare jobs (`catalog.generate_thumbnails`) and periodic schedules. The registry is built
+once by the composition root; the outbox relay and the delivery runner read it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from marketplace.platform.uow import UnitOfWork
+
+
+class Event(BaseModel):
+    """A fact that happened, published through the outbox. Subclasses set `name`."""
+
+    model_config = ConfigDict(frozen=True)
+    name: ClassVar[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """What a handler or job receives: the outbox row's identity and payload."""
+
+    id: str
+    kind: Literal["event", "job"]
+    name: str
+    payload: Mapping[str, Any]
+    occurred_at: datetime
+    attempt: int
+    request_id: str | None = None
+
+
+Handler = Callable[["UnitOfWork", Message], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodicJob:
+    job: str
+    every: timedelta
+    payload: Mapping[str, Any] = field(default_factory=dict)
+
+
+class UnknownHandler(LookupError):
+    pass
+
+
+class Registry:
+    """Subscribers per event name, job functions per job name, and periodic schedules."""
+
+    def __init__(self) -> None:
+        self._events: dict[str, type[Event]] = {}
+        self._subscribers: dict[str, list[str]] = {}
+        self._handlers: dict[str, Handler] = {}
+        self._jobs: set[str] = set()
+        self.periodic: list[PeriodicJob] = []
+
+    def event(self, event_type: type[Event]) -> type[Event]:
+        self._events[event_type.name] = event_type
+        return event_type
+
+    def subscribe(self, event_type: type[Event], *, name: str) -> Callable[[Handler], Handler]:
+        """Register `handler` under a stable `name` (the deduplication key with the event id).
+
+        Renaming a handler makes in-flight deliveries unknown: keep names stable.
+        """
+
+        def decorator(handler: Handler) -> Handler:
+            self._add_handler(name, handler)
+            self._events.setdefault(event_type.name, event_type)
+            self._subscribers.setdefault(event_type.name, []).append(name)
+            return handler
+
+        return decorator
+
+    def job(self, name: str) -> Callable[[Handler], Handler]:
+        def decorator(handler: Handler) -> Handler:
+            self._add_handler(name, handler)
+            self._jobs.add(name)
+            return handler
+
+        return decorator
+
+    def every(self, interval: timedelta, job: str, **payload: Any) -> None:
+        if job not in self._jobs:
+            raise UnknownHandler(f"periodic job {job!r} is not a registered job")
+        self.periodic.append(PeriodicJob(job=job, every=interval, payload=payload))
+
+    def _add_handler(self, name: str, handler: Handler) -> None:
+        if name in self._handlers:
+            raise ValueError(f"handler name {name!r} registered twice")
+        self._handlers[name] = handler
+
+    def handlers_for(self, kind: str, name: str) -> list[str]:
+        if kind == "job":
+            return [name] if name in self._jobs else []
+        return list(self._subscribers.get(name, ()))
+
+    def is_job(self, name: str) -> bool:
+        return name in self._jobs
+
+    def handler(self, name: str) -> Handler:
+        try:
+            return self._handlers[name]
+        except KeyError:
+            raise UnknownHandler(name) from None
+
+    def event_type(self, name: str) -> type[Event] | None:
+        return self._events.get(name)

@@ -1,0 +1,153 @@
+"""The unit of work: one database transaction per use case, with its outbox messages.
+
+Services receive a `UnitOfWork`, change state through `uow.session`, and record what
+happened with `uow.publish(event)` / `uow.enqueue(job, ...)`. The boundary (HTTP middleware,
+job runner, CLI) commits. Messages are written to the outbox inside the same transaction, so
+a change and the news of it commit together or not at all; after-commit callbacks run only
+when the commit succeeded and are dropped on rollback.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from marketplace.platform.clock import utcnow
+from marketplace.platform.db import Database
+from marketplace.platform.ids import new_id
+from marketplace.platform.messaging import Event
+from marketplace.platform.models import OutboxMessage
+
+logger = logging.getLogger(__name__)
+
+AfterCommit = Callable[[], Awaitable[None]]
+
+
+class UnitOfWork:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        request_id: str | None = None,
+        on_messages_committed: Callable[[], None] | None = None,
+    ) -> None:
+        self.db = db
+        self.request_id = request_id
+        self._session: AsyncSession | None = None
+        self._messages: list[OutboxMessage] = []
+        self._after_commit: list[AfterCommit] = []
+        self._on_messages_committed = on_messages_committed
+        self.rollback_only = False
+
+    @property
+    def session(self) -> AsyncSession:
+        # Opened on first use: requests that never touch the database never take a connection.
+        if self._session is None:
+            self._session = self.db.session()
+        return self._session
+
+    @property
+    def dialect(self) -> str:
+        return self.db.dialect
+
+    def publish(self, event: Event) -> str:
+        return self._add("event", event.name, event.model_dump(mode="json"))
+
+    def enqueue(self, job: str, payload: Mapping[str, Any] | None = None) -> str:
+        return self._add("job", job, dict(payload or {}))
+
+    def _add(self, kind: str, name: str, payload: dict[str, Any]) -> str:
+        message = OutboxMessage(
+            id=new_id("msg"),
+            kind=kind,
+            name=name,
+            payload=payload,
+            request_id=self.request_id,
+            occurred_at=utcnow(),
+        )
+        self._messages.append(message)
+        return message.id
+
+    @property
+    def pending_messages(self) -> list[OutboxMessage]:
+        return list(self._messages)
+
+    def after_commit(self, callback: AfterCommit) -> None:
+        self._after_commit.append(callback)
+
+    def mark_rollback_only(self) -> None:
+        """The request failed: whatever the handler changed must not be committed."""
+        self.rollback_only = True
+
+    async def flush(self) -> None:
+        if self._messages:
+            self.session.add_all(self._messages)
+        if self._session is not None:
+            await self._session.flush()
+
+    async def commit(self) -> None:
+        if self.rollback_only:
+            raise RuntimeError("unit of work was marked rollback-only")
+        wrote_messages = bool(self._messages)
+        if self._messages:
+            self.session.add_all(self._messages)
+            self._messages = []
+        if self._session is not None:
+            await self._session.commit()
+        callbacks, self._after_commit = self._after_commit, []
+        if wrote_messages and self._on_messages_committed is not None:
+            self._on_messages_committed()
+        for callback in callbacks:
+            try:
+                await callback()
+            except Exception:
+                # The transaction is durable; a failed side effect must not turn it into an error.
+                logger.exception("after-commit callback failed")
+
+    async def rollback(self) -> None:
+        self._messages = []
+        self._after_commit = []
+        if self._session is not None:
+            await self._session.rollback()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def __aenter__(self) -> UnitOfWork:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # Leaving the block without commit() means rollback: commits are explicit.
+        try:
+            await self.rollback()
+        finally:
+            await self.close()
+
+
+class UnitOfWorkFactory:
+    """Creates units of work wired to the process's database and outbox relay."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._listeners: list[Callable[[], None]] = []
+
+    def add_commit_listener(self, listener: Callable[[], None]) -> None:
+        self._listeners.append(listener)
+
+    def _notify(self) -> None:
+        for listener in self._listeners:
+            listener()
+
+    def __call__(self, *, request_id: str | None = None) -> UnitOfWork:
+        return UnitOfWork(self.db, request_id=request_id, on_messages_committed=self._notify)

@@ -1,0 +1,206 @@
+"""The job runtime: taskiq broker, outbox relay loop, delivery sweeper and scheduler loop.
+
+The broker is only a transport for delivery ids; the database holds the truth (outbox and
+deliveries), so a broker that loses a message costs latency, not work. Brokers per
+deployment shape:
+
+* unset URL: taskiq's in-memory broker, deliveries run as tasks inside `serve`;
+* `amqp://...`: RabbitMQ through taskiq-aio-pika, consumed by `marketplace worker` processes;
+* `redis://...`: Redis Streams through taskiq-redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from taskiq import AsyncBroker, InMemoryBroker
+from taskiq.receiver import Receiver
+
+from marketplace.platform.jobs import run_delivery, schedule_due_jobs
+from marketplace.platform.messaging import Registry
+from marketplace.platform.outbox import relay_once, sweep_deliveries
+from marketplace.platform.uow import UnitOfWorkFactory
+
+logger = logging.getLogger(__name__)
+
+DELIVER_TASK = "marketplace.deliver"
+QUEUE_NAME = "marketplace.deliveries"
+CONNECT_TIMEOUT_SECONDS = 2.0
+
+
+def build_broker(url: str | None, *, queue: str = QUEUE_NAME, inline: bool = False) -> AsyncBroker:
+    if url is None:
+        # inline: each kick runs to completion before the next (deterministic tests).
+        return InMemoryBroker(await_inplace=inline)
+    if url.startswith(("amqp://", "amqps://")):
+        from taskiq_aio_pika import AioPikaBroker, Queue
+
+        return AioPikaBroker(url=url, task_queues=[Queue(name=queue, routing_key=queue)])
+    if url.startswith(("redis://", "rediss://")):
+        from taskiq_redis import RedisStreamBroker
+
+        # consumer_id "0": a new consumer group also reads what was queued before it existed.
+        return RedisStreamBroker(
+            url=url, queue_name=queue, consumer_group_name=queue, consumer_id="0"
+        )
+    raise ValueError(f"unsupported broker URL scheme: {url.split(':', 1)[0]}")
+
+
+class JobRuntime:
+    def __init__(
+        self,
+        uow_factory: UnitOfWorkFactory,
+        registry: Registry,
+        *,
+        broker_url: str | None = None,
+        broker_queue: str = QUEUE_NAME,
+        relay_interval: float = 0.5,
+        sweep_interval: float = 5.0,
+        schedule_interval: float = 1.0,
+        max_attempts: int = 8,
+        inline: bool = False,
+    ) -> None:
+        self.uow_factory = uow_factory
+        self.registry = registry
+        self.broker_url = broker_url
+        self.broker = build_broker(broker_url, queue=broker_queue, inline=inline)
+        self.relay_interval = relay_interval
+        self.sweep_interval = sweep_interval
+        self.schedule_interval = schedule_interval
+        self.max_attempts = max_attempts
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._started = False
+
+        async def deliver(delivery_id: str) -> str:
+            result = await run_delivery(
+                self.uow_factory, self.registry, delivery_id, max_attempts=self.max_attempts
+            )
+            return result.outcome
+
+        self._deliver = self.broker.register_task(deliver, task_name=DELIVER_TASK)
+        uow_factory.add_commit_listener(self.nudge)
+
+    @property
+    def in_process(self) -> bool:
+        return isinstance(self.broker, InMemoryBroker)
+
+    def nudge(self) -> None:
+        """After a commit that wrote outbox messages: relay now, not at the next tick."""
+        self._wake.set()
+
+    async def kick(self, delivery_ids: Sequence[str]) -> None:
+        for delivery_id in delivery_ids:
+            await self._deliver.kiq(delivery_id)
+
+    async def startup(self) -> None:
+        if not self._started:
+            await self.broker.startup()
+            self._started = True
+
+    async def start(self, *, loops: bool = True, consume: bool = False) -> None:
+        """Start the relay/sweeper/scheduler loops and, for an external broker, consuming."""
+        if consume and not self.in_process and not self.broker.is_worker_process:
+            # taskiq brokers open their consuming connection only in worker mode.
+            if self._started:
+                await self.broker.shutdown()
+                self._started = False
+            self.broker.is_worker_process = True
+        await self.startup()
+        if loops:
+            self._spawn(self._loop("relay", self._relay_step, self.relay_interval, wake=True))
+            self._spawn(self._loop("sweeper", self._sweep_step, self.sweep_interval))
+            self._spawn(self._loop("scheduler", self._schedule_step, self.schedule_interval))
+        if consume and not self.in_process:
+            self._spawn(self._consume())
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        self._tasks.append(asyncio.ensure_future(coro))
+
+    async def _relay_step(self) -> bool:
+        return await relay_once(self.uow_factory.db, self.registry, self.kick) > 0
+
+    async def _sweep_step(self) -> bool:
+        await sweep_deliveries(self.uow_factory.db, self.kick)
+        return False
+
+    async def _schedule_step(self) -> bool:
+        await schedule_due_jobs(self.uow_factory, self.registry)
+        return False
+
+    async def _loop(
+        self,
+        name: str,
+        step: Callable[[], Awaitable[bool]],
+        interval: float,
+        *,
+        wake: bool = False,
+    ) -> None:
+        failures = 0
+        while not self._stopping.is_set():
+            try:
+                busy = await step()
+                failures = 0
+            except Exception:
+                failures += 1
+                busy = False
+                logger.exception("%s loop step failed", name)
+            if busy:
+                continue
+            delay = interval if failures == 0 else min(30.0, interval * 2**failures)
+            if wake:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=delay)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), timeout=delay)
+
+    async def _consume(self) -> None:
+        receiver = Receiver(self.broker, max_async_tasks=20, run_startup=False)
+        await receiver.listen(self._stopping)
+
+    async def drain(self) -> None:
+        """Relay and run everything pending right now (tests and CLI one-shots)."""
+        while await self._relay_step():
+            pass
+        if isinstance(self.broker, InMemoryBroker):
+            await self.broker.wait_all()
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+        if isinstance(self.broker, InMemoryBroker):
+            await self.broker.wait_all()
+        if self._started:
+            await self.broker.shutdown()
+            self._started = False
+
+
+async def ping_broker(url: str) -> None:
+    """Open and close a connection to the broker (readiness), raising when unreachable."""
+    if url.startswith(("amqp://", "amqps://")):
+        import aio_pika
+
+        connection = await aio_pika.connect(url, timeout=CONNECT_TIMEOUT_SECONDS)
+        await connection.close()
+    elif url.startswith(("redis://", "rediss://")):
+        from redis.asyncio import Redis
+
+        client = Redis.from_url(url, socket_connect_timeout=CONNECT_TIMEOUT_SECONDS)
+        try:
+            await client.ping()
+        finally:
+            await client.aclose()
+    else:
+        raise ValueError(f"unsupported broker URL scheme: {url.split(':', 1)[0]}")
