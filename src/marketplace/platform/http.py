@@ -64,7 +64,10 @@ class UnitOfWorkMiddleware:
             await self.app(scope, receive, send)
             return
         state = scope.setdefault("state", {})
-        uow = self.uow_factory(request_id=state.get("request_id"))
+        client = scope.get("client")
+        uow = self.uow_factory(
+            request_id=state.get("request_id"), client_ip=client[0] if client else None
+        )
         state["uow"] = uow
         try:
             key = _header(scope, b"idempotency-key")

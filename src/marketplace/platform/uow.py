@@ -25,6 +25,7 @@ from marketplace.platform.models import OutboxMessage
 logger = logging.getLogger(__name__)
 
 AfterCommit = Callable[[], Awaitable[None]]
+BeforeCommit = Callable[["UnitOfWork"], Awaitable[None]]
 
 
 class UnitOfWork:
@@ -33,13 +34,17 @@ class UnitOfWork:
         db: Database,
         *,
         request_id: str | None = None,
+        client_ip: str | None = None,
         on_messages_committed: Callable[[], None] | None = None,
     ) -> None:
         self.db = db
         self.request_id = request_id
+        self.client_ip = client_ip
         self._session: AsyncSession | None = None
         self._messages: list[OutboxMessage] = []
         self._after_commit: list[AfterCommit] = []
+        self._before_commit: dict[str, BeforeCommit] = {}
+        self.extras: dict[str, object] = {}
         self._on_messages_committed = on_messages_committed
         self.rollback_only = False
 
@@ -79,6 +84,14 @@ class UnitOfWork:
     def after_commit(self, callback: AfterCommit) -> None:
         self._after_commit.append(callback)
 
+    def before_commit(self, key: str, callback: BeforeCommit) -> None:
+        """Run `callback` inside the transaction just before it commits, once per `key`.
+
+        For work that should hold locks as briefly as possible (appending to a hash chain),
+        or be batched per transaction. Data for it can be kept in `extras[key]`.
+        """
+        self._before_commit.setdefault(key, callback)
+
     def mark_rollback_only(self) -> None:
         """The request failed: whatever the handler changed must not be committed."""
         self.rollback_only = True
@@ -92,6 +105,9 @@ class UnitOfWork:
     async def commit(self) -> None:
         if self.rollback_only:
             raise RuntimeError("unit of work was marked rollback-only")
+        hooks, self._before_commit = self._before_commit, {}
+        for hook in hooks.values():
+            await hook(self)
         wrote_messages = bool(self._messages)
         if self._messages:
             self.session.add_all(self._messages)
@@ -111,6 +127,8 @@ class UnitOfWork:
     async def rollback(self) -> None:
         self._messages = []
         self._after_commit = []
+        self._before_commit = {}
+        self.extras = {}
         if self._session is not None:
             await self._session.rollback()
 
@@ -149,5 +167,12 @@ class UnitOfWorkFactory:
         for listener in self._listeners:
             listener()
 
-    def __call__(self, *, request_id: str | None = None) -> UnitOfWork:
-        return UnitOfWork(self.db, request_id=request_id, on_messages_committed=self._notify)
+    def __call__(
+        self, *, request_id: str | None = None, client_ip: str | None = None
+    ) -> UnitOfWork:
+        return UnitOfWork(
+            self.db,
+            request_id=request_id,
+            client_ip=client_ip,
+            on_messages_committed=self._notify,
+        )

@@ -317,3 +317,25 @@ async def test_in_process_runtime_relays_and_handles_after_commit(
         await asyncio.sleep(0.01)
 
     assert calls == [message_id]
+
+
+async def test_before_commit_hooks_run_once_per_key_inside_the_transaction(
+    container: Container, session: AsyncSession
+) -> None:
+    ran: list[str] = []
+
+    async def append_note(uow: UnitOfWork) -> None:
+        ran.append("hook")
+        uow.publish(NoteWritten(text="written by the hook"))
+
+    async with container.uow_factory() as uow:
+        uow.before_commit("notes", append_note)
+        uow.before_commit("notes", append_note)
+        await uow.commit()
+    async with container.uow_factory() as uow:
+        uow.before_commit("notes", append_note)
+        # rolled back: the hook never runs
+
+    assert ran == ["hook"]
+    count = await session.scalar(select(func.count()).select_from(OutboxMessage))
+    assert count == 1
