@@ -92,6 +92,9 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         broker_url=None,
         log_json=True,
         secret_key="test-secret-key-with-enough-entropy-0123456789",  # type: ignore[arg-type]
+        # Cheap hashing keeps the suite fast; the production parameters have their own test.
+        password_hash_memory_kib=1024,
+        password_hash_time_cost=1,
     )
 
 

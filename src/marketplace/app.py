@@ -83,6 +83,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.container = container
+    app.state.identity = container.identity
     install_problem_handlers(app)
     install_openapi(app)
 
@@ -105,6 +106,7 @@ def create_app(
         UnitOfWorkMiddleware,
         uow_factory=container.uow_factory,
         idempotency=container.idempotency,
+        scope_resolver=container.idempotency_scope,
     )
     if settings.cors_origins:
         app.add_middleware(

@@ -7,15 +7,28 @@ handlers, jobs and demo data. Nothing else in the code base chooses an implement
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from fastapi import APIRouter
+from sqlalchemy import Table
 
+from marketplace.compliance.api import router as compliance_router
+from marketplace.identity import seed as identity_seed
+from marketplace.identity.api import router as identity_router
+from marketplace.identity.models import User
+from marketplace.identity.passwords import HashParameters
+from marketplace.identity.public import idempotency_scope_resolver
+from marketplace.identity.runtime import IdentityConfig, IdentityRuntime
+from marketplace.identity.tokens import SigningKeys
 from marketplace.platform import maintenance
 from marketplace.platform.cache import Cache, build_cache
+from marketplace.platform.crypto import FieldCipher, Keyring
 from marketplace.platform.db import Database
+from marketplace.platform.http import ScopeResolver
 from marketplace.platform.idempotency import IdempotencyStore
 from marketplace.platform.messaging import Registry
 from marketplace.platform.uow import UnitOfWorkFactory
@@ -30,11 +43,36 @@ class ContextSpec:
     name: str
     routers: Callable[[], Sequence[APIRouter]] = lambda: ()
     register: Callable[[Registry], None] | None = None
-    seed_demo: Callable[[Container], Awaitable[None]] | None = None
+    seed_demo: Callable[[Container], Awaitable[object]] | None = None
 
 
 # Contexts in dependency order (seeding runs in this order).
-CONTEXTS: tuple[ContextSpec, ...] = ()
+CONTEXTS: tuple[ContextSpec, ...] = (
+    ContextSpec(
+        name="identity",
+        routers=lambda: (identity_router,),
+        seed_demo=lambda c: identity_seed.seed_demo(c.uow_factory, c.identity),
+    ),
+    ContextSpec(name="compliance", routers=lambda: (compliance_router,)),
+)
+
+
+@dataclass(frozen=True)
+class EncryptedColumn:
+    """A column holding `platform.crypto` tokens, for `marketplace rotate-encryption-keys`."""
+
+    table: Table
+    column: str
+    id_column: str = "id"
+
+    @property
+    def context_prefix(self) -> str:
+        return f"{self.table.name}.{self.column}"
+
+
+ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
+    EncryptedColumn(User.__table__, "phone_encrypted"),  # type: ignore[arg-type]
+)
 
 
 @dataclass
@@ -46,6 +84,9 @@ class Container:
     uow_factory: UnitOfWorkFactory
     jobs: JobRuntime
     idempotency: IdempotencyStore
+    cipher: FieldCipher
+    identity: IdentityRuntime
+    idempotency_scope: ScopeResolver
     contexts: tuple[ContextSpec, ...] = field(default=())
 
 
@@ -77,7 +118,12 @@ def build_container(
     for context in chosen:
         if context.register is not None:
             context.register(registry)
+    if settings.env == "production" and (problems := settings.production_problems()):
+        raise RuntimeError("refusing to start in production: " + "; ".join(problems))
     uow_factory = UnitOfWorkFactory(db)
+    cache = build_cache(settings.redis_url, prefix="mk:")
+    cipher = FieldCipher(_encryption_keyring(settings))
+    identity = IdentityRuntime(_identity_config(settings), cache=cache, cipher=cipher)
     jobs = JobRuntime(
         uow_factory,
         registry,
@@ -90,7 +136,7 @@ def build_container(
     return Container(
         settings=settings,
         db=db,
-        cache=build_cache(settings.redis_url, prefix="mk:"),
+        cache=cache,
         registry=registry,
         uow_factory=uow_factory,
         jobs=jobs,
@@ -99,5 +145,40 @@ def build_container(
             ttl=timedelta(hours=settings.idempotency_ttl_hours),
             lease=timedelta(seconds=settings.idempotency_lock_seconds),
         ),
+        cipher=cipher,
+        identity=identity,
+        idempotency_scope=idempotency_scope_resolver(identity),
         contexts=chosen,
+    )
+
+
+def _derive(settings: Settings, purpose: str) -> bytes:
+    """A development key from the root secret, one per purpose (never used in production)."""
+    secret = settings.secret_key.get_secret_value().encode()
+    return hmac.new(secret, purpose.encode(), hashlib.sha256).digest()
+
+
+def _encryption_keyring(settings: Settings) -> Keyring:
+    if settings.encryption_keys:
+        return Keyring.from_config(
+            {kid: key.get_secret_value() for kid, key in settings.encryption_keys.items()},
+            settings.encryption_current_key,
+        )
+    return Keyring.derived(settings.secret_key.get_secret_value())
+
+
+def _identity_config(settings: Settings) -> IdentityConfig:
+    if settings.jwt_signing_keys:
+        keys = {k: v.get_secret_value().encode() for k, v in settings.jwt_signing_keys.items()}
+        current = settings.jwt_current_key or next(iter(keys))
+    else:
+        keys, current = {"dev": _derive(settings, "jwt-signing")}, "dev"
+    return IdentityConfig(
+        signing_keys=SigningKeys(keys=keys, current=current),
+        access_ttl=timedelta(seconds=settings.access_token_ttl_seconds),
+        refresh_ttl=timedelta(days=settings.refresh_token_ttl_days),
+        hash_parameters=HashParameters(
+            memory_kib=settings.password_hash_memory_kib,
+            time_cost=settings.password_hash_time_cost,
+        ),
     )

@@ -106,6 +106,68 @@ def worker() -> None:
     asyncio.run(run())
 
 
+@cli.command("create-admin")
+def create_admin(
+    email: Annotated[str, typer.Option(help="the admin's email")],
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, help="the admin's password")
+    ],
+    name: Annotated[str, typer.Option(help="display name")] = "Administrator",
+) -> None:
+    """Create a platform admin (or promote an existing account)."""
+    from marketplace.bootstrap import build_container
+    from marketplace.identity.service import create_admin as create
+    from marketplace.platform.errors import AppError
+
+    settings = _settings()
+
+    async def run() -> None:
+        await upgrade(settings.resolved_database_url)
+        container = build_container(settings)
+        try:
+            async with container.uow_factory() as uow:
+                user, created = await create(
+                    uow, container.identity, email=email, password=password, name=name
+                )
+                await uow.commit()
+        except AppError as error:
+            typer.echo(f"error: {error.detail or error.instance_title}", err=True)
+            raise typer.Exit(1) from None
+        finally:
+            await container.db.dispose()
+        verb = "created" if created else "promoted to admin"
+        typer.echo(f"{user.email} {verb} ({user.id})")
+
+    asyncio.run(run())
+
+
+@cli.command("rotate-encryption-keys")
+def rotate_encryption_keys() -> None:
+    """Re-wrap every encrypted field under the current encryption key (after adding a key)."""
+    from marketplace.bootstrap import ENCRYPTED_COLUMNS, build_container
+    from marketplace.platform.crypto import reencrypt_column
+
+    settings = _settings()
+
+    async def run() -> None:
+        container = build_container(settings)
+        try:
+            for column in ENCRYPTED_COLUMNS:
+                count = await reencrypt_column(
+                    container.db,
+                    table=column.table,
+                    id_column=column.id_column,
+                    column=column.column,
+                    context_prefix=column.context_prefix,
+                    cipher=container.cipher,
+                )
+                typer.echo(f"{column.table.name}.{column.column}: {count} re-wrapped")
+        finally:
+            await container.db.dispose()
+
+    asyncio.run(run())
+
+
 @cli.command("seed-demo")
 def seed_demo() -> None:
     """Fill the database with a demo marketplace (idempotent: skips what exists)."""

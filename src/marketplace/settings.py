@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+DEV_SECRET_KEY = "dev-insecure-change-me"
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -44,7 +46,22 @@ class Settings(BaseSettings):
     log_json: bool = True
     sentry_dsn: SecretStr | None = None
     release: str | None = None
-    secret_key: SecretStr = SecretStr("dev-insecure-change-me")
+    secret_key: SecretStr = Field(
+        default=SecretStr(DEV_SECRET_KEY),
+        description="root secret; development keys are derived from it when none are set",
+    )
+    jwt_signing_keys: dict[str, SecretStr] = Field(
+        default={}, description='{"kid": "secret of 32+ bytes"}; JSON in the environment'
+    )
+    jwt_current_key: str | None = None
+    access_token_ttl_seconds: int = 900
+    refresh_token_ttl_days: int = 30
+    encryption_keys: dict[str, SecretStr] = Field(
+        default={}, description='{"kid": "base64 of 32 random bytes"}: field encryption keyring'
+    )
+    encryption_current_key: str | None = None
+    password_hash_memory_kib: int = 19 * 1024
+    password_hash_time_cost: int = 2
     idempotency_ttl_hours: int = 24
     idempotency_lock_seconds: int = 60
     relay_interval_seconds: float = 0.5
@@ -60,6 +77,17 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.resolved_database_url.startswith("sqlite")
+
+    def production_problems(self) -> list[str]:
+        """What must be configured before this may run in production."""
+        problems = []
+        if self.secret_key.get_secret_value() == DEV_SECRET_KEY:
+            problems.append("MARKETPLACE_SECRET_KEY is the development default")
+        if not self.jwt_signing_keys:
+            problems.append("MARKETPLACE_JWT_SIGNING_KEYS is not set")
+        if not self.encryption_keys:
+            problems.append("MARKETPLACE_ENCRYPTION_KEYS is not set")
+        return problems
 
     @property
     def jobs_in_process(self) -> bool:

@@ -44,8 +44,21 @@ def test_migrate_creates_the_embedded_database(embedded_env: Path) -> None:
 def test_seed_demo_runs_on_a_fresh_data_dir(embedded_env: Path) -> None:
     result = CliRunner().invoke(cli, ["seed-demo"])
 
+    again = CliRunner().invoke(cli, ["seed-demo"])
+
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("demo data:")
+    assert result.output == "demo data: identity\n"
+    assert again.exit_code == 0, again.output
+    engine = create_engine(f"sqlite:///{embedded_env / 'marketplace.db'}")
+    try:
+        with engine.connect() as conn:
+            roles = conn.exec_driver_sql(
+                "SELECT platform_role, count(*) FROM identity_user GROUP BY platform_role"
+                " ORDER BY platform_role"
+            ).all()
+    finally:
+        engine.dispose()
+    assert [tuple(r) for r in roles] == [(None, 3), ("admin", 1), ("support", 1)]
 
 
 def _free_port() -> int:
@@ -97,3 +110,44 @@ def test_serve_answers_on_the_embedded_default(served: str) -> None:
     assert missing.headers["content-type"] == "application/problem+json"
     assert missing.json()["code"] == "not_found"
     assert 'route="/readyz"' in metrics.text
+
+
+def test_create_admin_creates_then_promotes_and_the_admin_can_log_in(embedded_env: Path) -> None:
+    runner = CliRunner()
+    created = runner.invoke(
+        cli, ["create-admin", "--email", "Root@Example.com", "--password", "a long admin secret"]
+    )
+    again = runner.invoke(
+        cli, ["create-admin", "--email", "root@example.com", "--password", "a long admin secret"]
+    )
+    weak = runner.invoke(cli, ["create-admin", "--email", "x@example.com", "--password", "short"])
+
+    assert created.exit_code == 0, created.output
+    assert created.output.startswith("root@example.com created (usr_")
+    assert again.exit_code == 0, again.output
+    assert "promoted to admin" in again.output
+    assert weak.exit_code == 1
+    assert "password must be at least 10 characters" in weak.output
+    engine = create_engine(f"sqlite:///{embedded_env / 'marketplace.db'}")
+    try:
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT email, platform_role FROM identity_user ORDER BY email"
+            ).all()
+            audit = conn.exec_driver_sql(
+                "SELECT action FROM compliance_audit_log ORDER BY seq"
+            ).all()
+    finally:
+        engine.dispose()
+    assert [tuple(r) for r in rows] == [("root@example.com", "admin")]
+    assert [a[0] for a in audit] == ["user.admin_created", "user.promoted"]
+
+
+def test_rotate_encryption_keys_reports_each_encrypted_column(embedded_env: Path) -> None:
+    runner = CliRunner()
+    assert runner.invoke(cli, ["migrate"]).exit_code == 0
+
+    result = runner.invoke(cli, ["rotate-encryption-keys"])
+
+    assert result.exit_code == 0, result.output
+    assert result.output == "identity_user.phone_encrypted: 0 re-wrapped\n"

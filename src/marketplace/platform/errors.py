@@ -46,6 +46,9 @@ class AppError(Exception):
     status: ClassVar[int] = 400
     code: ClassVar[str] = "bad_request"
     title: ClassVar[str] = "Bad request"
+    # A refusal that is itself a decision to record (revoking a leaked token family) keeps
+    # the request's changes; every other error rolls them back.
+    keeps_changes: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -195,7 +198,8 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 def install_problem_handlers(app: FastAPI) -> None:
     async def app_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, AppError)
-        _mark_failed(request)
+        if not exc.keeps_changes:
+            _mark_failed(request)
         return JSONResponse(
             exc.to_problem(),
             status_code=exc.instance_status,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -12,19 +11,34 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from factories.identity import auth_headers, create_user
 from marketplace.bootstrap import Container
+from marketplace.identity.models import User
 from marketplace.platform.clock import utcnow
 from marketplace.platform.models import IdempotencyKey
 from support import count_notes, probe_router
 
-TOKEN = {"Authorization": "Bearer customer-a"}
+
+@pytest.fixture
+async def customer(container: Container) -> User:
+    return await create_user(container)
+
+
+@pytest.fixture
+def token(container: Container, customer: User) -> dict[str, str]:
+    return auth_headers(container, customer)
+
+
+@pytest.fixture
+async def live_token(live_container: Container) -> dict[str, str]:
+    return auth_headers(live_container, await create_user(live_container))
 
 
 async def test_retry_with_same_key_and_body_replays_without_running_again(
-    make_client: Callable[..., httpx.AsyncClient], session: AsyncSession
+    make_client: Callable[..., httpx.AsyncClient], session: AsyncSession, token: dict[str, str]
 ) -> None:
     async with make_client([probe_router()]) as client:
-        headers = {**TOKEN, "Idempotency-Key": "key-1"}
+        headers = {**token, "Idempotency-Key": "key-1"}
         first = await client.post("/v1/probe/notes", json={"text": "a"}, headers=headers)
         # Same JSON object serialised differently is still the same request.
         second = await client.post(
@@ -41,10 +55,10 @@ async def test_retry_with_same_key_and_body_replays_without_running_again(
 
 
 async def test_same_key_with_another_body_is_refused_and_changes_nothing(
-    make_client: Callable[..., httpx.AsyncClient], session: AsyncSession
+    make_client: Callable[..., httpx.AsyncClient], session: AsyncSession, token: dict[str, str]
 ) -> None:
     async with make_client([probe_router()]) as client:
-        headers = {**TOKEN, "Idempotency-Key": "key-2"}
+        headers = {**token, "Idempotency-Key": "key-2"}
         first = await client.post("/v1/probe/notes", json={"text": "a"}, headers=headers)
         reused = await client.post("/v1/probe/notes", json={"text": "b"}, headers=headers)
 
@@ -56,16 +70,20 @@ async def test_same_key_with_another_body_is_refused_and_changes_nothing(
 
 
 async def test_keys_belong_to_their_caller(
-    make_client: Callable[..., httpx.AsyncClient], session: AsyncSession
+    make_client: Callable[..., httpx.AsyncClient],
+    session: AsyncSession,
+    container: Container,
+    token: dict[str, str],
 ) -> None:
+    other = await create_user(container)
     async with make_client([probe_router()]) as client:
         a = await client.post(
-            "/v1/probe/notes", json={"text": "a"}, headers={**TOKEN, "Idempotency-Key": "k"}
+            "/v1/probe/notes", json={"text": "a"}, headers={**token, "Idempotency-Key": "k"}
         )
         b = await client.post(
             "/v1/probe/notes",
             json={"text": "b"},
-            headers={"Authorization": "Bearer customer-b", "Idempotency-Key": "k"},
+            headers={**auth_headers(container, other), "Idempotency-Key": "k"},
         )
 
     assert (a.status_code, b.status_code) == (201, 201)
@@ -74,20 +92,22 @@ async def test_keys_belong_to_their_caller(
 
 
 async def test_required_key_missing_answers_400_and_changes_nothing(
-    make_client: Callable[..., httpx.AsyncClient], session: AsyncSession
+    make_client: Callable[..., httpx.AsyncClient], session: AsyncSession, token: dict[str, str]
 ) -> None:
     async with make_client([probe_router()]) as client:
-        response = await client.post("/v1/probe/required-notes", json={"text": "a"}, headers=TOKEN)
+        response = await client.post("/v1/probe/required-notes", json={"text": "a"}, headers=token)
 
     assert response.status_code == 400
     assert response.json()["code"] == "idempotency_key_required"
     assert await count_notes(session) == 0
 
 
-async def test_oversized_key_is_rejected(make_client: Callable[..., httpx.AsyncClient]) -> None:
+async def test_oversized_key_is_rejected(
+    make_client: Callable[..., httpx.AsyncClient], token: dict[str, str]
+) -> None:
     async with make_client([probe_router()]) as client:
         response = await client.post(
-            "/v1/probe/notes", json={"text": "a"}, headers={**TOKEN, "Idempotency-Key": "k" * 256}
+            "/v1/probe/notes", json={"text": "a"}, headers={**token, "Idempotency-Key": "k" * 256}
         )
 
     assert response.status_code == 400
@@ -95,10 +115,10 @@ async def test_oversized_key_is_rejected(make_client: Callable[..., httpx.AsyncC
 
 
 async def test_failed_request_releases_its_key_for_a_corrected_retry(
-    make_client: Callable[..., httpx.AsyncClient], session: AsyncSession
+    make_client: Callable[..., httpx.AsyncClient], session: AsyncSession, token: dict[str, str]
 ) -> None:
     async with make_client([probe_router()]) as client:
-        headers = {**TOKEN, "Idempotency-Key": "key-3"}
+        headers = {**token, "Idempotency-Key": "key-3"}
         invalid = await client.post("/v1/probe/notes", json={"text": ""}, headers=headers)
         corrected = await client.post("/v1/probe/notes", json={"text": "ok"}, headers=headers)
 
@@ -108,18 +128,22 @@ async def test_failed_request_releases_its_key_for_a_corrected_retry(
 
 
 async def test_crashed_holder_is_taken_over_after_its_lease(
-    make_client: Callable[..., httpx.AsyncClient], container: Container, session: AsyncSession
+    make_client: Callable[..., httpx.AsyncClient],
+    container: Container,
+    session: AsyncSession,
+    customer: User,
+    token: dict[str, str],
 ) -> None:
     """A process that died mid-request committed nothing; after the lease a retry runs it."""
     from marketplace.platform.idempotency import fingerprint
 
     body = b'{"text":"a"}'
     digest = fingerprint("POST", "/v1/probe/notes", "", body)
-    scope = "cred:" + hashlib.sha256(b"Bearer customer-a").hexdigest()
+    scope = f"usr:{customer.id}"
     crashed = await container.idempotency.reserve(scope=scope, key="key-4", fingerprint=digest)
     assert crashed.outcome == "reserved"
     async with make_client([probe_router()]) as client:
-        headers = {**TOKEN, "Idempotency-Key": "key-4", "content-type": "application/json"}
+        headers = {**token, "Idempotency-Key": "key-4", "content-type": "application/json"}
         while_leased = await client.post("/v1/probe/notes", content=body, headers=headers)
         await session.execute(
             update(IdempotencyKey)
@@ -142,10 +166,10 @@ async def test_crashed_holder_is_taken_over_after_its_lease(
 
 
 async def test_expired_key_can_be_used_again(
-    make_client: Callable[..., httpx.AsyncClient], session: AsyncSession
+    make_client: Callable[..., httpx.AsyncClient], session: AsyncSession, token: dict[str, str]
 ) -> None:
     async with make_client([probe_router()]) as client:
-        headers = {**TOKEN, "Idempotency-Key": "key-5"}
+        headers = {**token, "Idempotency-Key": "key-5"}
         await client.post("/v1/probe/notes", json={"text": "a"}, headers=headers)
         await session.execute(
             update(IdempotencyKey).values(expires_at=utcnow() - timedelta(seconds=1))
@@ -159,12 +183,14 @@ async def test_expired_key_can_be_used_again(
 
 
 async def test_concurrent_duplicates_execute_exactly_once(
-    make_live_client: Callable[..., httpx.AsyncClient], second_connection: AsyncConnection
+    make_live_client: Callable[..., httpx.AsyncClient],
+    second_connection: AsyncConnection,
+    live_token: dict[str, str],
 ) -> None:
     """Two requests with one key at the same time: one runs, the other gets 409."""
     gate = asyncio.Event()
     async with make_live_client([probe_router(gate)]) as client:
-        headers = {**TOKEN, "Idempotency-Key": "key-concurrent"}
+        headers = {**live_token, "Idempotency-Key": "key-concurrent"}
         first = asyncio.create_task(
             client.post("/v1/probe/notes", json={"text": "a"}, headers=headers)
         )
@@ -190,10 +216,12 @@ async def test_concurrent_duplicates_execute_exactly_once(
 
 
 async def test_many_concurrent_duplicates_execute_exactly_once(
-    make_live_client: Callable[..., httpx.AsyncClient], second_connection: AsyncConnection
+    make_live_client: Callable[..., httpx.AsyncClient],
+    second_connection: AsyncConnection,
+    live_token: dict[str, str],
 ) -> None:
     async with make_live_client([probe_router()]) as client:
-        headers = {**TOKEN, "Idempotency-Key": "key-burst"}
+        headers = {**live_token, "Idempotency-Key": "key-burst"}
         responses = await asyncio.gather(
             *(
                 client.post("/v1/probe/notes", json={"text": "burst"}, headers=headers)
@@ -212,3 +240,21 @@ async def _reserved(conn: AsyncConnection, key: str) -> bool:
     result = await conn.execute(select(IdempotencyKey.id).where(IdempotencyKey.key == key))
     await conn.rollback()
     return result.first() is not None
+
+
+async def test_anonymous_keys_are_scoped_by_the_request_itself(
+    make_client: Callable[..., httpx.AsyncClient], session: AsyncSession
+) -> None:
+    """Without credentials nobody owns a key: another client's different request with the
+    same key runs on its own and can never receive the first client's response."""
+    async with make_client([probe_router()]) as client:
+        headers = {"Idempotency-Key": "shared-key"}
+        first = await client.post("/v1/probe/notes", json={"text": "a"}, headers=headers)
+        other = await client.post("/v1/probe/notes", json={"text": "b"}, headers=headers)
+        retry = await client.post("/v1/probe/notes", json={"text": "a"}, headers=headers)
+
+    assert (first.status_code, other.status_code, retry.status_code) == (201, 201, 201)
+    assert other.json()["text"] == "b"
+    assert retry.headers["idempotent-replayed"] == "true"
+    assert retry.json() == first.json()
+    assert await count_notes(session) == 2

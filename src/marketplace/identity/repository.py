@@ -1,0 +1,124 @@
+"""Every identity query; tenancy (a vendor's keys, roles and members) is filtered here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from marketplace.identity.models import ApiKey, RefreshToken, User, VendorMember, VendorRole
+
+
+async def user_by_email(session: AsyncSession, email: str) -> User | None:
+    return await session.scalar(select(User).where(User.email == email))
+
+
+async def user_by_id(session: AsyncSession, user_id: str) -> User | None:
+    return await session.get(User, user_id)
+
+
+async def refresh_token_by_hash(session: AsyncSession, token_hash: str) -> RefreshToken | None:
+    return await session.scalar(select(RefreshToken).where(RefreshToken.token_hash == token_hash))
+
+
+async def mark_refresh_token_used(session: AsyncSession, token_id: str, now: datetime) -> bool:
+    """The conditional UPDATE is the rotation: of two concurrent refreshes one wins."""
+    result = await session.execute(
+        update(RefreshToken)
+        .where(
+            RefreshToken.id == token_id,
+            RefreshToken.used_at.is_(None),
+            RefreshToken.revoked_at.is_(None),
+        )
+        .values(used_at=now)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+
+
+async def revoke_family(session: AsyncSession, family_id: str, now: datetime) -> None:
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+
+
+async def revoke_user_refresh_tokens(session: AsyncSession, user_id: str, now: datetime) -> None:
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+
+
+async def api_key_by_hash(session: AsyncSession, key_hash: str) -> ApiKey | None:
+    return await session.scalar(select(ApiKey).where(ApiKey.key_hash == key_hash))
+
+
+async def vendor_api_key(session: AsyncSession, vendor_id: str, key_id: str) -> ApiKey | None:
+    return await session.scalar(
+        select(ApiKey).where(ApiKey.vendor_id == vendor_id, ApiKey.id == key_id)
+    )
+
+
+async def vendor_api_keys(session: AsyncSession, vendor_id: str) -> Sequence[ApiKey]:
+    return (
+        await session.scalars(
+            select(ApiKey)
+            .where(ApiKey.vendor_id == vendor_id)
+            .order_by(ApiKey.created_at.desc(), ApiKey.id.desc())
+        )
+    ).all()
+
+
+async def membership(session: AsyncSession, vendor_id: str, user_id: str) -> VendorMember | None:
+    return await session.scalar(
+        select(VendorMember).where(
+            VendorMember.vendor_id == vendor_id, VendorMember.user_id == user_id
+        )
+    )
+
+
+async def vendor_members(session: AsyncSession, vendor_id: str) -> Sequence[VendorMember]:
+    return (
+        await session.scalars(
+            select(VendorMember)
+            .where(VendorMember.vendor_id == vendor_id)
+            .order_by(VendorMember.created_at, VendorMember.id)
+        )
+    ).all()
+
+
+async def user_memberships(session: AsyncSession, user_id: str) -> Sequence[VendorMember]:
+    return (
+        await session.scalars(
+            select(VendorMember)
+            .where(VendorMember.user_id == user_id)
+            .order_by(VendorMember.created_at)
+        )
+    ).all()
+
+
+async def count_owners(session: AsyncSession, vendor_id: str) -> int:
+    count = await session.scalar(
+        select(func.count())
+        .select_from(VendorMember)
+        .where(VendorMember.vendor_id == vendor_id, VendorMember.role == "owner")
+    )
+    return int(count or 0)
+
+
+async def vendor_role(session: AsyncSession, vendor_id: str, name: str) -> VendorRole | None:
+    return await session.scalar(
+        select(VendorRole).where(VendorRole.vendor_id == vendor_id, VendorRole.name == name)
+    )
+
+
+async def vendor_roles(session: AsyncSession, vendor_id: str) -> Sequence[VendorRole]:
+    return (
+        await session.scalars(
+            select(VendorRole).where(VendorRole.vendor_id == vendor_id).order_by(VendorRole.name)
+        )
+    ).all()

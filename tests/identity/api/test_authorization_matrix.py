@@ -1,0 +1,210 @@
+"""Who may call what: every operation in the OpenAPI document, for every kind of caller.
+
+Adding a route without an entry here fails `test_every_route_has_an_entry`, so nobody ships
+an endpoint whose access rules were never decided. Cross-tenant access is never 2xx.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from factories.identity import (
+    DEFAULT_PASSWORD,
+    add_member,
+    auth_headers,
+    create_api_key,
+    create_user,
+)
+from marketplace.bootstrap import Container
+from marketplace.identity.models import ApiKey, User
+
+ANON = "anonymous"
+CUST_A = "customer A"
+CUST_B = "customer B"
+V1_STAFF = "vendor-1 staff"
+V1_OWNER = "vendor-1 owner"
+V2_OWNER = "vendor-2 owner"
+V1_KEY = "vendor-1 API key"
+ADMIN = "admin"
+SUPPORT = "support"
+CALLERS = (ANON, CUST_A, CUST_B, V1_STAFF, V1_OWNER, V2_OWNER, V1_KEY, ADMIN, SUPPORT)
+
+VENDOR_1 = "ven_matrix_1"
+VENDOR_2 = "ven_matrix_2"
+
+
+def everyone(status: int) -> dict[str, int]:
+    return dict.fromkeys(CALLERS, status)
+
+
+def people(status: int) -> dict[str, int]:
+    """Any signed-in person; API keys are refused personal endpoints."""
+    return {**everyone(status), ANON: 401, V1_KEY: 403}
+
+
+def admin_read(status: int = 200) -> dict[str, int]:
+    return {**everyone(403), ANON: 401, ADMIN: status, SUPPORT: status}
+
+
+def vendor_staff_manage(status: int) -> dict[str, int]:
+    """`staff.manage` on vendor 1: only its owner and platform admins."""
+    return {
+        ANON: 401,
+        CUST_A: 404,
+        CUST_B: 404,
+        V1_STAFF: 403,
+        V1_OWNER: status,
+        V2_OWNER: 404,
+        V1_KEY: 403,
+        ADMIN: status,
+        SUPPORT: 403,
+    }
+
+
+@dataclass
+class World:
+    container: Container
+    users: dict[str, User]
+    api_key: str
+    existing_key_id: str
+    login_email: str
+
+    async def headers(self, caller: str) -> dict[str, str]:
+        if caller == ANON:
+            return {}
+        if caller == V1_KEY:
+            return {"Authorization": f"Bearer {self.api_key}"}
+        return auth_headers(self.container, self.users[caller])
+
+
+Body = Callable[[World, str, httpx.AsyncClient], Awaitable[Any]]
+
+
+async def no_body(world: World, caller: str, client: httpx.AsyncClient) -> None:
+    return None
+
+
+def fixed(value: Any) -> Body:
+    async def body(world: World, caller: str, client: httpx.AsyncClient) -> Any:
+        return value
+
+    return body
+
+
+async def registration(world: World, caller: str, client: httpx.AsyncClient) -> Any:
+    slug = caller.replace(" ", "-").lower()
+    return {"email": f"new-{slug}@example.com", "password": DEFAULT_PASSWORD, "name": "New"}
+
+
+async def credentials(world: World, caller: str, client: httpx.AsyncClient) -> Any:
+    return {"email": world.login_email, "password": DEFAULT_PASSWORD}
+
+
+async def fresh_refresh_token(world: World, caller: str, client: httpx.AsyncClient) -> Any:
+    tokens = await client.post("/v1/auth/token", json=await credentials(world, caller, client))
+    return {"refresh_token": tokens.json()["refresh_token"]}
+
+
+async def role_body(world: World, caller: str, client: httpx.AsyncClient) -> Any:
+    return {"name": f"role-{caller.replace(' ', '-')}", "permissions": ["orders.read"]}
+
+
+@dataclass
+class Entry:
+    expected: dict[str, int]
+    body: Body = no_body
+    params: dict[str, str] = field(default_factory=dict)
+
+
+MATRIX: dict[str, Entry] = {
+    "GET /healthz": Entry(everyone(200)),
+    "GET /readyz": Entry(everyone(200)),
+    "GET /metrics": Entry(everyone(200)),
+    "POST /v1/auth/register": Entry(everyone(201), registration),
+    "POST /v1/auth/token": Entry(everyone(200), credentials),
+    "POST /v1/auth/refresh": Entry(everyone(200), fresh_refresh_token),
+    "POST /v1/auth/logout": Entry(people(204), fixed({})),
+    "GET /v1/me": Entry(people(200)),
+    "PATCH /v1/me": Entry(people(200), fixed({"name": "Renamed"})),
+    "GET /v1/vendors/{vid}/api-keys": Entry(vendor_staff_manage(200)),
+    "POST /v1/vendors/{vid}/api-keys": Entry(
+        vendor_staff_manage(201), fixed({"name": "ci", "permissions": ["orders.read"]})
+    ),
+    "DELETE /v1/vendors/{vid}/api-keys/{key_id}": Entry(vendor_staff_manage(200)),
+    "GET /v1/vendors/{vid}/roles": Entry(vendor_staff_manage(200)),
+    "POST /v1/vendors/{vid}/roles": Entry(vendor_staff_manage(201), role_body),
+    "GET /v1/admin/audit-logs": Entry(admin_read()),
+    "GET /v1/admin/audit-logs/verify": Entry(admin_read()),
+}
+
+
+@pytest.fixture
+async def world(container: Container) -> World:
+    users = {
+        name: await create_user(
+            container,
+            platform_role={ADMIN: "admin", SUPPORT: "support"}.get(name),
+        )
+        for name in CALLERS
+        if name not in {ANON, V1_KEY}
+    }
+    await add_member(container, vendor_id=VENDOR_1, user=users[V1_OWNER], role="owner")
+    await add_member(container, vendor_id=VENDOR_1, user=users[V1_STAFF], role="staff")
+    await add_member(container, vendor_id=VENDOR_2, user=users[V2_OWNER], role="owner")
+    api_key = await create_api_key(
+        container, vendor_id=VENDOR_1, permissions=["orders.read", "products.read"]
+    )
+    await create_api_key(container, vendor_id=VENDOR_1, permissions=["orders.read"], name="old")
+    async with container.db.session() as session:
+        key_id = await session.scalar(select(ApiKey.id).where(ApiKey.name == "old"))
+    assert key_id is not None
+    login_user = await create_user(container, email="matrix-login@example.com")
+    return World(container, users, api_key, key_id, login_user.email)
+
+
+def _operations(schema: dict[str, Any]) -> set[str]:
+    return {
+        f"{method.upper()} {path}"
+        for path, operations in schema["paths"].items()
+        for method in operations
+        if method in {"get", "post", "put", "patch", "delete"}
+    }
+
+
+async def test_every_route_has_an_entry(client: httpx.AsyncClient) -> None:
+    operations = _operations((await client.get("/openapi.json")).json())
+
+    assert sorted(operations - MATRIX.keys()) == [], "add these routes to the matrix"
+    assert sorted(MATRIX.keys() - operations) == [], "these matrix entries match no route"
+
+
+@pytest.mark.parametrize("operation", sorted(MATRIX))
+async def test_authorization_matrix(
+    operation: str, world: World, client: httpx.AsyncClient
+) -> None:
+    entry = MATRIX[operation]
+    method, template = operation.split(" ", 1)
+    path = template.replace("{vid}", VENDOR_1).replace("{key_id}", world.existing_key_id)
+    got: dict[str, int] = {}
+    for caller in CALLERS:
+        body = await entry.body(world, caller, client)
+        response = await client.request(
+            method,
+            path,
+            headers=await world.headers(caller),
+            json=body,
+        )
+        got[caller] = response.status_code
+        if response.status_code >= 400:
+            assert response.headers["content-type"] == "application/problem+json"
+
+    assert got == entry.expected
+    if "{vid}" in template:
+        # Cross-tenant: vendor 2's owner never gets a success on vendor 1's resources.
+        assert got[V2_OWNER] >= 400
