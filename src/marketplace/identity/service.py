@@ -252,6 +252,7 @@ async def update_profile(
         now = utcnow()
         user.tokens_valid_after = now.replace(microsecond=0)
         await repo.revoke_user_refresh_tokens(uow.session, user.id, now)
+    before = {"name": user.name, "locale": user.locale, "phone": user.phone_encrypted}
     if name is not None:
         user.name = name.strip()
     if locale is not None:
@@ -261,6 +262,24 @@ async def update_profile(
     elif phone is not None:
         user.phone_encrypted = rt.cipher.encrypt(phone, context=phone_context(user.id))
     user.updated_at = utcnow()
+    after = {"name": user.name, "locale": user.locale, "phone": user.phone_encrypted}
+    # Password changes are security events for everyone; other profile edits are audited
+    # for platform staff, whose accounts can do the most harm.
+    if new_password is not None or (user.platform_role and before != after):
+        changed_before = {k: v for k, v in before.items() if after[k] != v}
+        changed_after = {k: after[k] for k in changed_before}
+        if new_password is not None:
+            changed_before["password"], changed_after["password"] = "old", "new"
+        record_audit(
+            uow,
+            actor_id=user.id,
+            actor_role=user.platform_role or "user",
+            action="user.password_changed" if new_password is not None else "user.updated",
+            resource_type="user",
+            resource_id=user.id,
+            before=changed_before,
+            after=changed_after,
+        )
     return user
 
 

@@ -295,3 +295,24 @@ async def test_bad_credentials_answer_401(client: httpx.AsyncClient, scheme: str
     response = await client.get("/v1/me", headers={"Authorization": scheme})
 
     assert response.status_code == 401
+
+
+async def test_password_changes_are_audited_without_the_password(
+    client: httpx.AsyncClient, container: Container, session: AsyncSession
+) -> None:
+    from marketplace.compliance.models import AuditLogEntry
+
+    user = await create_user(container)
+    response = await client.patch(
+        "/v1/me",
+        json={"password": "a brand new passphrase", "current_password": DEFAULT_PASSWORD},
+        headers=auth_headers(container, user),
+    )
+
+    rows = (await session.scalars(select(AuditLogEntry))).all()
+    assert response.status_code == 200
+    assert [(r.action, r.actor_id, r.resource_id) for r in rows] == [
+        ("user.password_changed", user.id, user.id)
+    ]
+    assert "a brand new passphrase" not in str(rows[0].changes)
+    assert DEFAULT_PASSWORD not in str(rows[0].changes)
