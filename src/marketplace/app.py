@@ -84,6 +84,7 @@ def create_app(
     )
     app.state.container = container
     app.state.identity = container.identity
+    app.state.cipher = container.cipher
     install_problem_handlers(app)
     install_openapi(app)
 

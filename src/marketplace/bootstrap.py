@@ -34,6 +34,10 @@ from marketplace.platform.messaging import Registry
 from marketplace.platform.uow import UnitOfWorkFactory
 from marketplace.platform.worker import JobRuntime
 from marketplace.settings import Settings
+from marketplace.vendors import handlers as vendors_handlers
+from marketplace.vendors import seed as vendors_seed
+from marketplace.vendors.api import router as vendors_router
+from marketplace.vendors.models import PayoutAccount, Vendor
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,12 @@ CONTEXTS: tuple[ContextSpec, ...] = (
         seed_demo=lambda c: identity_seed.seed_demo(c.uow_factory, c.identity),
     ),
     ContextSpec(name="compliance", routers=lambda: (compliance_router,)),
+    ContextSpec(
+        name="vendors",
+        routers=lambda: (vendors_router,),
+        register=vendors_handlers.register,
+        seed_demo=lambda c: vendors_seed.seed_demo(c.uow_factory, c.cipher),
+    ),
 )
 
 
@@ -72,6 +82,8 @@ class EncryptedColumn:
 
 ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
     EncryptedColumn(User.__table__, "phone_encrypted"),  # type: ignore[arg-type]
+    EncryptedColumn(Vendor.__table__, "tax_id_encrypted"),  # type: ignore[arg-type]
+    EncryptedColumn(PayoutAccount.__table__, "details_encrypted"),  # type: ignore[arg-type]
 )
 
 

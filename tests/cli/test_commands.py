@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -47,7 +48,7 @@ def test_seed_demo_runs_on_a_fresh_data_dir(embedded_env: Path) -> None:
     again = CliRunner().invoke(cli, ["seed-demo"])
 
     assert result.exit_code == 0, result.output
-    assert result.output == "demo data: identity\n"
+    assert result.output == "demo data: identity, vendors\n"
     assert again.exit_code == 0, again.output
     engine = create_engine(f"sqlite:///{embedded_env / 'marketplace.db'}")
     try:
@@ -56,9 +57,17 @@ def test_seed_demo_runs_on_a_fresh_data_dir(embedded_env: Path) -> None:
                 "SELECT platform_role, count(*) FROM identity_user GROUP BY platform_role"
                 " ORDER BY platform_role"
             ).all()
+            vendors = conn.exec_driver_sql(
+                "SELECT slug, status, kyc_status FROM vendors_vendor ORDER BY slug"
+            ).all()
     finally:
         engine.dispose()
-    assert [tuple(r) for r in roles] == [(None, 3), ("admin", 1), ("support", 1)]
+    assert [tuple(r) for r in roles] == [(None, 6), ("admin", 1), ("support", 1)]
+    assert [tuple(v) for v in vendors] == [
+        ("brooklyn-roasters", "approved", "verified"),
+        ("kyoto-ceramics", "approved", "verified"),
+        ("nordic-knits", "approved", "verified"),
+    ]
 
 
 def _free_port() -> int:
@@ -143,11 +152,43 @@ def test_create_admin_creates_then_promotes_and_the_admin_can_log_in(embedded_en
     assert [a[0] for a in audit] == ["user.admin_created", "user.promoted"]
 
 
-def test_rotate_encryption_keys_reports_each_encrypted_column(embedded_env: Path) -> None:
+def test_rotate_encryption_keys_rewraps_every_encrypted_column(
+    embedded_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import base64
+
+    from marketplace.platform.crypto import Keyring
+
     runner = CliRunner()
-    assert runner.invoke(cli, ["migrate"]).exit_code == 0
+    assert runner.invoke(cli, ["seed-demo"]).exit_code == 0
+    old_key = Keyring.derived("dev-insecure-change-me").key("dev")
+    keys = {
+        "dev": base64.b64encode(old_key).decode(),
+        "k2026": base64.b64encode(b"n" * 32).decode(),
+    }
+    monkeypatch.setenv("MARKETPLACE_ENCRYPTION_KEYS", json.dumps(keys))
+    monkeypatch.setenv("MARKETPLACE_ENCRYPTION_CURRENT_KEY", "k2026")
 
     result = runner.invoke(cli, ["rotate-encryption-keys"])
+    again = runner.invoke(cli, ["rotate-encryption-keys"])
 
     assert result.exit_code == 0, result.output
-    assert result.output == "identity_user.phone_encrypted: 0 re-wrapped\n"
+    assert result.output == (
+        "identity_user.phone_encrypted: 0 re-wrapped\n"
+        "vendors_vendor.tax_id_encrypted: 2 re-wrapped\n"
+        "vendors_payout_account.details_encrypted: 3 re-wrapped\n"
+    )
+    assert again.output.count(": 0 re-wrapped") == 3
+    engine = create_engine(f"sqlite:///{embedded_env / 'marketplace.db'}")
+    try:
+        with engine.connect() as conn:
+            tokens = [
+                row[0]
+                for row in conn.exec_driver_sql(
+                    "SELECT details_encrypted FROM vendors_payout_account"
+                ).all()
+            ]
+    finally:
+        engine.dispose()
+    assert len(tokens) == 3
+    assert all(token.startswith("v1.k2026.") for token in tokens)

@@ -23,7 +23,7 @@ from fastapi.security import OAuth2PasswordBearer
 
 from marketplace.identity import repository as repo
 from marketplace.identity import service
-from marketplace.identity.domain import PERMISSIONS, Principal, VendorAccess
+from marketplace.identity.domain import PERMISSIONS, Principal, VendorAccess, is_builtin_role
 from marketplace.identity.runtime import IdentityRuntime
 from marketplace.identity.tokens import looks_like_api_key, sha256_hex
 from marketplace.platform.errors import Forbidden, NotFound, Unauthorized
@@ -36,15 +36,22 @@ __all__ = [
     "AdminWriter",
     "CurrentPrincipal",
     "CurrentUser",
+    "IdentityDep",
     "OptionalPrincipal",
     "Principal",
     "UserSummary",
     "VendorAccess",
     "grant_membership",
     "idempotency_scope_resolver",
+    "normalize_email",
     "revoke_membership",
+    "role_exists",
+    "user_id_by_email",
     "user_summary",
+    "vendor_access",
+    "vendor_members",
     "vendor_permission",
+    "verify_password",
 ]
 
 bearer = OAuth2PasswordBearer(
@@ -182,5 +189,35 @@ async def user_id_by_email(uow: UnitOfWork, email: str) -> str | None:
     return user.id if user is not None else None
 
 
+async def verify_password(
+    uow: UnitOfWork, rt: IdentityRuntime, *, user_id: str, password: str
+) -> bool:
+    """Re-confirm a signed-in user's password before a sensitive change."""
+    import asyncio
+
+    user = await repo.user_by_id(uow.session, user_id)
+    if user is None:
+        return False
+    return await asyncio.to_thread(rt.passwords.verify, user.password_hash, password)
+
+
+async def vendor_members(uow: UnitOfWork, vendor_id: str) -> list[tuple[UserSummary, str]]:
+    """The vendor's members with their roles, oldest first."""
+    members = await repo.vendor_members(uow.session, vendor_id)
+    result = []
+    for member in members:
+        user = await repo.user_by_id(uow.session, member.user_id)
+        if user is not None:
+            result.append((UserSummary(user.id, user.email, user.name, user.locale), member.role))
+    return result
+
+
+async def role_exists(uow: UnitOfWork, vendor_id: str, role: str) -> bool:
+    """A built-in role, or one of this vendor's custom roles."""
+    return is_builtin_role(role) or await repo.vendor_role(uow.session, vendor_id, role) is not None
+
+
+normalize_email = service.normalize_email
+vendor_access = service.vendor_access
 grant_membership = service.grant_membership
 revoke_membership = service.revoke_membership

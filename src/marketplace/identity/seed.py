@@ -17,6 +17,9 @@ DEMO_ACCOUNTS = (
     ("ada@demo.example.com", "Ada Lovelace", None),
     ("grace@demo.example.com", "Grace Hopper", None),
     ("alan@demo.example.com", "Alan Turing", None),
+    ("owner1@demo.example.com", "Astrid Nilsson", None),
+    ("owner2@demo.example.com", "Kenji Sato", None),
+    ("owner3@demo.example.com", "Maya Brooks", None),
 )
 
 

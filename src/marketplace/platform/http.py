@@ -16,6 +16,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from marketplace.platform.crypto import FieldCipher
 from marketplace.platform.errors import BadRequest, problem_response
 from marketplace.platform.idempotency import (
     MAX_KEY_LENGTH,
@@ -256,3 +257,14 @@ def require_idempotency_key(
 
 
 IdempotencyKeyRequired = Annotated[str, Depends(require_idempotency_key)]
+
+
+def get_cipher(request: Request) -> FieldCipher:
+    """The process's field cipher (`app.state.cipher`), for handlers that encrypt fields."""
+    cipher = getattr(request.app.state, "cipher", None)
+    if not isinstance(cipher, FieldCipher):
+        raise RuntimeError("no field cipher configured on this app")
+    return cipher
+
+
+Cipher = Annotated[FieldCipher, Depends(get_cipher)]

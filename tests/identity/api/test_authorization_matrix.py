@@ -7,7 +7,7 @@ an endpoint whose access rules were never decided. Cross-tenant access is never 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -21,6 +21,7 @@ from factories.identity import (
     create_api_key,
     create_user,
 )
+from factories.vendors import application, create_vendor
 from marketplace.bootstrap import Container
 from marketplace.identity.models import ApiKey, User
 
@@ -34,9 +35,6 @@ V1_KEY = "vendor-1 API key"
 ADMIN = "admin"
 SUPPORT = "support"
 CALLERS = (ANON, CUST_A, CUST_B, V1_STAFF, V1_OWNER, V2_OWNER, V1_KEY, ADMIN, SUPPORT)
-
-VENDOR_1 = "ven_matrix_1"
-VENDOR_2 = "ven_matrix_2"
 
 
 def everyone(status: int) -> dict[str, int]:
@@ -53,7 +51,8 @@ def admin_read(status: int = 200) -> dict[str, int]:
 
 
 def vendor_staff_manage(status: int) -> dict[str, int]:
-    """`staff.manage` on vendor 1: only its owner and platform admins."""
+    """A permission vendor-1's staff and key lack (staff.manage, store.manage): only its
+    owner and platform admins."""
     return {
         ANON: 401,
         CUST_A: 404,
@@ -67,6 +66,15 @@ def vendor_staff_manage(status: int) -> dict[str, int]:
     }
 
 
+def vendor_read(status: int) -> dict[str, int]:
+    """A read permission staff lack (payouts.read): owner, admin and support."""
+    return {**vendor_staff_manage(status), SUPPORT: status}
+
+
+def admin_write(status: int) -> dict[str, int]:
+    return {**everyone(403), ANON: 401, ADMIN: status}
+
+
 @dataclass
 class World:
     container: Container
@@ -74,6 +82,8 @@ class World:
     api_key: str
     existing_key_id: str
     login_email: str
+    vendor_1: str
+    vendor_2: str
 
     async def headers(self, caller: str) -> dict[str, str]:
         if caller == ANON:
@@ -115,11 +125,67 @@ async def role_body(world: World, caller: str, client: httpx.AsyncClient) -> Any
     return {"name": f"role-{caller.replace(' ', '-')}", "permissions": ["orders.read"]}
 
 
+Target = Callable[[World, str], Awaitable[dict[str, str]]]
+
+
+async def vendor_1(world: World, caller: str) -> dict[str, str]:
+    return {"vid": world.vendor_1, "key_id": world.existing_key_id}
+
+
+def fresh_vendor(status: str) -> Target:
+    """A vendor of its own per caller, for decisions that change its status."""
+
+    async def target(world: World, caller: str) -> dict[str, str]:
+        made = await create_vendor(world.container, status=status)
+        return {"vid": made.id}
+
+    return target
+
+
+async def fresh_member(world: World, caller: str) -> dict[str, str]:
+    member = await create_user(world.container)
+    await add_member(world.container, vendor_id=world.vendor_1, user=member, role="staff")
+    return {"vid": world.vendor_1, "uid": member.id}
+
+
+async def vendor_application(world: World, caller: str, client: httpx.AsyncClient) -> Any:
+    return application()
+
+
+async def invitee(world: World, caller: str, client: httpx.AsyncClient) -> Any:
+    slug = caller.replace(" ", "-").lower()
+    return {"email": f"invitee-{slug}@example.com", "role": "staff"}
+
+
+async def payout_body(world: World, caller: str, client: httpx.AsyncClient) -> Any:
+    return {
+        "type": "bank",
+        "holder_name": "Matrix GmbH",
+        "country": "DE",
+        "iban": "DE89370400440532013000",
+        "current_password": DEFAULT_PASSWORD,
+    }
+
+
+COMMISSION = {"type": "percent", "percent_bps": 1000}
+
+
+async def category(world: World, caller: str) -> dict[str, str]:
+    return {"cid": "cat_matrix"}
+
+
+async def resolve_query(world: World, caller: str) -> dict[str, str]:
+    return {"?vendor_id": world.vendor_1}
+
+
+SETTINGS = {"policies": {"returns": "30 days"}, "shipping_options": [], "return_window_days": 30}
+
+
 @dataclass
 class Entry:
     expected: dict[str, int]
     body: Body = no_body
-    params: dict[str, str] = field(default_factory=dict)
+    target: Target = vendor_1
 
 
 MATRIX: dict[str, Entry] = {
@@ -141,6 +207,37 @@ MATRIX: dict[str, Entry] = {
     "POST /v1/vendors/{vid}/roles": Entry(vendor_staff_manage(201), role_body),
     "GET /v1/admin/audit-logs": Entry(admin_read()),
     "GET /v1/admin/audit-logs/verify": Entry(admin_read()),
+    "POST /v1/vendors": Entry(people(201), vendor_application),
+    "GET /v1/vendors": Entry(everyone(200)),
+    "GET /v1/vendors/{vid}": Entry(everyone(200)),
+    "PATCH /v1/vendors/{vid}": Entry(vendor_staff_manage(200), fixed({"description": "new"})),
+    "PUT /v1/vendors/{vid}/settings": Entry(vendor_staff_manage(200), fixed(SETTINGS)),
+    "PUT /v1/vendors/{vid}/payout-account": Entry(
+        {**vendor_staff_manage(200), ADMIN: 403}, payout_body
+    ),
+    "GET /v1/vendors/{vid}/payout-account": Entry(vendor_read(200)),
+    "POST /v1/vendors/{vid}/members": Entry(vendor_staff_manage(201), invitee),
+    "GET /v1/vendors/{vid}/members": Entry(vendor_staff_manage(200)),
+    "DELETE /v1/vendors/{vid}/members/{uid}": Entry(vendor_staff_manage(204), target=fresh_member),
+    "GET /v1/admin/vendors": Entry(admin_read()),
+    "POST /v1/admin/vendors/{vid}/approve": Entry(admin_write(200), target=fresh_vendor("pending")),
+    "POST /v1/admin/vendors/{vid}/reject": Entry(
+        admin_write(200), fixed({"reason": "incomplete"}), fresh_vendor("pending")
+    ),
+    "POST /v1/admin/vendors/{vid}/suspend": Entry(
+        admin_write(200), fixed({"reason": "fraud"}), fresh_vendor("approved")
+    ),
+    "POST /v1/admin/vendors/{vid}/reinstate": Entry(
+        admin_write(200), target=fresh_vendor("suspended")
+    ),
+    "PUT /v1/admin/vendors/{vid}/kyc": Entry(admin_write(200), fixed({"status": "verified"})),
+    "GET /v1/admin/commission": Entry(admin_read()),
+    "GET /v1/admin/commission/resolve": Entry(admin_read(), target=resolve_query),
+    "PUT /v1/admin/commission": Entry(admin_write(200), fixed(COMMISSION)),
+    "PUT /v1/admin/vendors/{vid}/commission": Entry(admin_write(200), fixed(COMMISSION)),
+    "PUT /v1/admin/categories/{cid}/commission": Entry(
+        admin_write(200), fixed(COMMISSION), target=category
+    ),
 }
 
 
@@ -154,9 +251,10 @@ async def world(container: Container) -> World:
         for name in CALLERS
         if name not in {ANON, V1_KEY}
     }
-    await add_member(container, vendor_id=VENDOR_1, user=users[V1_OWNER], role="owner")
+    vendor_one = await create_vendor(container, owner=users[V1_OWNER])
+    vendor_two = await create_vendor(container, owner=users[V2_OWNER])
+    VENDOR_1, VENDOR_2 = vendor_one.id, vendor_two.id
     await add_member(container, vendor_id=VENDOR_1, user=users[V1_STAFF], role="staff")
-    await add_member(container, vendor_id=VENDOR_2, user=users[V2_OWNER], role="owner")
     api_key = await create_api_key(
         container, vendor_id=VENDOR_1, permissions=["orders.read", "products.read"]
     )
@@ -165,7 +263,25 @@ async def world(container: Container) -> World:
         key_id = await session.scalar(select(ApiKey.id).where(ApiKey.name == "old"))
     assert key_id is not None
     login_user = await create_user(container, email="matrix-login@example.com")
-    return World(container, users, api_key, key_id, login_user.email)
+    owner_headers = auth_headers(container, users[V1_OWNER])
+    await _set_payout_account(container, VENDOR_1, owner_headers)
+    return World(container, users, api_key, key_id, login_user.email, VENDOR_1, VENDOR_2)
+
+
+async def _set_payout_account(
+    container: Container, vendor_id: str, headers: dict[str, str]
+) -> None:
+    from marketplace.app import create_app
+
+    app = create_app(container=container, run_jobs=False)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.put(
+            f"/v1/vendors/{vendor_id}/payout-account",
+            json=await payout_body(None, V1_OWNER, client),  # type: ignore[arg-type]
+            headers=headers,
+        )
+    assert response.status_code == 200, response.text
 
 
 def _operations(schema: dict[str, Any]) -> set[str]:
@@ -190,21 +306,26 @@ async def test_authorization_matrix(
 ) -> None:
     entry = MATRIX[operation]
     method, template = operation.split(" ", 1)
-    path = template.replace("{vid}", VENDOR_1).replace("{key_id}", world.existing_key_id)
     got: dict[str, int] = {}
     for caller in CALLERS:
+        path, query = template, {}
+        for name, value in (await entry.target(world, caller)).items():
+            if name.startswith("?"):
+                query[name[1:]] = value
+            path = path.replace("{" + name + "}", value)
         body = await entry.body(world, caller, client)
         response = await client.request(
             method,
             path,
             headers=await world.headers(caller),
             json=body,
+            params=query,
         )
         got[caller] = response.status_code
         if response.status_code >= 400:
             assert response.headers["content-type"] == "application/problem+json"
 
     assert got == entry.expected
-    if "{vid}" in template:
-        # Cross-tenant: vendor 2's owner never gets a success on vendor 1's resources.
+    if "/vendors/{vid}" in template and entry.expected[ANON] == 401:
+        # Cross-tenant: vendor 2's owner never succeeds on vendor 1's non-public resources.
         assert got[V2_OWNER] >= 400

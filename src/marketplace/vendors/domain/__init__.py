@@ -1,0 +1,1 @@
+"""Pure vendor rules: store lifecycle, banking details, commission."""

@@ -1,0 +1,1 @@
+"""Vendor queries, one module per aggregate."""

@@ -1,0 +1,89 @@
+"""Queries of the store aggregate: vendors, shipping options, invitations, payout accounts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from marketplace.vendors.models import PayoutAccount, ShippingOption, StaffInvitation, Vendor
+
+
+async def vendor(session: AsyncSession, vendor_id: str) -> Vendor | None:
+    return await session.get(Vendor, vendor_id)
+
+
+async def vendor_for_update(session: AsyncSession, vendor_id: str) -> Vendor | None:
+    """Locks the row (PostgreSQL) so two admins deciding at once cannot both win."""
+    return await session.scalar(select(Vendor).where(Vendor.id == vendor_id).with_for_update())
+
+
+async def slug_taken(session: AsyncSession, slug: str) -> bool:
+    return await session.scalar(select(Vendor.id).where(Vendor.slug == slug)) is not None
+
+
+def vendors_with_status(status: str | None) -> Select[Vendor]:
+    stmt = select(Vendor)
+    return stmt.where(Vendor.status == status) if status else stmt
+
+
+async def active_shipping_options(
+    session: AsyncSession, vendor_id: str
+) -> Sequence[ShippingOption]:
+    return (
+        await session.scalars(
+            select(ShippingOption)
+            .where(ShippingOption.vendor_id == vendor_id, ShippingOption.archived_at.is_(None))
+            .order_by(ShippingOption.position)
+        )
+    ).all()
+
+
+async def shipping_options_of(
+    session: AsyncSession, vendor_ids: Sequence[str]
+) -> Sequence[ShippingOption]:
+    """Active options of several vendors in one query (list pages, no N+1)."""
+    return (
+        await session.scalars(
+            select(ShippingOption)
+            .where(ShippingOption.vendor_id.in_(vendor_ids), ShippingOption.archived_at.is_(None))
+            .order_by(ShippingOption.vendor_id, ShippingOption.position)
+        )
+    ).all()
+
+
+async def payout_account(session: AsyncSession, vendor_id: str) -> PayoutAccount | None:
+    return await session.scalar(select(PayoutAccount).where(PayoutAccount.vendor_id == vendor_id))
+
+
+async def pending_invitations(session: AsyncSession, vendor_id: str) -> Sequence[StaffInvitation]:
+    return (
+        await session.scalars(
+            select(StaffInvitation)
+            .where(StaffInvitation.vendor_id == vendor_id, StaffInvitation.status == "pending")
+            .order_by(StaffInvitation.created_at)
+        )
+    ).all()
+
+
+async def pending_invitation(
+    session: AsyncSession, vendor_id: str, email: str
+) -> StaffInvitation | None:
+    return await session.scalar(
+        select(StaffInvitation).where(
+            StaffInvitation.vendor_id == vendor_id,
+            StaffInvitation.email == email,
+            StaffInvitation.status == "pending",
+        )
+    )
+
+
+async def invitations_for_email(session: AsyncSession, email: str) -> Sequence[StaffInvitation]:
+    return (
+        await session.scalars(
+            select(StaffInvitation).where(
+                StaffInvitation.email == email, StaffInvitation.status == "pending"
+            )
+        )
+    ).all()

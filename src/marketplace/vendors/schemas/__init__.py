@@ -1,0 +1,1 @@
+"""Vendor request and response bodies."""

@@ -1,0 +1,1 @@
+"""Vendor use cases, one module per aggregate."""
