@@ -25,6 +25,7 @@ from marketplace.platform.observability import (
     metrics_response,
 )
 from marketplace.platform.openapi import install_openapi
+from marketplace.platform.storage import LocalStorage, MediaFiles, local_upload_router
 from marketplace.platform.worker import ping_broker
 from marketplace.settings import Settings
 
@@ -85,6 +86,7 @@ def create_app(
     app.state.container = container
     app.state.identity = container.identity
     app.state.cipher = container.cipher
+    app.state.storage = container.storage
     install_problem_handlers(app)
     install_openapi(app)
 
@@ -101,6 +103,14 @@ def create_app(
     for router in extra_routers:
         v1.include_router(router)
     app.include_router(v1)
+    if isinstance(container.storage, LocalStorage):
+        # The embedded default serves its own files and direct uploads; S3 does both itself.
+        app.include_router(local_upload_router(container.storage))
+        app.mount(
+            container.storage.mount_path,
+            MediaFiles(directory=container.storage.root, check_dir=False),
+            name="media",
+        )
 
     # Starlette wraps in reverse order of addition: the last added is the outermost.
     app.add_middleware(

@@ -16,6 +16,9 @@ from datetime import timedelta
 from fastapi import APIRouter
 from sqlalchemy import Table
 
+from marketplace.catalog import handlers as catalog_handlers
+from marketplace.catalog.api import router as catalog_router
+from marketplace.catalog.service import images as catalog_images
 from marketplace.compliance.api import router as compliance_router
 from marketplace.identity import seed as identity_seed
 from marketplace.identity.api import router as identity_router
@@ -24,6 +27,8 @@ from marketplace.identity.passwords import HashParameters
 from marketplace.identity.public import idempotency_scope_resolver
 from marketplace.identity.runtime import IdentityConfig, IdentityRuntime
 from marketplace.identity.tokens import SigningKeys
+from marketplace.inventory import handlers as inventory_handlers
+from marketplace.inventory.api import router as inventory_router
 from marketplace.platform import maintenance
 from marketplace.platform.cache import Cache, build_cache
 from marketplace.platform.crypto import FieldCipher, Keyring
@@ -31,6 +36,7 @@ from marketplace.platform.db import Database
 from marketplace.platform.http import ScopeResolver
 from marketplace.platform.idempotency import IdempotencyStore
 from marketplace.platform.messaging import Registry
+from marketplace.platform.storage import Storage, build_storage
 from marketplace.platform.uow import UnitOfWorkFactory
 from marketplace.platform.worker import JobRuntime
 from marketplace.settings import Settings
@@ -63,6 +69,16 @@ CONTEXTS: tuple[ContextSpec, ...] = (
         routers=lambda: (vendors_router,),
         register=vendors_handlers.register,
         seed_demo=lambda c: vendors_seed.seed_demo(c.uow_factory, c.cipher),
+    ),
+    ContextSpec(
+        name="inventory",
+        routers=lambda: (inventory_router,),
+        register=inventory_handlers.register,
+    ),
+    ContextSpec(
+        name="catalog",
+        routers=lambda: (catalog_router,),
+        register=catalog_handlers.register,
     ),
 )
 
@@ -99,6 +115,7 @@ class Container:
     cipher: FieldCipher
     identity: IdentityRuntime
     idempotency_scope: ScopeResolver
+    storage: Storage
     contexts: tuple[ContextSpec, ...] = field(default=())
 
 
@@ -135,6 +152,9 @@ def build_container(
     uow_factory = UnitOfWorkFactory(db)
     cache = build_cache(settings.redis_url, prefix="mk:")
     cipher = FieldCipher(_encryption_keyring(settings))
+    storage = _storage(settings)
+    # The thumbnail job runs outside any request: it finds this storage through the registry.
+    catalog_images.bind_storage(registry, storage)
     identity = IdentityRuntime(_identity_config(settings), cache=cache, cipher=cipher)
     jobs = JobRuntime(
         uow_factory,
@@ -160,6 +180,7 @@ def build_container(
         cipher=cipher,
         identity=identity,
         idempotency_scope=idempotency_scope_resolver(identity),
+        storage=storage,
         contexts=chosen,
     )
 
@@ -168,6 +189,22 @@ def _derive(settings: Settings, purpose: str) -> bytes:
     """A development key from the root secret, one per purpose (never used in production)."""
     secret = settings.secret_key.get_secret_value().encode()
     return hmac.new(secret, purpose.encode(), hashlib.sha256).digest()
+
+
+def _storage(settings: Settings) -> Storage:
+    secret = settings.s3_secret_access_key
+    return build_storage(
+        settings.storage_backend,
+        local_root=settings.media_root,
+        media_url=settings.media_url,
+        signing_key=_derive(settings, "media-upload"),
+        s3_bucket=settings.s3_bucket,
+        s3_region=settings.s3_region,
+        s3_endpoint_url=settings.s3_endpoint_url,
+        s3_access_key_id=settings.s3_access_key_id,
+        s3_secret_access_key=secret.get_secret_value() if secret else None,
+        s3_public_base_url=settings.s3_public_base_url,
+    )
 
 
 def _encryption_keyring(settings: Settings) -> Keyring:

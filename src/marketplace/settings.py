@@ -67,12 +67,34 @@ class Settings(BaseSettings):
     relay_interval_seconds: float = 0.5
     job_max_attempts: int = 8
     cors_origins: list[str] = []
+    storage_backend: Literal["local", "s3"] = Field(
+        default="local", description="local: files under data_dir/media, served at media_url"
+    )
+    media_url: str = Field(
+        default="/media", description="public URL prefix of the local backend's files"
+    )
+    s3_bucket: str | None = None
+    s3_region: str | None = None
+    s3_endpoint_url: str | None = Field(
+        default=None, description="for MinIO, GCS interop, R2...; unset: AWS S3"
+    )
+    s3_access_key_id: str | None = Field(
+        default=None, description="unset: boto3's default credential chain"
+    )
+    s3_secret_access_key: SecretStr | None = None
+    s3_public_base_url: str | None = Field(
+        default=None, description="URL prefix objects are served at (a CDN); unset: the bucket"
+    )
 
     @cached_property
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'marketplace.db').resolve()}"
+
+    @property
+    def media_root(self) -> Path:
+        return self.data_dir / "media"
 
     @property
     def is_sqlite(self) -> bool:

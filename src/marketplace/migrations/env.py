@@ -8,7 +8,7 @@ from typing import Any, Literal
 from alembic import context
 from sqlalchemy import Connection
 
-from marketplace.migrations.metadata import target_metadata
+from marketplace.migrations.metadata import include_object, target_metadata
 from marketplace.platform.db import UTCDateTime
 
 config = context.config
@@ -28,6 +28,7 @@ def run_on(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         render_item=render_item,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()

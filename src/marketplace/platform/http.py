@@ -54,8 +54,10 @@ class UnitOfWorkMiddleware:
         uow_factory: UnitOfWorkFactory,
         idempotency: IdempotencyStore,
         scope_resolver: ScopeResolver = default_scope,
+        max_body_bytes: int = 16 * 1024 * 1024,
     ) -> None:
         self.app = app
+        self.max_body_bytes = max_body_bytes
         self.uow_factory = uow_factory
         self.idempotency = idempotency
         self.scope_resolver = scope_resolver
@@ -110,7 +112,16 @@ class UnitOfWorkMiddleware:
             )
             await response(scope, receive, send)
             return
-        body = await _read_body(receive)
+        body = await _read_body(receive, limit=self.max_body_bytes)
+        if body is None:
+            # Buffering is what makes replay possible; it must not become a memory bomb.
+            response = problem_response(
+                413,
+                "payload_too_large",
+                detail=f"with an Idempotency-Key a body may have {self.max_body_bytes} bytes",
+            )
+            await response(scope, receive, send)
+            return
         digest = fingerprint(
             scope["method"], scope["path"], scope.get("query_string", b"").decode(), body
         )
@@ -168,12 +179,18 @@ class UnitOfWorkMiddleware:
         await send({"type": "http.response.body", "body": payload, "more_body": False})
 
 
-async def _read_body(receive: Receive) -> bytes:
+async def _read_body(receive: Receive, *, limit: int) -> bytes | None:
+    """The whole request body, or None as soon as it exceeds `limit` bytes."""
     chunks = []
+    size = 0
     while True:
         message = await receive()
         if message["type"] == "http.request":
-            chunks.append(message.get("body", b""))
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                return None
+            chunks.append(chunk)
             if not message.get("more_body", False):
                 break
         elif message["type"] == "http.disconnect":

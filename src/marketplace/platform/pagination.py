@@ -17,14 +17,13 @@ from typing import Annotated, Any, Generic, TypeVar
 import orjson
 from fastapi import Depends, Query
 from pydantic import BaseModel
-from sqlalchemy import Select, and_, or_
+from sqlalchemy import ColumnElement, Select, and_, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from marketplace.platform.errors import ValidationFailed
 
 T = TypeVar("T")
-Row = TypeVar("Row")
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -57,7 +56,7 @@ PageQuery = Annotated[PageParams, Depends(page_params)]
 class SortKey:
     """One ordering column; `descending` applies to it alone."""
 
-    column: InstrumentedAttribute[Any]
+    column: InstrumentedAttribute[Any] | ColumnElement[Any]
     descending: bool = False
 
 
@@ -104,22 +103,28 @@ def _after(keys: Sequence[SortKey], values: Sequence[Any]) -> Any:
 
 async def paginate(
     session: AsyncSession,
-    stmt: Select[Row],
+    stmt: Select[Any],
     *,
     keys: Sequence[SortKey],
     params: PageParams,
-    cursor_of: Callable[[Row], Sequence[Any]],
-) -> tuple[list[Row], str | None]:
-    """Run `stmt` (a select of one entity) one page at a time, ordered by `keys`.
+    cursor_of: Callable[[Any], Sequence[Any]],
+    rows: bool = False,
+) -> tuple[list[Any], str | None]:
+    """Run `stmt` one page at a time, ordered by `keys`.
 
-    `cursor_of(row)` returns the row's values for `keys`, in order.
+    `cursor_of(item)` returns the item's values for `keys`, in order. Items are the first
+    column's objects, or whole rows with `rows=True` (when a sort key is a computed column).
     """
     if params.cursor:
         stmt = stmt.where(_after(keys, decode_cursor(params.cursor, len(keys))))
     order = [k.column.desc() if k.descending else k.column.asc() for k in keys]
-    rows = list((await session.scalars(stmt.order_by(*order).limit(params.limit + 1))).all())
+    ordered = stmt.order_by(*order).limit(params.limit + 1)
+    if rows:
+        items: list[Any] = list((await session.execute(ordered)).all())
+    else:
+        items = list((await session.scalars(ordered)).all())
     next_cursor = None
-    if len(rows) > params.limit:
-        rows = rows[: params.limit]
-        next_cursor = encode_cursor(cursor_of(rows[-1]))
-    return rows, next_cursor
+    if len(items) > params.limit:
+        items = items[: params.limit]
+        next_cursor = encode_cursor(cursor_of(items[-1]))
+    return items, next_cursor

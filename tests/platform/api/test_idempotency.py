@@ -258,3 +258,18 @@ async def test_anonymous_keys_are_scoped_by_the_request_itself(
     assert retry.headers["idempotent-replayed"] == "true"
     assert retry.json() == first.json()
     assert await count_notes(session) == 2
+
+
+async def test_oversized_idempotent_body_is_refused_before_buffering(
+    make_client: Callable[..., httpx.AsyncClient], session: AsyncSession, token: dict[str, str]
+) -> None:
+    async with make_client([probe_router()]) as client:
+        response = await client.post(
+            "/v1/probe/notes",
+            content=b'{"text": "' + b"x" * (17 * 1024 * 1024) + b'"}',
+            headers={**token, "Idempotency-Key": "big", "content-type": "application/json"},
+        )
+
+    assert response.status_code == 413
+    assert response.json()["code"] == "payload_too_large"
+    assert await count_notes(session) == 0

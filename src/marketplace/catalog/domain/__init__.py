@@ -1,0 +1,1 @@
+"""Pure catalog rules: product states, languages and translations, search text."""

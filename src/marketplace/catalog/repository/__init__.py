@@ -1,0 +1,1 @@
+"""Catalog queries, one module per aggregate, and the browse/search query."""

@@ -1,0 +1,107 @@
+"""The browse and search query: filters, full-text match and the five sort orders.
+
+Only `visible` products are ever returned (active, not deleted, vendor approved). Full-text
+search uses PostgreSQL's tsvector with a GIN index, or SQLite's FTS5 table on the embedded
+default; relevance is an integer score so keyset cursors compare it exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Integer, Select, cast, column, func, literal_column, select, table, text
+
+from marketplace.catalog.domain.product import Sort, fts5_query, tsquery
+from marketplace.catalog.models import Product
+from marketplace.platform.pagination import SortKey
+
+_fts = table("catalog_product_fts", column("product_id"), column("document"))
+
+
+@dataclass(frozen=True, slots=True)
+class BrowseFilters:
+    terms: Sequence[str] = ()
+    category_path: str | None = None
+    vendor_id: str | None = None
+    currency: str | None = None
+    min_price: int | None = None
+    max_price: int | None = None
+    in_stock: bool | None = None
+    min_rating: int | None = None  # stars x 100
+
+
+@dataclass(frozen=True, slots=True)
+class BrowseQuery:
+    stmt: Select[Any]
+    keys: list[SortKey]
+    cursor_of: Callable[[Any], Sequence[Any]]
+
+
+def _ranked(dialect: str, terms: Sequence[str]) -> Any:
+    """(product id, integer relevance) of products matching every term."""
+    if dialect == "postgresql":
+        query = func.to_tsquery("simple", tsquery(terms))
+        vector: Any = literal_column("catalog_product.search_vector")
+        score = cast(func.ts_rank(vector, query) * 1_000_000, Integer)
+        return (
+            select(Product.id.label("pid"), score.label("rank"))
+            .where(vector.op("@@")(query))
+            .subquery("ranked")
+        )
+    score = cast(func.bm25(literal_column("catalog_product_fts")) * -1_000_000, Integer)
+    return (
+        select(_fts.c.product_id.label("pid"), score.label("rank"))
+        .select_from(_fts)
+        .where(text("catalog_product_fts MATCH :fts_query").bindparams(fts_query=fts5_query(terms)))
+        .subquery("ranked")
+    )
+
+
+def browse(dialect: str, filters: BrowseFilters, sort: Sort) -> BrowseQuery:
+    stmt = select(Product).where(Product.visible.is_(True))
+    rank = None
+    if filters.terms:
+        ranked = _ranked(dialect, filters.terms)
+        stmt = stmt.join(ranked, ranked.c.pid == Product.id).add_columns(ranked.c.rank)
+        rank = ranked.c.rank
+    if filters.category_path:
+        stmt = stmt.where(Product.category_path.startswith(filters.category_path))
+    if filters.vendor_id:
+        stmt = stmt.where(Product.vendor_id == filters.vendor_id)
+    if filters.currency:
+        stmt = stmt.where(Product.currency == filters.currency)
+    if filters.min_price is not None:
+        stmt = stmt.where(Product.max_price_amount >= filters.min_price)
+    if filters.max_price is not None:
+        stmt = stmt.where(Product.min_price_amount <= filters.max_price)
+    if filters.in_stock is not None:
+        stmt = stmt.where(Product.in_stock.is_(filters.in_stock))
+    if filters.min_rating is not None:
+        stmt = stmt.where(Product.rating_score >= filters.min_rating)
+
+    if sort == "relevance" and rank is not None:
+        keys = [SortKey(rank, descending=True), SortKey(Product.id)]
+        return BrowseQuery(stmt, keys, lambda row: (row[1], row[0].id))
+    if sort == "price_asc":
+        keys = [SortKey(Product.min_price_amount), SortKey(Product.id)]
+        of: Callable[[Product], Sequence[Any]] = lambda p: (p.min_price_amount, p.id)  # noqa: E731
+    elif sort == "price_desc":
+        keys = [
+            SortKey(Product.min_price_amount, descending=True),
+            SortKey(Product.id, descending=True),
+        ]
+        of = lambda p: (p.min_price_amount, p.id)  # noqa: E731
+    elif sort == "rating":
+        keys = [
+            SortKey(Product.rating_score, descending=True),
+            SortKey(Product.id, descending=True),
+        ]
+        of = lambda p: (p.rating_score, p.id)  # noqa: E731
+    else:  # newest, and relevance without a query
+        keys = [SortKey(Product.created_at, descending=True), SortKey(Product.id, descending=True)]
+        of = lambda p: (p.created_at, p.id)  # noqa: E731
+    if rank is not None:
+        return BrowseQuery(stmt, keys, lambda row: of(row[0]))
+    return BrowseQuery(stmt, keys, of)

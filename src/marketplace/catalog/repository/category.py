@@ -1,0 +1,26 @@
+"""Category queries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from marketplace.catalog.models import Category
+
+
+async def category(session: AsyncSession, category_id: str) -> Category | None:
+    return await session.get(Category, category_id)
+
+
+async def by_slug(session: AsyncSession, slug: str) -> Category | None:
+    return await session.scalar(select(Category).where(Category.slug == slug))
+
+
+async def all_categories(session: AsyncSession) -> Sequence[Category]:
+    return (
+        await session.scalars(
+            select(Category).order_by(Category.depth, Category.position, Category.name)
+        )
+    ).all()

@@ -1,0 +1,1 @@
+"""Catalog request and response bodies."""

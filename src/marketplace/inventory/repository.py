@@ -1,0 +1,371 @@
+"""Every query of the inventory context.
+
+Counts change only through conditional UPDATEs whose WHERE clause is the rule
+(`on_hand - reserved >= :q`); each returns the row as it is after the change, or None when
+the rule refused it. The caller holds that row's lock (PostgreSQL) or the database's write
+lock (SQLite) until it commits, so the returned values stay true for the rest of its
+transaction. The vendor's tenancy filter lives in the queries that take a `vendor_id`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from marketplace.inventory.domain import MAX_ON_HAND, is_low
+from marketplace.inventory.models import Adjustment, Reservation, ReservationLine, Stock
+from marketplace.platform.db import insert_ignore
+
+
+@dataclass(frozen=True, slots=True)
+class StockRow:
+    """A stock row as one statement left it."""
+
+    variant_id: str
+    vendor_id: str
+    product_id: str
+    sku: str
+    on_hand: int
+    reserved: int
+    low_stock_threshold: int
+    low_stock_alerted: bool
+    updated_at: datetime
+
+
+_COLUMNS = (
+    Stock.variant_id,
+    Stock.vendor_id,
+    Stock.product_id,
+    Stock.sku,
+    Stock.on_hand,
+    Stock.reserved,
+    Stock.low_stock_threshold,
+    Stock.low_stock_alerted,
+    Stock.updated_at,
+)
+
+
+# Retired rows (deleted variants, skus handed to another variant) are neither sold nor listed.
+_LIVE = Stock.retired_at.is_(None)
+
+
+def _row(row: Any) -> StockRow | None:
+    return StockRow(**row._mapping) if row is not None else None
+
+
+def stock_row(stock: Stock) -> StockRow:
+    return StockRow(
+        variant_id=stock.variant_id,
+        vendor_id=stock.vendor_id,
+        product_id=stock.product_id,
+        sku=stock.sku,
+        on_hand=stock.on_hand,
+        reserved=stock.reserved,
+        low_stock_threshold=stock.low_stock_threshold,
+        low_stock_alerted=stock.low_stock_alerted,
+        updated_at=stock.updated_at,
+    )
+
+
+async def _update_returning(session: AsyncSession, stmt: Any) -> StockRow | None:
+    # Core-style bulk UPDATE: the identity map is not consulted, so nothing stale is written.
+    result = await session.execute(
+        stmt.returning(*_COLUMNS), execution_options={"synchronize_session": False}
+    )
+    return _row(result.first())
+
+
+# --- stock ----------------------------------------------------------------------------------
+
+
+async def insert_stock(
+    session: AsyncSession,
+    dialect: str,
+    *,
+    variant_id: str,
+    vendor_id: str,
+    product_id: str,
+    sku: str,
+    on_hand: int,
+    low_stock_threshold: int,
+    now: datetime,
+) -> bool:
+    """Create the row unless the variant (or the vendor's sku) already has one; True if
+    created. Of two concurrent creators, one inserts and the other sees the row."""
+    stmt = insert_ignore(
+        Stock.__table__,  # type: ignore[arg-type]
+        dialect,
+        [
+            {
+                "variant_id": variant_id,
+                "vendor_id": vendor_id,
+                "product_id": product_id,
+                "sku": sku,
+                "on_hand": on_hand,
+                "reserved": 0,
+                "low_stock_threshold": low_stock_threshold,
+                # Creating stock is not a crossing: the vendor just entered these numbers.
+                "low_stock_alerted": is_low(on_hand, low_stock_threshold),
+                "updated_at": now,
+                "retired_at": None,
+            }
+        ],
+    )
+    result = await session.execute(stmt)
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def stock_for_update(session: AsyncSession, variant_id: str) -> StockRow | None:
+    """The row, locked until commit (PostgreSQL; SQLite's writer lock serialises anyway)."""
+    result = await session.execute(
+        select(*_COLUMNS).where(Stock.variant_id == variant_id).with_for_update()
+    )
+    return _row(result.first())
+
+
+async def stock_by_sku(session: AsyncSession, *, vendor_id: str, sku: str) -> StockRow | None:
+    result = await session.execute(
+        select(*_COLUMNS).where(Stock.vendor_id == vendor_id, Stock.sku == sku, _LIVE)
+    )
+    return _row(result.first())
+
+
+async def stock_of(session: AsyncSession, variant_ids: Collection[str]) -> list[StockRow]:
+    if not variant_ids:
+        return []
+    result = await session.execute(
+        select(*_COLUMNS).where(Stock.variant_id.in_(variant_ids), _LIVE)
+    )
+    return [StockRow(**row._mapping) for row in result.all()]
+
+
+def vendor_stock(vendor_id: str, *, low_stock: bool) -> Select[Stock]:
+    stmt = select(Stock).where(Stock.vendor_id == vendor_id, _LIVE)
+    if low_stock:
+        stmt = stmt.where(Stock.on_hand - Stock.reserved <= Stock.low_stock_threshold)
+    return stmt
+
+
+async def replace_stock(
+    session: AsyncSession,
+    *,
+    variant_id: str,
+    product_id: str,
+    sku: str,
+    on_hand: int,
+    low_stock_threshold: int,
+    now: datetime,
+) -> StockRow | None:
+    """Set absolute values (a retired row comes back to life); None if `on_hand` would drop
+    below the units reserved."""
+    return await _update_returning(
+        session,
+        update(Stock)
+        .where(Stock.variant_id == variant_id, Stock.reserved <= on_hand)
+        .values(
+            on_hand=on_hand,
+            low_stock_threshold=low_stock_threshold,
+            sku=sku,
+            product_id=product_id,
+            updated_at=now,
+            retired_at=None,
+        ),
+    )
+
+
+async def add_on_hand(
+    session: AsyncSession, *, vendor_id: str, sku: str, delta: int, now: datetime
+) -> StockRow | None:
+    """`on_hand += delta`; None if the sku is not the vendor's, or the result would be below
+    the units reserved (or negative) or above the ceiling."""
+    return await _update_returning(
+        session,
+        update(Stock)
+        .where(
+            Stock.vendor_id == vendor_id,
+            Stock.sku == sku,
+            _LIVE,
+            Stock.on_hand + delta >= Stock.reserved,
+            Stock.on_hand + delta <= MAX_ON_HAND,
+        )
+        .values(on_hand=Stock.on_hand + delta, updated_at=now),
+    )
+
+
+async def reserve_units(
+    session: AsyncSession, *, variant_id: str, quantity: int, now: datetime
+) -> StockRow | None:
+    """Hold `quantity` units; None if fewer are available (or the variant has no live stock).
+
+    The check and the change are one statement: on PostgreSQL a concurrent reserver waits for
+    this row's lock and then re-evaluates the WHERE clause against the committed result, so
+    two checkouts can never both take the last unit.
+    """
+    return await _update_returning(
+        session,
+        update(Stock)
+        .where(
+            Stock.variant_id == variant_id,
+            _LIVE,
+            Stock.on_hand - Stock.reserved >= quantity,
+        )
+        .values(reserved=Stock.reserved + quantity, updated_at=now),
+    )
+
+
+async def unreserve_units(
+    session: AsyncSession, *, variant_id: str, quantity: int, sold: bool, now: datetime
+) -> StockRow | None:
+    """Give held units back (`sold=False`) or turn them into a sale (`sold=True`: they leave
+    `on_hand` too). None only if fewer are reserved, which a consistent database never has."""
+    values: dict[str, Any] = {"reserved": Stock.reserved - quantity, "updated_at": now}
+    if sold:
+        values["on_hand"] = Stock.on_hand - quantity
+    return await _update_returning(
+        session,
+        update(Stock)
+        .where(Stock.variant_id == variant_id, Stock.reserved >= quantity)
+        .values(**values),
+    )
+
+
+async def retire_sku_holders(
+    session: AsyncSession, *, vendor_id: str, sku: str, keeping: str, now: datetime
+) -> None:
+    """Retire the vendor's live row of `sku` unless it is the variant `keeping`'s."""
+    await session.execute(
+        update(Stock)
+        .where(
+            Stock.vendor_id == vendor_id,
+            Stock.sku == sku,
+            _LIVE,
+            Stock.variant_id != keeping,
+        )
+        .values(retired_at=now, updated_at=now),
+        execution_options={"synchronize_session": False},
+    )
+
+
+async def retire(session: AsyncSession, variant_ids: Collection[str], *, now: datetime) -> int:
+    """Retire the live rows of these variants; returns how many were live."""
+    if not variant_ids:
+        return 0
+    result = await session.execute(
+        update(Stock)
+        .where(Stock.variant_id.in_(variant_ids), _LIVE)
+        .values(retired_at=now, updated_at=now),
+        execution_options={"synchronize_session": False},
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def mark_low_stock_alerted(session: AsyncSession, variant_id: str) -> bool:
+    """Claim this crossing's alert: True for exactly one caller while the variant stays low."""
+    result = await session.execute(
+        update(Stock)
+        .where(
+            Stock.variant_id == variant_id,
+            Stock.low_stock_alerted.is_(False),
+            Stock.on_hand - Stock.reserved <= Stock.low_stock_threshold,
+        )
+        .values(low_stock_alerted=True),
+        execution_options={"synchronize_session": False},
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def rearm_low_stock(session: AsyncSession, variant_id: str) -> bool:
+    """Above the threshold again: the next crossing alerts."""
+    result = await session.execute(
+        update(Stock)
+        .where(
+            Stock.variant_id == variant_id,
+            Stock.low_stock_alerted.is_(True),
+            Stock.on_hand - Stock.reserved > Stock.low_stock_threshold,
+        )
+        .values(low_stock_alerted=False),
+        execution_options={"synchronize_session": False},
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def add_adjustment(session: AsyncSession, adjustment: Adjustment) -> None:
+    session.add(adjustment)
+
+
+# --- reservations ---------------------------------------------------------------------------
+
+
+def add_reservation(
+    session: AsyncSession, reservation: Reservation, lines: Sequence[ReservationLine]
+) -> None:
+    session.add(reservation)
+    session.add_all(lines)
+
+
+async def reservation(session: AsyncSession, reservation_id: str) -> Reservation | None:
+    # populate_existing: the status may have been changed by a conditional UPDATE since the
+    # session last loaded it.
+    return await session.get(Reservation, reservation_id, populate_existing=True)
+
+
+async def lines_of(
+    session: AsyncSession, reservation_ids: Collection[str]
+) -> Sequence[ReservationLine]:
+    if not reservation_ids:
+        return []
+    return (
+        await session.scalars(
+            select(ReservationLine)
+            .where(ReservationLine.reservation_id.in_(reservation_ids))
+            .order_by(ReservationLine.reservation_id, ReservationLine.variant_id)
+        )
+    ).all()
+
+
+async def close_reservation(
+    session: AsyncSession, reservation_id: str, *, status: str, now: datetime
+) -> bool:
+    """Move an active reservation to `status`: True for exactly one of any racing closers
+    (a commit, a release, the expiry sweep), so only one of them ever moves units."""
+    result = await session.execute(
+        update(Reservation)
+        .where(Reservation.id == reservation_id, Reservation.status == "active")
+        .values(status=status, closed_at=now),
+        execution_options={"synchronize_session": False},
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def expire_due_reservations(session: AsyncSession, *, now: datetime, limit: int) -> list[str]:
+    """Expire up to `limit` active reservations past their expiry; returns the ids this call
+    expired. Rows a commit or release is working on are skipped (PostgreSQL), not waited for:
+    they are being closed anyway, and the next sweep sees any that are not."""
+    due = (
+        await session.scalars(
+            select(Reservation.id)
+            .where(Reservation.status == "active", Reservation.expires_at <= now)
+            .order_by(Reservation.expires_at, Reservation.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    if not due:
+        return []
+    expired = await session.scalars(
+        update(Reservation)
+        .where(
+            Reservation.id.in_(due),
+            Reservation.status == "active",
+            Reservation.expires_at <= now,
+        )
+        .values(status="expired", closed_at=now)
+        .returning(Reservation.id),
+        execution_options={"synchronize_session": False},
+    )
+    return sorted(expired.all())

@@ -1,0 +1,44 @@
+"""Inventory use cases: stock (`stock`) and checkout reservations (`reservations`).
+
+None of these functions commits; each runs in the caller's unit of work.
+"""
+
+from marketplace.inventory.service.reservations import (
+    DEFAULT_RESERVATION_TTL,
+    EXPIRY_BATCH,
+    Reservation,
+    ReservationLine,
+    commit,
+    release,
+    release_expired,
+    reserve,
+)
+from marketplace.inventory.service.stock import (
+    StockLevel,
+    adjust,
+    adjust_stock,
+    availability,
+    list_stock,
+    retire_stock,
+    set_stock,
+    stock_level,
+)
+
+__all__ = [
+    "DEFAULT_RESERVATION_TTL",
+    "EXPIRY_BATCH",
+    "Reservation",
+    "ReservationLine",
+    "StockLevel",
+    "adjust",
+    "adjust_stock",
+    "availability",
+    "commit",
+    "list_stock",
+    "release",
+    "release_expired",
+    "reserve",
+    "retire_stock",
+    "set_stock",
+    "stock_level",
+]

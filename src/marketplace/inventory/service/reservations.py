@@ -1,0 +1,244 @@
+"""Reservation use cases: checkout reserves units (all lines or none), then commits them
+when paid or releases them when abandoned; the sweep expires the forgotten ones.
+
+A reservation closes exactly once: commit, release and the sweep each move it out of
+"active" with a conditional UPDATE, and only the one that did moves units. Stock rows are
+changed in variant id order, so transactions over the same variants queue instead of
+deadlocking. None of these functions commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Final, cast
+
+from marketplace.inventory import repository as repo
+from marketplace.inventory.domain import (
+    MAX_ON_HAND,
+    InvalidReservationTransition,
+    ReservationAction,
+    ReservationStatus,
+    available,
+    reservation_transition,
+)
+from marketplace.inventory.errors import OutOfStock, ReservationClosed, ReservationNotFound
+from marketplace.inventory.models import Reservation as ReservationRecord
+from marketplace.inventory.models import ReservationLine as ReservationLineRecord
+from marketplace.inventory.repository import StockRow
+from marketplace.inventory.service.stock import (
+    ID_MAX,
+    check_text,
+    log_adjustment,
+    publish_change,
+)
+from marketplace.platform.clock import utcnow
+from marketplace.platform.ids import new_id
+from marketplace.platform.uow import UnitOfWork
+
+DEFAULT_RESERVATION_TTL: Final = timedelta(minutes=15)
+# Expired reservations released per transaction: bounded so a backlog after downtime never
+# becomes one huge transaction holding many stock rows.
+EXPIRY_BATCH: Final = 200
+SALE_ACTOR: Final = "system"
+_REFERENCE_MAX: Final = 100
+
+
+@dataclass(frozen=True, slots=True)
+class ReservationLine:
+    variant_id: str
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    id: str
+    reference: str
+    status: ReservationStatus
+    expires_at: datetime
+    created_at: datetime
+    lines: tuple[ReservationLine, ...]
+
+
+def _reservation(
+    record: ReservationRecord, lines: Sequence[ReservationLineRecord], *, status: str | None = None
+) -> Reservation:
+    return Reservation(
+        id=record.id,
+        reference=record.reference,
+        status=cast(ReservationStatus, status or record.status),
+        expires_at=record.expires_at,
+        created_at=record.created_at,
+        lines=tuple(ReservationLine(line.variant_id, line.quantity) for line in lines),
+    )
+
+
+def _merge(lines: Sequence[tuple[str, int]]) -> dict[str, int]:
+    if not lines:
+        raise ValueError("a reservation needs at least one line")
+    wanted: dict[str, int] = {}
+    for variant_id, quantity in lines:
+        check_text("variant_id", variant_id, ID_MAX)
+        if quantity <= 0 or quantity > MAX_ON_HAND:
+            raise ValueError(f"quantity must be 1 to {MAX_ON_HAND}, got {quantity}")
+        wanted[variant_id] = wanted.get(variant_id, 0) + quantity
+    return wanted
+
+
+async def reserve(
+    uow: UnitOfWork,
+    *,
+    reference: str,
+    lines: Sequence[tuple[str, int]],
+    ttl: timedelta = DEFAULT_RESERVATION_TTL,
+) -> Reservation:
+    """Hold units of every line (variant id, quantity) for `reference` (a checkout) until
+    `ttl` from now: all lines or none.
+
+    Lines of the same variant are added up. If any line is short, nothing stays reserved and
+    `OutOfStock` (409 out_of_stock) names every short variant; a variant without stock is
+    short. The units are held by conditional UPDATEs in variant id order (see the module).
+    """
+    check_text("reference", reference, _REFERENCE_MAX)
+    if ttl <= timedelta(0):
+        raise ValueError("ttl must be positive")
+    wanted = _merge(lines)
+    now = utcnow()
+    session = uow.session
+    short: list[str] = []
+    held: list[tuple[StockRow, int]] = []
+    # A savepoint: when a line is short, the lines already held are given back here, even if
+    # the caller goes on with its unit of work after catching OutOfStock.
+    async with session.begin_nested():
+        for variant_id in sorted(wanted):
+            quantity = wanted[variant_id]
+            row = await repo.reserve_units(
+                session, variant_id=variant_id, quantity=quantity, now=now
+            )
+            if row is None:
+                short.append(variant_id)
+            else:
+                held.append((row, quantity))
+        if short:
+            raise OutOfStock(short)
+    record = ReservationRecord(
+        id=new_id("rsv"),
+        reference=reference,
+        status="active",
+        expires_at=now + ttl,
+        created_at=now,
+        closed_at=None,
+    )
+    line_records = [
+        ReservationLineRecord(reservation_id=record.id, variant_id=v, quantity=q)
+        for v, q in sorted(wanted.items())
+    ]
+    repo.add_reservation(session, record, line_records)
+    # Written now, so a commit or release later in the same unit of work finds it.
+    await session.flush()
+    for row, quantity in held:
+        await publish_change(
+            uow, row, available_before=available(row.on_hand, row.reserved - quantity)
+        )
+    return _reservation(record, line_records)
+
+
+def _next_status(record: ReservationRecord, action: ReservationAction) -> str | None:
+    try:
+        return reservation_transition(record.status, action)
+    except InvalidReservationTransition as error:
+        raise ReservationClosed(str(error), extra={"current_status": error.current}) from None
+
+
+async def _close(
+    uow: UnitOfWork, reservation_id: str, action: ReservationAction
+) -> tuple[ReservationRecord, str | None]:
+    """Move the reservation on by `action`: (record, new status), or (record, None) when it
+    had already happened. Of racing closers exactly one gets a new status."""
+    session = uow.session
+    record = await repo.reservation(session, reservation_id)
+    if record is None:
+        raise ReservationNotFound()
+    target = _next_status(record, action)
+    if target is not None and not await repo.close_reservation(
+        session, reservation_id, status=target, now=utcnow()
+    ):
+        # Closed by someone else since we read it: decide again on what they left (a retry
+        # of the same ending is a no-op, the other ending is refused).
+        reread = await repo.reservation(session, reservation_id)
+        assert reread is not None  # reservations are never deleted
+        record, target = reread, _next_status(reread, action)
+        if target is not None:
+            raise RuntimeError(f"reservation {reservation_id} is active but could not close")
+    return record, target
+
+
+async def commit(uow: UnitOfWork, reservation_id: str) -> Reservation:
+    """The checkout was paid: the held units are sold (they leave on_hand and reserved, each
+    line logged as a "sale"). Committing again is a no-op; committing a released or expired
+    reservation is refused (409 reservation_closed), as its units may be sold to others.
+
+    A reservation past its expiry that the sweep has not released yet still commits: its
+    units are still held, so nothing is oversold.
+    """
+    record, target = await _close(uow, reservation_id, "commit")
+    lines = await repo.lines_of(uow.session, [reservation_id])
+    if target is None:
+        return _reservation(record, lines)
+    now = utcnow()
+    for line in lines:  # ordered by variant id
+        row = await repo.unreserve_units(
+            uow.session, variant_id=line.variant_id, quantity=line.quantity, sold=True, now=now
+        )
+        if row is None:
+            raise RuntimeError(f"reservation {reservation_id} holds units its stock does not")
+        log_adjustment(
+            uow,
+            row,
+            delta=-line.quantity,
+            reason="sale",
+            actor_id=SALE_ACTOR,
+            now=now,
+            reservation_id=reservation_id,
+        )
+    return _reservation(record, lines, status=target)
+
+
+async def _give_back(uow: UnitOfWork, totals: Mapping[str, int]) -> None:
+    now = utcnow()
+    for variant_id in sorted(totals):
+        quantity = totals[variant_id]
+        row = await repo.unreserve_units(
+            uow.session, variant_id=variant_id, quantity=quantity, sold=False, now=now
+        )
+        if row is None:
+            raise RuntimeError(f"variant {variant_id} has fewer units reserved than released")
+        await publish_change(
+            uow, row, available_before=available(row.on_hand, row.reserved + quantity)
+        )
+
+
+async def release(uow: UnitOfWork, reservation_id: str) -> Reservation:
+    """The checkout was abandoned or failed: the held units are available again. Releasing
+    again (or after expiry) is a no-op; releasing a committed reservation is refused (409
+    reservation_closed): sold units come back through a return, not a release."""
+    record, target = await _close(uow, reservation_id, "release")
+    lines = await repo.lines_of(uow.session, [reservation_id])
+    if target is not None:
+        await _give_back(uow, {line.variant_id: line.quantity for line in lines})
+    return _reservation(record, lines, status=target)
+
+
+async def release_expired(
+    uow: UnitOfWork, *, now: datetime | None = None, limit: int = EXPIRY_BATCH
+) -> int:
+    """Expire up to `limit` active reservations past their expiry and give their units back;
+    returns how many. Each is claimed by a conditional status update, so a commit racing
+    the sweep either wins (the sweep skips it) or finds it expired (and is refused)."""
+    expired = await repo.expire_due_reservations(uow.session, now=now or utcnow(), limit=limit)
+    totals: dict[str, int] = {}
+    for line in await repo.lines_of(uow.session, expired):
+        totals[line.variant_id] = totals.get(line.variant_id, 0) + line.quantity
+    await _give_back(uow, totals)
+    return len(expired)
