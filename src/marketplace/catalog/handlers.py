@@ -30,6 +30,7 @@ async def follow_stock(uow: UnitOfWork, message: Message) -> None:
 
 def register(registry: Registry) -> None:
     from marketplace.catalog.service.images import register_images
+    from marketplace.catalog.service.imports import register_imports
 
     registry.subscribe(VendorStatusChanged, name="catalog.follow_vendor_status")(
         follow_vendor_status
@@ -37,3 +38,4 @@ def register(registry: Registry) -> None:
     registry.subscribe(VendorUpdated, name="catalog.follow_vendor_name")(follow_vendor_name)
     registry.subscribe(AvailabilityChanged, name="catalog.follow_stock")(follow_stock)
     register_images(registry)
+    register_imports(registry)

@@ -90,6 +90,7 @@ class World:
     product_id: str = ""
     image_id: str = ""
     ready_image_id: str = ""
+    import_id: str = ""
 
     async def headers(self, caller: str) -> dict[str, str]:
         if caller == ANON:
@@ -225,6 +226,10 @@ def fresh_product_of_vendor_1() -> Target:
     return target
 
 
+async def an_import(world: World, caller: str) -> dict[str, str]:
+    return {"vid": world.vendor_1, "import_id": world.import_id}
+
+
 async def ready_image(world: World, caller: str) -> dict[str, str]:
     return {"vid": world.vendor_1, "pid": world.product_id, "image_id": world.ready_image_id}
 
@@ -331,6 +336,12 @@ MATRIX: dict[str, Entry] = {
     "DELETE /v1/vendors/{vid}/products/{pid}/images/{image_id}": Entry(
         products_write(204), target=fresh_image
     ),
+    # Passes authorization, then refuses: the matrix sends JSON, the import wants a file.
+    "POST /v1/vendors/{vid}/product-imports": Entry(products_write(422)),
+    "GET /v1/vendors/{vid}/product-imports/{import_id}": Entry(
+        products_write(200), target=an_import
+    ),
+    "GET /v1/vendors/{vid}/products/export.csv": Entry(products_read(200)),
     "GET /v1/admin/commission": Entry(admin_read()),
     "GET /v1/admin/commission/resolve": Entry(admin_read(), target=resolve_query),
     "PUT /v1/admin/commission": Entry(admin_write(200), fixed(COMMISSION)),
@@ -390,7 +401,28 @@ async def world(container: Container) -> World:
     world.product_id = await _make_product(container, world, "MATRIX-HAT")
     world.image_id = await _make_image(container, world, pending=True)
     world.ready_image_id = await _make_image(container, world)
+    world.import_id = await _start_import(container, owner_headers, VENDOR_1)
     return world
+
+
+async def _start_import(container: Container, headers: dict[str, str], vendor_id: str) -> str:
+    from marketplace.app import create_app
+
+    app = create_app(container=container, run_jobs=False)
+    transport = httpx.ASGITransport(app=app)
+    csv = (
+        b"sku,title,description,category,price,currency,quantity,"
+        b"low_stock_threshold,status,image_urls\n"
+    )
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.post(
+            f"/v1/vendors/{vendor_id}/product-imports",
+            files={"file": ("p.csv", csv, "text/csv")},
+            params={"dry_run": "true"},
+            headers=headers,
+        )
+    assert response.status_code == 202, response.text
+    return str(response.json()["id"])
 
 
 def _owner_access(world: World) -> Any:
