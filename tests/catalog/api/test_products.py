@@ -351,3 +351,38 @@ async def test_category_tree_in_the_callers_language(
     assert [(n["name"], [c["name"] for c in n["children"]]) for n in tree] == [
         ("Strickwaren", ["Mützen"])
     ]
+
+
+async def test_deleted_products_stock_is_retired_and_renamed_skus_keep_their_stock(
+    client: httpx.AsyncClient, container: Container, vendor: MadeVendor, category: Category
+) -> None:
+    headers = auth_headers(container, vendor.owner)
+    created = (
+        await client.post(
+            f"/v1/vendors/{vendor.id}/products", json=product_body(category.id), headers=headers
+        )
+    ).json()
+    red = created["variants"][0]
+
+    renamed = await client.patch(
+        f"/v1/vendors/{vendor.id}/products/{created['id']}",
+        json={
+            "variants": [
+                {
+                    "id": red["id"],
+                    "sku": "HAT-CRIMSON",
+                    "price": {"amount": 2500, "currency": "EUR"},
+                }
+            ]
+        },
+        headers=headers,
+    )
+    stock = (await client.get(f"/v1/vendors/{vendor.id}/inventory", headers=headers)).json()
+
+    assert renamed.status_code == 200
+    assert [v["sku"] for v in renamed.json()["variants"]] == ["HAT-CRIMSON"]
+    assert [(row["sku"], row["on_hand"]) for row in stock["data"]] == [("HAT-CRIMSON", 5)]
+
+    await client.delete(f"/v1/vendors/{vendor.id}/products/{created['id']}", headers=headers)
+    after = (await client.get(f"/v1/vendors/{vendor.id}/inventory", headers=headers)).json()
+    assert after["data"] == []

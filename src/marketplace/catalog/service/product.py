@@ -139,6 +139,7 @@ async def _sync_variants(
                 "this SKU is used by another variant",
                 "sku_taken",
             )
+        renamed_from = row.sku if row is not None and row.sku != spec.sku else None
         if row is None:
             row = Variant(
                 id=new_id("var"),
@@ -168,10 +169,29 @@ async def _sync_variants(
                 actor_id=access.principal.id,
             )
             row.in_stock = level.in_stock
+        elif renamed_from is not None:
+            # Inventory keys stock by SKU too: carry the current level over to the new SKU.
+            current = (await inventory.availability(uow, [row.id])).get(row.id)
+            if current is not None:
+                await inventory.set_stock(
+                    uow,
+                    vendor_id=access.vendor_id,
+                    product_id=product.id,
+                    variant_id=row.id,
+                    sku=row.sku,
+                    quantity=current.on_hand,
+                    low_stock_threshold=current.low_stock_threshold,
+                    actor_id=access.principal.id,
+                    reason=f"sku renamed from {renamed_from}",
+                )
     kept_ids = {v.id for v in kept}
+    removed = [old.id for old in existing if old.id not in kept_ids]
     for old in existing:
         if old.id not in kept_ids:
             old.deleted_at = now
+    if removed:
+        # A removed variant can no longer be sold, and its SKU is free for reuse.
+        await inventory.retire_stock(uow, variant_ids=removed)
     return kept
 
 
@@ -298,8 +318,11 @@ async def delete_product(uow: UnitOfWork, *, access: VendorAccess, product_id: s
     product.visible = False
     product.updated_at = now
     # Variants stay (orders refer to them) but free their SKUs for reuse.
-    for variant in await repo.live_variants(uow.session, [product.id]):
+    variants = list(await repo.live_variants(uow.session, [product.id]))
+    for variant in variants:
         variant.deleted_at = now
+    if variants:
+        await inventory.retire_stock(uow, variant_ids=[v.id for v in variants])
     record_audit(
         uow,
         actor_id=access.principal.id,
