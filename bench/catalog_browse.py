@@ -61,6 +61,7 @@ from common import (
     Vendor,
     build_categories,
     build_vendors,
+    cancel_on_sigterm,
     create_database,
     database_dsn,
     drop_database,
@@ -530,13 +531,18 @@ async def measure(scenario: Scenario, args: argparse.Namespace, round_: int) -> 
         cwd=ROOT,
     )
     assert process.stdin is not None
-    process.stdin.write(json.dumps(spec).encode())
-    process.stdin.close()
-    await asyncio.sleep(args.warmup)
-    before = CpuSnapshot.take(scenario.server.process.pid, process.pid)
-    await asyncio.sleep(args.duration)
-    after = CpuSnapshot.take(scenario.server.process.pid, process.pid)
-    stdout, _ = await asyncio.wait_for(process.communicate(), timeout=60)
+    try:
+        process.stdin.write(json.dumps(spec).encode())
+        process.stdin.close()
+        await asyncio.sleep(args.warmup)
+        before = CpuSnapshot.take(scenario.server.process.pid, process.pid)
+        await asyncio.sleep(args.duration)
+        after = CpuSnapshot.take(scenario.server.process.pid, process.pid)
+        stdout, _ = await asyncio.wait_for(process.communicate(), timeout=60)
+    finally:
+        if process.returncode is None:  # interrupted: do not leave it running
+            process.kill()
+            await process.wait()
     if process.returncode != 0:
         raise RuntimeError(f"load generator failed ({process.returncode})")
     return Measurement(scenario.name, round_, json.loads(stdout), cpu_shares(before, after))
@@ -634,6 +640,7 @@ def report(measurements: list[Measurement], args: argparse.Namespace) -> bool:
 
 
 async def run(args: argparse.Namespace, database: str) -> int:
+    cancel_on_sigterm()
     dsn = database_dsn(args.pg_admin_url, database)
     sa_url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
     load = Path("/proc/loadavg").read_text().split()[:3]
@@ -761,12 +768,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     database = f"mk_bench_{secrets.token_hex(4)}"
 
-    def on_term(signum: int, _frame: object) -> None:
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, on_term)
     try:
         return asyncio.run(run(args, database))
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        print("interrupted", file=sys.stderr)
+        return 130
     finally:
         _terminate_children()
         if args.keep_db:

@@ -30,13 +30,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import csv
 import os
 import random
 import re
 import resource
 import secrets
-import signal
 import sys
 import tempfile
 import time
@@ -55,6 +55,7 @@ from common import (
     Copier,
     build_categories,
     build_vendors,
+    cancel_on_sigterm,
     create_database,
     database_dsn,
     drop_database,
@@ -385,6 +386,7 @@ def report_pass(p: Pass) -> bool:
 
 
 async def run(args: argparse.Namespace, database: str, workdir: Path) -> int:
+    cancel_on_sigterm()
     dsn = database_dsn(args.pg_admin_url, database)
     sa_url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
     load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
@@ -430,7 +432,10 @@ async def run(args: argparse.Namespace, database: str, workdir: Path) -> int:
                 select(func.count()).where(Variant.vendor_id == seeded.vendor_id)
             )
     finally:
-        await container.jobs.stop()
+        # Bounded: when interrupted mid-import, the running job is abandoned (the database
+        # is dropped WITH (FORCE) afterwards) rather than waited for.
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(container.jobs.stop(), timeout=10)
         await container.db.dispose()
     print(f"\nin the database: {products} products, {variants} variants")
     if args.count_queries:
@@ -459,13 +464,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     database = f"mk_bench_imp_{secrets.token_hex(4)}"
 
-    def on_term(signum: int, _frame: object) -> None:
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, on_term)
     with tempfile.TemporaryDirectory(prefix="mk_bench_import_") as workdir:
         try:
             return asyncio.run(run(args, database, Path(workdir)))
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            print("interrupted", file=sys.stderr)
+            return 130
         finally:
             if args.keep_db:
                 dsn = database_dsn(args.pg_admin_url, database)

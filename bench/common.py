@@ -9,9 +9,11 @@ as a printed note instead of a crash); reads processes' and the machine's CPU ti
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
+import signal
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -351,7 +353,15 @@ async def table_exists(conn: asyncpg.Connection, table: str) -> bool:
 
 
 # ----------------------------------------------------------------------------------------
-# Databases
+# Databases and process
+
+
+def cancel_on_sigterm() -> None:
+    """Make SIGTERM cancel the running main task, as Ctrl-C does, so that its `finally`
+    blocks run (servers stopped, database dropped) wherever it was waiting."""
+    task = asyncio.current_task()
+    if task is not None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
 
 
 async def create_database(admin_url: str, name: str) -> None:
