@@ -559,20 +559,19 @@ def _fmt_row(m: Measurement) -> str:
     return (
         f"{m.scenario:<14}{m.round:>3}{r['rps']:>9.0f}{r['p50_ms']:>8.1f}{r['p90_ms']:>8.1f}"
         f"{r['p99_ms']:>8.1f}{r['max_ms']:>8.1f}   {ok:>6}/{r['requests'] + r['errors']:<6}"
-        f"{good:>7}   {m.cpu['server']:>4.0f}%{m.cpu['postgres']:>5.0f}%"
+        f"{good:>8}   {m.cpu['server']:>4.0f}%{m.cpu['postgres']:>5.0f}%"
         f"{m.cpu['loadgen']:>5.0f}%{m.cpu['rest']:>5.0f}%"
     )
 
 
-def report(measurements: list[Measurement], args: argparse.Namespace) -> bool:
-    print()
-    print(
-        f"{'scenario':<14}{'rnd':>3}{'req/s':>9}{'p50':>8}{'p90':>8}{'p99':>8}{'max':>8}"
-        f"   {'200s/sent':<13}{'nonempty':>8}  cpu: srv   pg  gen  rest"
+def _header() -> str:
+    return (
+        f"{'scenario':<14}{'rnd':>3}{'req/s':>9}{'p50 ms':>8}{'p90':>8}{'p99':>8}{'max':>8}"
+        f"   {'200s/sent':<13}{'nonempty':>8}   {'srv':>5}{'pg':>6}{'gen':>6}{'rest':>6} cpu"
     )
-    print(f"{'':<17}{'':>9}{'(ms)':>8}")
-    for m in measurements:
-        print(_fmt_row(m))
+
+
+def report(measurements: list[Measurement], args: argparse.Namespace) -> bool:
     problems = [m for m in measurements if m.result["errors"] or m.result["empty"]]
     problems += [m for m in measurements if set(m.result["statuses"]) - {"200"}]
     for m in problems:
@@ -710,14 +709,16 @@ async def run(args: argparse.Namespace, database: str) -> int:
             print(f"  smoke {scenario.name}: 200, {len(body)} bytes")
         print(
             f"load: {args.clients} clients, {args.warmup:.0f} s warm-up + {args.duration:.0f} s "
-            f"measured per scenario, {args.rounds} round(s)"
+            f"measured per scenario, {args.rounds} round(s); cpu% = percent of one core used "
+            "meanwhile by the server, PostgreSQL, the load generator, everything else"
         )
+        print(f"\n{_header()}")
         measurements = []
         for round_ in range(1, args.rounds + 1):
             for scenario in scenarios:
                 m = await measure(scenario, args, round_)
                 measurements.append(m)
-                print("  " + _fmt_row(m), flush=True)
+                print(_fmt_row(m), flush=True)
     finally:
         stop_server(app)
         stop_server(ceiling)

@@ -23,13 +23,16 @@ from marketplace.inventory.service import (
     Reservation,
     ReservationLine,
     StockLevel,
+    StockSetting,
     adjust,
     availability,
     commit,
+    refresh_statistics,
     release,
     reserve,
     retire_stock,
     set_stock,
+    set_stock_many,
 )
 
 __all__ = [
@@ -44,11 +47,14 @@ __all__ = [
     "SkuTaken",
     "StockLevel",
     "StockLimitExceeded",
+    "StockSetting",
     "adjust",
     "availability",
     "commit",
+    "refresh_statistics",
     "release",
     "reserve",
     "retire_stock",
     "set_stock",
+    "set_stock_many",
 ]

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketplace.inventory.domain import MAX_ON_HAND, is_low
 from marketplace.inventory.models import Adjustment, Reservation, ReservationLine, Stock
-from marketplace.platform.db import insert_ignore
+from marketplace.platform.db import insert_ignore, one_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +52,10 @@ _COLUMNS = (
 
 # Retired rows (deleted variants, skus handed to another variant) are neither sold nor listed.
 _LIVE = Stock.retired_at.is_(None)
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
 
 
 def _row(row: Any) -> StockRow | None:
@@ -128,6 +132,55 @@ async def stock_for_update(session: AsyncSession, variant_id: str) -> StockRow |
     return _row(result.first())
 
 
+async def stocks_for_update(
+    session: AsyncSession, variant_ids: Collection[str]
+) -> dict[str, StockRow]:
+    """The rows of these variants (retired ones too), locked until commit in variant order,
+    so two callers locking overlapping sets cannot deadlock."""
+    if not variant_ids:
+        return {}
+    result = await session.execute(
+        select(*_COLUMNS)
+        .where(one_of(Stock.variant_id, variant_ids, _dialect(session)))
+        .order_by(Stock.variant_id)
+        .with_for_update()
+    )
+    return {row.variant_id: StockRow(**row._mapping) for row in result.all()}
+
+
+async def live_sku_holders(
+    session: AsyncSession, *, vendor_id: str, skus: Collection[str]
+) -> dict[str, str]:
+    """Which variant holds each of the vendor's `skus` now: sku -> variant id."""
+    if not skus:
+        return {}
+    result = await session.execute(
+        select(Stock.sku, Stock.variant_id).where(
+            Stock.vendor_id == vendor_id, one_of(Stock.sku, skus, _dialect(session)), _LIVE
+        )
+    )
+    return {row.sku: row.variant_id for row in result.all()}
+
+
+async def insert_stocks(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Create these rows in one statement; a unique violation means another caller took a
+    variant or sku first (the caller decides what that means)."""
+    await session.execute(insert(Stock), list(rows))
+
+
+async def set_stocks(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Write absolute values into rows the caller has locked (`stocks_for_update`) and checked
+    against what they hold; one executemany by primary key."""
+    await session.execute(
+        update(Stock), list(rows), execution_options={"synchronize_session": False}
+    )
+
+
+async def add_adjustments(session: AsyncSession, adjustments: Sequence[dict[str, Any]]) -> None:
+    if adjustments:
+        await session.execute(insert(Adjustment), list(adjustments))
+
+
 async def stock_by_sku(session: AsyncSession, *, vendor_id: str, sku: str) -> StockRow | None:
     result = await session.execute(
         select(*_COLUMNS).where(Stock.vendor_id == vendor_id, Stock.sku == sku, _LIVE)
@@ -139,7 +192,7 @@ async def stock_of(session: AsyncSession, variant_ids: Collection[str]) -> list[
     if not variant_ids:
         return []
     result = await session.execute(
-        select(*_COLUMNS).where(Stock.variant_id.in_(variant_ids), _LIVE)
+        select(*_COLUMNS).where(one_of(Stock.variant_id, variant_ids, _dialect(session)), _LIVE)
     )
     return [StockRow(**row._mapping) for row in result.all()]
 

@@ -7,11 +7,12 @@ savepoint-capable transactions on SQLite, "insert or ignore", and row-locking.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, event, text
+from sqlalchemy import DateTime, MetaData, any_, bindparam, event, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
@@ -144,3 +145,30 @@ def insert_ignore(table: Table, dialect: str, rows: Sequence[Mapping[str, Any]])
 def is_unique_violation(error: IntegrityError) -> bool:
     message = str(error.orig).lower()
     return "unique" in message or "duplicate key" in message
+
+
+def one_of(column: Any, values: Collection[Any], dialect: str) -> Any:
+    """`column IN values`, sent to PostgreSQL as one array parameter (`= ANY($1)`).
+
+    An IN list of N placeholders is not a constant to PostgreSQL, so where it cannot be an
+    index condition it is checked value by value against every row (N comparisons each);
+    a single array parameter is hashed, and is one plan whatever N is. SQLite gets IN.
+    """
+    if dialect == "postgresql":
+        array = bindparam(None, list(values), type_=postgresql.ARRAY(column.type))
+        return column == any_(array)
+    return column.in_(list(values))
+
+
+async def refresh_statistics(session: AsyncSession, tables: Sequence[str]) -> None:
+    """Refresh PostgreSQL's planner statistics of tables a bulk load just grew.
+
+    Autovacuum analyzes a table only after a fraction of it changed and up to a minute later;
+    meanwhile a table that grew from a few rows to tens of thousands is planned as if it were
+    tiny (an index scan on the vendor alone, then every one of its rows filtered), which makes
+    each further batch of the load slower than the one before. SQLite plans without them.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for table in tables:  # model table names, never input
+        await session.execute(text(f'ANALYZE "{table}"'))

@@ -95,7 +95,12 @@ from marketplace.identity.public import Principal, VendorAccess
 from marketplace.inventory import public as inventory
 from marketplace.platform import fetch as remote
 from marketplace.platform.clock import utcnow
-from marketplace.platform.db import Database, is_unique_violation
+from marketplace.platform.db import (
+    Database,
+    is_unique_violation,
+    one_of,
+    refresh_statistics,
+)
 from marketplace.platform.errors import AppError, FieldError, NotFound, ValidationFailed
 from marketplace.platform.ids import new_id
 from marketplace.platform.messaging import Message, Registry
@@ -128,6 +133,10 @@ CHUNK_BYTES: Final = 1024 * 1024
 MAX_FILE_BYTES: Final = 100 * 1024 * 1024
 MAX_ROWS: Final = 1_000_000
 BATCH_ROWS: Final = 500
+# The planner's statistics are refreshed after this many rows of a run, then every time the
+# run has written STATISTICS_GROWTH times as many: a handful of ANALYZEs however long the file.
+STATISTICS_FIRST: Final = 2000
+STATISTICS_GROWTH: Final = 4
 ERRORS_KEPT: Final = 1000
 # Below the delivery lease (5 minutes) with room for the batch that is running at the end.
 SLICE_SECONDS: Final = 120.0
@@ -531,6 +540,7 @@ async def _process(db: Database, job: _Job, records: _Records, deadline: float) 
     if not batch:
         await _apply(db, job, header, [], finish=True, pause=False)
         return
+    written, refresh_at = 0, STATISTICS_FIRST
     while batch:
         following = records.take(BATCH_ROWS)
         last = not following
@@ -538,7 +548,19 @@ async def _process(db: Database, job: _Job, records: _Records, deadline: float) 
         await _apply(db, job, header, batch, finish=last, pause=pause)
         if pause:
             return
+        written += len(batch)
+        if written >= refresh_at and not last and not job.dry_run:
+            await _refresh_statistics(db)
+            refresh_at *= STATISTICS_GROWTH
         batch = following
+
+
+async def _refresh_statistics(db: Database) -> None:
+    """The tables this import grows, so its later batches are planned for their real size."""
+    async with UnitOfWork(db) as work:
+        await refresh_statistics(work.session, [Product.__tablename__, Variant.__tablename__])
+        await inventory.refresh_statistics(work)
+        await work.commit()
 
 
 def _sku_cell(cells: Sequence[str], sku_at: int) -> str:
@@ -691,7 +713,7 @@ async def _plan(
         for sku, variant_id, product_id in await work.session.execute(
             select(Variant.sku, Variant.id, Variant.product_id).where(
                 Variant.vendor_id == job.vendor_id,
-                Variant.sku.in_([s.sku for s in specs]),
+                one_of(Variant.sku, [s.sku for s in specs], work.dialect),
                 Variant.deleted_at.is_(None),
             )
         )
@@ -845,39 +867,49 @@ async def _write(work: UnitOfWork, job: _Job, plans: Sequence[_Plan]) -> None:
             Product.category_path,
             Product.deleted_at,
         )
-        for found in await session.execute(select(*columns).where(Product.id.in_(product_ids))):
+        for found in await session.execute(
+            select(*columns).where(one_of(Product.id, product_ids, work.dialect))
+        ):
             products[found.id] = dict(found._mapping)
         for live in await session.execute(
             select(Variant.id, Variant.product_id, Variant.sku, Variant.price_amount).where(
-                Variant.product_id.in_(product_ids), Variant.deleted_at.is_(None)
+                one_of(Variant.product_id, product_ids, work.dialect),
+                Variant.deleted_at.is_(None),
             )
         ):
             variants.setdefault(live.product_id, {})[live.id] = dict(live._mapping)
         levels = await inventory.availability(work, [p.variant_id for p in updates])
     listing = await vendor_listing(work, job.vendor_id)
 
-    in_stock: dict[str, bool] = {}
+    settings = []
     for plan in plans:
         spec = plan.spec
         threshold = spec.low_stock_threshold
         if threshold is None:
             level = levels.get(plan.variant_id)
             threshold = level.low_stock_threshold if level is not None else 0
-        try:
-            stock = await inventory.set_stock(
-                work,
-                vendor_id=job.vendor_id,
-                product_id=plan.product_id,
+        settings.append(
+            inventory.StockSetting(
                 variant_id=plan.variant_id,
+                product_id=plan.product_id,
                 sku=spec.sku,
                 quantity=spec.quantity,
                 low_stock_threshold=threshold,
-                actor_id=job.access.principal.id,
-                reason=f"import {job.import_id}",
             )
-        except AppError as error:
-            raise _RowFailed(_stock_error(spec.row, error)) from None
-        in_stock[plan.variant_id] = stock.in_stock
+        )
+    try:
+        stock = await inventory.set_stock_many(
+            work,
+            vendor_id=job.vendor_id,
+            settings=settings,
+            actor_id=job.access.principal.id,
+            reason=f"import {job.import_id}",
+        )
+    except AppError as error:
+        failed = error.extra.get("variant_id")
+        row = next((p.spec.row for p in plans if p.variant_id == failed), plans[0].spec.row)
+        raise _RowFailed(_stock_error(row, error)) from None
+    in_stock = {variant_id: level.in_stock for variant_id, level in stock.items()}
 
     now = utcnow()
     new_products: list[dict[str, Any]] = []

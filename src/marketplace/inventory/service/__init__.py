@@ -15,12 +15,15 @@ from marketplace.inventory.service.reservations import (
 )
 from marketplace.inventory.service.stock import (
     StockLevel,
+    StockSetting,
     adjust,
     adjust_stock,
     availability,
     list_stock,
+    refresh_statistics,
     retire_stock,
     set_stock,
+    set_stock_many,
     stock_level,
 )
 
@@ -30,15 +33,18 @@ __all__ = [
     "Reservation",
     "ReservationLine",
     "StockLevel",
+    "StockSetting",
     "adjust",
     "adjust_stock",
     "availability",
     "commit",
     "list_stock",
+    "refresh_statistics",
     "release",
     "release_expired",
     "reserve",
     "retire_stock",
     "set_stock",
+    "set_stock_many",
     "stock_level",
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 from sqlalchemy.exc import IntegrityError
 
@@ -40,6 +40,8 @@ from marketplace.inventory.models import Adjustment, Stock
 from marketplace.inventory.repository import StockRow
 from marketplace.platform.clock import utcnow
 from marketplace.platform.db import is_unique_violation
+from marketplace.platform.db import refresh_statistics as db_refresh_statistics
+from marketplace.platform.errors import AppError
 from marketplace.platform.ids import new_id
 from marketplace.platform.pagination import PageParams, SortKey, paginate
 from marketplace.platform.uow import UnitOfWork
@@ -267,6 +269,240 @@ async def set_stock(
         uow, after, available_before=available(before.on_hand, before.reserved)
     )
     return stock_level(after)
+
+
+@dataclass(frozen=True, slots=True)
+class StockSetting:
+    """One variant's stock as `set_stock_many` should leave it."""
+
+    variant_id: str
+    product_id: str
+    sku: str
+    quantity: int
+    low_stock_threshold: int
+
+
+async def set_stock_many(
+    uow: UnitOfWork,
+    *,
+    vendor_id: str,
+    settings: Sequence[StockSetting],
+    actor_id: str,
+    reason: str,
+) -> dict[str, StockLevel]:
+    """`set_stock` for many variants of one vendor, with the same rules and events, in a
+    handful of statements instead of several per variant (bulk imports); levels by variant id.
+
+    The rows are locked up front (in variant order), so what they hold is decided once and
+    written with one executemany. A variant whose sku moves (renamed, or held by another live
+    variant) and a batch naming a variant or sku twice go through `set_stock` one by one, in
+    the given order, as do new rows that lose a race for their sku. Raises the first refusal
+    (`InsufficientStock`, `SkuTaken`) with the variant in `extra["variant_id"]`, leaving the
+    caller to roll back (a savepoint) and retry without it.
+    """
+    check_text("actor_id", actor_id, ACTOR_MAX)
+    check_text("reason", reason, REASON_MAX_LENGTH)
+    for setting in settings:
+        for name, value in (("product_id", setting.product_id), ("variant_id", setting.variant_id)):
+            check_text(name, value, ID_MAX)
+        check_text("sku", setting.sku, SKU_MAX_LENGTH)
+        if not 0 <= setting.quantity <= MAX_ON_HAND:
+            raise ValueError(f"quantity must be 0 to {MAX_ON_HAND}, got {setting.quantity}")
+        if not 0 <= setting.low_stock_threshold <= MAX_THRESHOLD:
+            raise ValueError(f"low_stock_threshold must be 0 to {MAX_THRESHOLD}")
+    check_text("vendor_id", vendor_id, ID_MAX)
+    variant_ids = [s.variant_id for s in settings]
+    skus = [s.sku for s in settings]
+    if len(set(variant_ids)) < len(variant_ids) or len(set(skus)) < len(skus):
+        return await _set_one_by_one(uow, vendor_id, settings, actor_id, reason)
+
+    session = uow.session
+    now = utcnow()
+    rows = await repo.stocks_for_update(session, variant_ids)
+    holders = await repo.live_sku_holders(session, vendor_id=vendor_id, skus=skus)
+    moving: list[StockSetting] = []
+    creating: list[StockSetting] = []
+    setting_rows: list[tuple[StockSetting, StockRow]] = []
+    for setting in settings:
+        before = rows.get(setting.variant_id)
+        if before is not None and before.vendor_id != vendor_id:
+            raise ValueError(f"variant {setting.variant_id} belongs to another vendor")
+        holder = holders.get(setting.sku, setting.variant_id)
+        if holder != setting.variant_id or (before is not None and before.sku != setting.sku):
+            moving.append(setting)
+        elif before is None:
+            creating.append(setting)
+        else:
+            if setting.quantity < before.reserved:
+                raise InsufficientStock(
+                    f"{before.reserved} units are reserved by checkouts; on_hand cannot be "
+                    f"{setting.quantity}",
+                    extra={
+                        "on_hand": before.on_hand,
+                        "reserved": before.reserved,
+                        "variant_id": setting.variant_id,
+                    },
+                )
+            setting_rows.append((setting, before))
+
+    levels: dict[str, StockLevel] = {}
+    adjustments: list[dict[str, Any]] = []
+    if creating:
+        created = [_new_row(vendor_id, s, now) for s in creating]
+        try:
+            # A savepoint: losing a race for a sku leaves the transaction usable, and those
+            # rows are retried one by one (where the loser gets its clean 409).
+            async with session.begin_nested():
+                await repo.insert_stocks(session, [_stock_values(row) for row in created])
+        except IntegrityError as error:
+            if not is_unique_violation(error):
+                raise
+            moving.extend(creating)
+        else:
+            for setting, row in zip(creating, created, strict=True):
+                levels[row.variant_id] = stock_level(row)
+                if setting.quantity:
+                    adjustments.append(_adjustment(row, setting.quantity, reason, actor_id, now))
+
+    updates: list[dict[str, Any]] = []
+    for setting, before in setting_rows:
+        units = available(setting.quantity, before.reserved)
+        alerted = before.low_stock_alerted
+        signal = low_stock_signal(
+            alerted=alerted, available_units=units, threshold=setting.low_stock_threshold
+        )
+        after = replace(
+            before,
+            product_id=setting.product_id,
+            on_hand=setting.quantity,
+            low_stock_threshold=setting.low_stock_threshold,
+            low_stock_alerted=alerted if signal is None else signal == "alert",
+            updated_at=now,
+        )
+        updates.append(
+            {
+                "variant_id": after.variant_id,
+                "product_id": after.product_id,
+                "on_hand": after.on_hand,
+                "low_stock_threshold": after.low_stock_threshold,
+                "low_stock_alerted": after.low_stock_alerted,
+                "updated_at": now,
+                "retired_at": None,
+            }
+        )
+        delta = after.on_hand - before.on_hand
+        if delta:
+            adjustments.append(_adjustment(after, delta, reason, actor_id, now))
+        if signal == "alert":
+            uow.publish(
+                StockLow(
+                    vendor_id=vendor_id,
+                    variant_id=after.variant_id,
+                    sku=after.sku,
+                    available=units,
+                    threshold=after.low_stock_threshold,
+                )
+            )
+        flipped = in_stock_flip(available(before.on_hand, before.reserved), units)
+        if flipped is not None:
+            uow.publish(
+                AvailabilityChanged(
+                    vendor_id=vendor_id,
+                    product_id=after.product_id,
+                    variant_id=after.variant_id,
+                    available=units,
+                    in_stock=flipped,
+                )
+            )
+        levels[after.variant_id] = stock_level(after)
+    if updates:
+        await repo.set_stocks(session, updates)
+    await repo.add_adjustments(session, adjustments)
+    if moving:
+        order = {s.variant_id: i for i, s in enumerate(settings)}
+        moving.sort(key=lambda s: order[s.variant_id])
+        levels.update(await _set_one_by_one(uow, vendor_id, moving, actor_id, reason))
+    return levels
+
+
+async def _set_one_by_one(
+    uow: UnitOfWork,
+    vendor_id: str,
+    settings: Sequence[StockSetting],
+    actor_id: str,
+    reason: str,
+) -> dict[str, StockLevel]:
+    levels: dict[str, StockLevel] = {}
+    for setting in settings:
+        try:
+            levels[setting.variant_id] = await set_stock(
+                uow,
+                vendor_id=vendor_id,
+                product_id=setting.product_id,
+                variant_id=setting.variant_id,
+                sku=setting.sku,
+                quantity=setting.quantity,
+                low_stock_threshold=setting.low_stock_threshold,
+                actor_id=actor_id,
+                reason=reason,
+            )
+        except AppError as error:
+            error.extra["variant_id"] = setting.variant_id
+            raise
+    return levels
+
+
+def _new_row(vendor_id: str, setting: StockSetting, now: datetime) -> StockRow:
+    return StockRow(
+        variant_id=setting.variant_id,
+        vendor_id=vendor_id,
+        product_id=setting.product_id,
+        sku=setting.sku,
+        on_hand=setting.quantity,
+        reserved=0,
+        low_stock_threshold=setting.low_stock_threshold,
+        # Creating stock is not a crossing: the vendor just entered these numbers.
+        low_stock_alerted=is_low(setting.quantity, setting.low_stock_threshold),
+        updated_at=now,
+    )
+
+
+def _stock_values(row: StockRow) -> dict[str, Any]:
+    return {
+        "variant_id": row.variant_id,
+        "vendor_id": row.vendor_id,
+        "product_id": row.product_id,
+        "sku": row.sku,
+        "on_hand": row.on_hand,
+        "reserved": row.reserved,
+        "low_stock_threshold": row.low_stock_threshold,
+        "low_stock_alerted": row.low_stock_alerted,
+        "updated_at": row.updated_at,
+        "retired_at": None,
+    }
+
+
+def _adjustment(
+    row: StockRow, delta: int, reason: str, actor_id: str, now: datetime
+) -> dict[str, Any]:
+    return {
+        "id": new_id("adj"),
+        "variant_id": row.variant_id,
+        "vendor_id": row.vendor_id,
+        "sku": row.sku,
+        "delta": delta,
+        "reason": reason,
+        "actor_id": actor_id,
+        "reservation_id": None,
+        "on_hand_after": row.on_hand,
+        "created_at": now,
+    }
+
+
+async def refresh_statistics(uow: UnitOfWork) -> None:
+    """After a bulk load (`set_stock_many` batch after batch): let the planner see the rows
+    (see `platform.db.refresh_statistics`)."""
+    await db_refresh_statistics(uow.session, [Stock.__tablename__])
 
 
 async def retire_stock(uow: UnitOfWork, *, variant_ids: Sequence[str]) -> int:
