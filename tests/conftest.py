@@ -135,6 +135,8 @@ async def container(settings: Settings, db: Database) -> AsyncIterator[Container
     yield built
     await built.jobs.stop()
     await built.cache.close()
+    # The database outlives this container: drop the listeners it installed.
+    db.write_listeners.clear()
 
 
 @pytest.fixture

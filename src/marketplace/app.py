@@ -87,6 +87,7 @@ def create_app(
     app.state.identity = container.identity
     app.state.cipher = container.cipher
     app.state.storage = container.storage
+    app.state.read_cache = container.read_cache
     install_problem_handlers(app)
     install_openapi(app)
 

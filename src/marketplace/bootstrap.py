@@ -17,6 +17,7 @@ from fastapi import APIRouter
 from sqlalchemy import Table
 
 from marketplace.catalog import handlers as catalog_handlers
+from marketplace.catalog import public as catalog
 from marketplace.catalog.api import router as catalog_router
 from marketplace.catalog.service import images as catalog_images
 from marketplace.compliance.api import router as compliance_router
@@ -30,12 +31,13 @@ from marketplace.identity.tokens import SigningKeys
 from marketplace.inventory import handlers as inventory_handlers
 from marketplace.inventory.api import router as inventory_router
 from marketplace.platform import maintenance
-from marketplace.platform.cache import Cache, build_cache
+from marketplace.platform.cache import Cache, MemoryCache, build_cache
 from marketplace.platform.crypto import FieldCipher, Keyring
 from marketplace.platform.db import Database
 from marketplace.platform.http import ScopeResolver
 from marketplace.platform.idempotency import IdempotencyStore
 from marketplace.platform.messaging import Registry
+from marketplace.platform.readcache import ReadCache
 from marketplace.platform.storage import Storage, build_storage
 from marketplace.platform.uow import UnitOfWorkFactory
 from marketplace.platform.worker import JobRuntime
@@ -116,6 +118,7 @@ class Container:
     identity: IdentityRuntime
     idempotency_scope: ScopeResolver
     storage: Storage
+    read_cache: ReadCache
     contexts: tuple[ContextSpec, ...] = field(default=())
 
 
@@ -151,6 +154,13 @@ def build_container(
         raise RuntimeError("refusing to start in production: " + "; ".join(problems))
     uow_factory = UnitOfWorkFactory(db)
     cache = build_cache(settings.redis_url, prefix="mk:")
+    read_cache = ReadCache(
+        cache,
+        # Redis holds the bodies too; a process's memory holds only a bounded number of them.
+        cache if settings.redis_url else MemoryCache(max_keys=settings.read_cache_entries),
+        ttl_seconds=settings.read_cache_seconds,
+    )
+    db.on_committed_writes(read_cache.invalidate_on_writes("catalog", catalog.CACHED_TABLES))
     cipher = FieldCipher(_encryption_keyring(settings))
     storage = _storage(settings)
     # The thumbnail job runs outside any request: it finds this storage through the registry.
@@ -181,6 +191,7 @@ def build_container(
         identity=identity,
         idempotency_scope=idempotency_scope_resolver(identity),
         storage=storage,
+        read_cache=read_cache,
         contexts=chosen,
     )
 

@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     idempotency_ttl_hours: int = 24
     idempotency_lock_seconds: int = 60
     relay_interval_seconds: float = 0.5
+    # Public catalog reads (browse, search, product pages) are served from a cache that every
+    # committed catalog write invalidates at once; entries also expire after this long, which
+    # bounds staleness between processes that share no Redis. 0 turns the cache off.
+    read_cache_seconds: int = Field(default=60, ge=0)
+    read_cache_entries: int = Field(default=5000, ge=1, description="in-process bodies kept")
     job_max_attempts: int = 8
     cors_origins: list[str] = []
     storage_backend: Literal["local", "s3"] = Field(

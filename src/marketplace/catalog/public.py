@@ -5,13 +5,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Final
 
 from marketplace.catalog.domain.category import ancestors_leaf_first
 from marketplace.catalog.repository import product as repo
 from marketplace.platform.money import Money
 from marketplace.platform.uow import UnitOfWork
 
-__all__ = ["VariantInfo", "variants_info"]
+__all__ = ["CACHED_TABLES", "VariantInfo", "variants_info"]
+
+# What the public catalog reads (browse, search, product pages) are made of: a committed
+# write to any of these invalidates their cached bodies (see `platform.readcache`).
+CACHED_TABLES: Final = frozenset(
+    {
+        "catalog_category",
+        "catalog_vendor_listing",
+        "catalog_product",
+        "catalog_variant",
+        "catalog_product_image",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,9 +7,9 @@ savepoint-capable transactions on SQLite, "insert or ignore", and row-locking.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import DateTime, MetaData, any_, bindparam, event, text
 from sqlalchemy.dialects import postgresql
@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session, UOWTransaction
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 from sqlalchemy.sql.schema import Table
 from sqlalchemy.types import TypeDecorator
@@ -104,6 +104,9 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> A
     )
 
 
+WriteListener = Callable[[set[str]], Awaitable[None]]
+
+
 class Database:
     """The process's engine and session factory; tests swap the factory for a rolled-back one."""
 
@@ -116,6 +119,12 @@ class Database:
         self.sessionmaker = sessionmaker or async_sessionmaker(
             engine, expire_on_commit=False, autoflush=False
         )
+        self.write_listeners: list[WriteListener] = []
+
+    def on_committed_writes(self, listener: WriteListener) -> None:
+        """Call `listener` with the names of the tables a unit of work wrote, after it
+        committed (cache invalidation); a failing listener does not fail the commit."""
+        self.write_listeners.append(listener)
 
     @classmethod
     def connect(cls, url: str, *, pool_size: int = 10, max_overflow: int = 10) -> Database:
@@ -172,3 +181,40 @@ async def refresh_statistics(session: AsyncSession, tables: Sequence[str]) -> No
         return
     for table in tables:  # model table names, never input
         await session.execute(text(f'ANALYZE "{table}"'))
+
+
+# --- which tables a transaction wrote ------------------------------------------------------
+# Caches of derived reads (see `platform.readcache`) must hear of every committed write to
+# the tables they derive from, including bulk statements that bypass the ORM's unit of work;
+# noting the table names on the session here, for every session, means no writer can forget.
+# `UnitOfWork.commit` hands them to the database's write listeners after the commit.
+WRITTEN_TABLES: Final = "written_tables"
+
+
+def _note_tables(session: Session, names: Iterable[str]) -> None:
+    written = session.info.get(WRITTEN_TABLES)
+    if written is None:
+        written = session.info[WRITTEN_TABLES] = set()
+    written.update(names)
+
+
+@event.listens_for(Session, "after_flush")
+def _note_flushed(session: Session, _flush: UOWTransaction) -> None:
+    changed = (*session.new, *session.dirty, *session.deleted)
+    if changed:
+        _note_tables(session, {getattr(o, "__tablename__", "") for o in changed} - {""})
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _note_statement(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        table = getattr(state.statement, "table", None)
+        name = getattr(table, "name", None)
+        if name:
+            _note_tables(state.session, (name,))
+
+
+def take_written_tables(session: AsyncSession) -> set[str]:
+    """The tables written since the last call (and forget them)."""
+    written: set[str] | None = session.info.pop(WRITTEN_TABLES, None)
+    return written or set()

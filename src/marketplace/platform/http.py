@@ -25,6 +25,7 @@ from marketplace.platform.idempotency import (
     StoredResponse,
     fingerprint,
 )
+from marketplace.platform.readcache import ReadCache
 from marketplace.platform.uow import UnitOfWork, UnitOfWorkFactory
 
 ScopeResolver = Callable[[Scope], Awaitable[str | None]]
@@ -285,3 +286,11 @@ def get_cipher(request: Request) -> FieldCipher:
 
 
 Cipher = Annotated[FieldCipher, Depends(get_cipher)]
+
+
+def get_read_cache(request: Request) -> ReadCache:
+    cache: ReadCache = request.app.state.read_cache
+    return cache
+
+
+ReadCacheDep = Annotated[ReadCache, Depends(get_read_cache)]

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketplace.platform.clock import utcnow
-from marketplace.platform.db import Database
+from marketplace.platform.db import Database, take_written_tables
 from marketplace.platform.ids import new_id
 from marketplace.platform.messaging import Event
 from marketplace.platform.models import OutboxMessage
@@ -112,9 +112,18 @@ class UnitOfWork:
         if self._messages:
             self.session.add_all(self._messages)
             self._messages = []
+        written: set[str] = set()
         if self._session is not None:
+            await self._session.flush()
+            written = take_written_tables(self._session)
             await self._session.commit()
         callbacks, self._after_commit = self._after_commit, []
+        if written:
+            for listener in self.db.write_listeners:
+                try:
+                    await listener(written)
+                except Exception:
+                    logger.exception("write listener failed")
         if wrote_messages and self._on_messages_committed is not None:
             self._on_messages_committed()
         for callback in callbacks:
@@ -131,6 +140,7 @@ class UnitOfWork:
         self.extras = {}
         if self._session is not None:
             await self._session.rollback()
+            take_written_tables(self._session)
 
     async def close(self) -> None:
         if self._session is not None:

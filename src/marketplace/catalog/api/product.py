@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Annotated
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from marketplace.catalog.domain.product import Sort, accepted_languages, localize, search_terms
 from marketplace.catalog.models import Product, Variant, VendorListing
@@ -28,7 +29,7 @@ from marketplace.catalog.service.images import images_for
 from marketplace.identity.public import VendorAccess, vendor_permission
 from marketplace.inventory import public as inventory
 from marketplace.platform.errors import ValidationFailed
-from marketplace.platform.http import UoW
+from marketplace.platform.http import ReadCacheDep, UoW
 from marketplace.platform.money import MoneySchema
 from marketplace.platform.pagination import Page, PageQuery, SortKey, paginate
 
@@ -139,9 +140,20 @@ async def _summaries(
     return summaries
 
 
-@router.get("/products", summary="Browse and search products")
+def _cache_key(kind: str, request: Request, languages: Sequence[str]) -> str:
+    query = urlencode(sorted(request.query_params.multi_items()))
+    return f"{kind}:{request.url.path}?{query}|{','.join(languages)}"
+
+
+def _json(body: bytes) -> Response:
+    return Response(body, media_type="application/json")
+
+
+@router.get("/products", summary="Browse and search products", response_model=Page[ProductSummary])
 async def browse_products(
+    request: Request,
     uow: UoW,
+    read_cache: ReadCacheDep,
     page: PageQuery,
     accept_language: AcceptLanguage = None,
     q: Annotated[str | None, Query(max_length=200, description="search words")] = None,
@@ -155,7 +167,12 @@ async def browse_products(
     in_stock: Annotated[bool | None, Query()] = None,
     min_rating: Annotated[float | None, Query(ge=0, le=5)] = None,
     sort: Annotated[Sort, Query()] = "relevance",
-) -> Page[ProductSummary]:
+) -> Response:
+    languages = accepted_languages(accept_language)
+    key = _cache_key("browse", request, languages)
+    cached = await read_cache.lookup("catalog", key)
+    if cached is not None and cached.body is not None:
+        return _json(cached.body)
     if (min_price is not None or max_price is not None) and currency is None:
         raise ValidationFailed.on_field(
             ["query", "currency"], "price filters need the currency they are in", "missing"
@@ -194,20 +211,39 @@ async def browse_products(
         rows=bool(terms),
     )
     products = [row[0] for row in rows] if terms else rows
-    return Page(
-        data=await _summaries(uow, products, accepted_languages(accept_language)),
-        next_cursor=cursor,
+    body = (
+        Page(data=await _summaries(uow, products, languages), next_cursor=cursor)
+        .model_dump_json()
+        .encode()
     )
+    await read_cache.store("catalog", cached, key, body)
+    return _json(body)
 
 
-@router.get("/products/{pid}", summary="A product page, in the caller's language")
-async def get_product(pid: str, uow: UoW, accept_language: AcceptLanguage = None) -> ProductRead:
+@router.get(
+    "/products/{pid}",
+    summary="A product page, in the caller's language",
+    response_model=ProductRead,
+)
+async def get_product(
+    pid: str,
+    request: Request,
+    uow: UoW,
+    read_cache: ReadCacheDep,
+    accept_language: AcceptLanguage = None,
+) -> Response:
+    languages = accepted_languages(accept_language)
+    key = _cache_key("product", request, languages)
+    cached = await read_cache.lookup("catalog", key)
+    if cached is not None and cached.body is not None:
+        return _json(cached.body)
     product = await repo.visible_product(uow.session, pid)
     if product is None:
         raise service.ProductNotFound()
-    return await _product_read(
-        uow, product, languages=accepted_languages(accept_language), insider=False
-    )
+    read = await _product_read(uow, product, languages=languages, insider=False)
+    body = read.model_dump_json().encode()
+    await read_cache.store("catalog", cached, key, body)
+    return _json(body)
 
 
 @router.post("/vendors/{vid}/products", status_code=201, summary="Create a product")

@@ -1,0 +1,132 @@
+"""Public catalog reads served from the read cache: a repeated read runs no SQL, and every
+kind of committed catalog write (a vendor's edit, a stock change reaching the catalog, a
+vendor's suspension) is visible on the very next read."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import event
+
+from factories.catalog import create_category, create_product
+from factories.identity import auth_headers, create_user
+from factories.vendors import MadeVendor, create_vendor
+from marketplace.bootstrap import Container
+from marketplace.catalog.models import Category
+
+
+@pytest.fixture
+async def vendor(container: Container) -> MadeVendor:
+    return await create_vendor(container)
+
+
+@pytest.fixture
+async def category(container: Container) -> Category:
+    return await create_category(container, name="Knitwear")
+
+
+@contextmanager
+def counted(container: Container) -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    engine = container.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+async def test_a_repeated_read_is_served_without_sql(
+    client: httpx.AsyncClient, container: Container, vendor: MadeVendor, category: Category
+) -> None:
+    product = await create_product(container, vendor, category, title="Merino hat")
+    paths = ["/v1/products?q=merino", f"/v1/products/{product.id}"]
+    first = [await client.get(path) for path in paths]
+
+    with counted(container) as statements:
+        again = [await client.get(path) for path in paths]
+        served_from_cache = len(statements)
+        german = await client.get(f"/v1/products/{product.id}", headers={"Accept-Language": "de"})
+
+    assert [r.status_code for r in again] == [200, 200]
+    assert [r.content for r in again] == [r.content for r in first]
+    assert again[0].headers["content-type"] == "application/json"
+    assert [p["id"] for p in again[0].json()["data"]] == [product.id]
+    # Another language is another body: only that read went to the database.
+    assert served_from_cache == 0
+    assert german.status_code == 200
+    assert len(statements) > 0
+
+
+async def test_a_vendors_edit_is_visible_on_the_next_read(
+    client: httpx.AsyncClient, container: Container, vendor: MadeVendor, category: Category
+) -> None:
+    product = await create_product(container, vendor, category, title="Merino hat")
+    assert (await client.get(f"/v1/products/{product.id}")).json()["title"] == "Merino hat"
+    assert [p["title"] for p in (await client.get("/v1/products")).json()["data"]] == [
+        "Merino hat"
+    ]
+
+    patched = await client.patch(
+        f"/v1/vendors/{vendor.id}/products/{product.id}",
+        json={"title": "Alpaca hat"},
+        headers=auth_headers(container, vendor.owner),
+    )
+
+    assert patched.status_code == 200
+    assert (await client.get(f"/v1/products/{product.id}")).json()["title"] == "Alpaca hat"
+    assert [p["title"] for p in (await client.get("/v1/products")).json()["data"]] == [
+        "Alpaca hat"
+    ]
+
+
+async def test_selling_out_and_suspension_reach_cached_reads(
+    client: httpx.AsyncClient, container: Container, vendor: MadeVendor, category: Category
+) -> None:
+    product = await create_product(container, vendor, category, quantity=2)
+    sku = (await client.get(f"/v1/products/{product.id}")).json()["variants"][0]["sku"]
+    assert (await client.get("/v1/products?in_stock=true")).json()["data"] != []
+
+    adjusted = await client.post(
+        f"/v1/vendors/{vendor.id}/inventory/{sku}/adjustments",
+        json={"delta": -2, "reason": "damaged"},
+        headers=auth_headers(container, vendor.owner),
+    )
+    assert adjusted.status_code in (200, 201), adjusted.text
+    await container.jobs.drain()  # the catalog hears the variant is out of stock
+
+    page = (await client.get(f"/v1/products/{product.id}")).json()
+    assert (page["in_stock"], page["variants"][0]["in_stock"]) == (False, False)
+    assert (await client.get("/v1/products?in_stock=true")).json()["data"] == []
+
+    admin = await create_user(container, platform_role="admin")
+    await client.post(
+        f"/v1/admin/vendors/{vendor.id}/suspend",
+        json={"reason": "x"},
+        headers=auth_headers(container, admin),
+    )
+    await container.jobs.drain()
+    assert (await client.get(f"/v1/products/{product.id}")).status_code == 404
+    assert (await client.get("/v1/products")).json()["data"] == []
+
+
+async def test_turned_off_every_read_goes_to_the_database(
+    client: httpx.AsyncClient, container: Container, vendor: MadeVendor, category: Category
+) -> None:
+    product = await create_product(container, vendor, category)
+    container.read_cache.enabled = False
+    await client.get(f"/v1/products/{product.id}")
+
+    with counted(container) as statements:
+        again = await client.get(f"/v1/products/{product.id}")
+
+    assert again.status_code == 200
+    assert len(statements) >= 1
