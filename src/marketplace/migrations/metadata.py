@@ -10,12 +10,16 @@ from marketplace.vendors import models as _vendors_models  # noqa: F401
 
 target_metadata = Base.metadata
 
-# Full-text search structures exist on one backend only and are maintained with SQL by the
-# catalog repository, so they are not in the models: comparisons leave them out.
+# Full-text search and category-array structures exist on one backend only and are
+# maintained with SQL (or generated), so they are not in the models: comparisons leave them out.
 _BACKEND_SPECIFIC_TABLES = ("catalog_product_fts",)
-_BACKEND_SPECIFIC_COLUMNS = {("catalog_product", "search_vector")}
+_BACKEND_SPECIFIC_COLUMNS = {
+    ("catalog_product", "search_vector"),
+    ("catalog_product", "category_ids"),
+}
 _BACKEND_SPECIFIC_INDEXES = {
     "ix_catalog_product_search_vector",
+    "ix_catalog_product_category_ids",
     "ix_catalog_product_category_prefix",
 }
 

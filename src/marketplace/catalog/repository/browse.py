@@ -11,7 +11,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Integer, Select, cast, column, func, literal_column, select, table, text
+from sqlalchemy import (
+    Integer,
+    Select,
+    Text,
+    bindparam,
+    cast,
+    column,
+    func,
+    literal_column,
+    select,
+    table,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from marketplace.catalog.domain.product import Sort, fts5_query, tsquery
 from marketplace.catalog.models import Product
@@ -39,17 +52,8 @@ class BrowseQuery:
     cursor_of: Callable[[Any], Sequence[Any]]
 
 
-def _ranked(dialect: str, terms: Sequence[str]) -> Any:
-    """(product id, integer relevance) of products matching every term."""
-    if dialect == "postgresql":
-        query = func.to_tsquery("simple", tsquery(terms))
-        vector: Any = literal_column("catalog_product.search_vector")
-        score = cast(func.ts_rank(vector, query) * 1_000_000, Integer)
-        return (
-            select(Product.id.label("pid"), score.label("rank"))
-            .where(vector.op("@@")(query))
-            .subquery("ranked")
-        )
+def _fts5_ranked(terms: Sequence[str]) -> Any:
+    """(product id, integer relevance) of products matching every term (SQLite FTS5)."""
     score = cast(func.bm25(literal_column("catalog_product_fts")) * -1_000_000, Integer)
     return (
         select(_fts.c.product_id.label("pid"), score.label("rank"))
@@ -59,14 +63,30 @@ def _ranked(dialect: str, terms: Sequence[str]) -> Any:
     )
 
 
+# PostgreSQL-only columns of the product row (see the 0007 and 0010 migrations).
+_search_vector: Any = literal_column("catalog_product.search_vector")
+_category_ids: Any = literal_column("catalog_product.category_ids")
+
+
 def browse(dialect: str, filters: BrowseFilters, sort: Sort) -> BrowseQuery:
     stmt = select(Product).where(Product.visible.is_(True))
     rank = None
-    if filters.terms:
-        ranked = _ranked(dialect, filters.terms)
+    postgres = dialect == "postgresql"
+    if filters.terms and postgres:
+        # Matched and ranked in the product row itself: with a category too, PostgreSQL
+        # intersects the text and category indexes before reading any row.
+        query = func.to_tsquery("simple", tsquery(filters.terms))
+        rank = cast(func.ts_rank(_search_vector, query) * 1_000_000, Integer).label("rank")
+        stmt = stmt.where(_search_vector.op("@@")(query)).add_columns(rank)
+    elif filters.terms:
+        ranked = _fts5_ranked(filters.terms)
         stmt = stmt.join(ranked, ranked.c.pid == Product.id).add_columns(ranked.c.rank)
         rank = ranked.c.rank
-    if filters.category_path:
+    if filters.category_path and postgres:
+        leaf = filters.category_path.strip("/").split("/")[-1]
+        wanted = bindparam("category_ids", [leaf], type_=ARRAY(Text))
+        stmt = stmt.where(_category_ids.op("@>")(wanted))
+    elif filters.category_path:
         stmt = stmt.where(Product.category_path.startswith(filters.category_path))
     if filters.vendor_id:
         stmt = stmt.where(Product.vendor_id == filters.vendor_id)

@@ -58,7 +58,8 @@ async def test_a_body_is_served_only_under_its_generation() -> None:
 
     assert await cache.lookup("catalog", "k") is None  # no generation yet: nothing to trust
     before = await cache.lookup("catalog", "k")
-    assert before is not None and before.body is None
+    assert before is not None
+    assert before.body is None
     await cache.store("catalog", before, "k", b"old")
     assert (await cache.lookup("catalog", "k")) == before.__class__(before.generation, b"old")
 
@@ -66,7 +67,8 @@ async def test_a_body_is_served_only_under_its_generation() -> None:
     assert (await cache.lookup("catalog", "k")).body == b"old"  # type: ignore[union-attr]
     await listener({"catalog_product", "platform_outbox_message"})
     after = await cache.lookup("catalog", "k")
-    assert after is not None and after.body is None
+    assert after is not None
+    assert after.body is None
     assert after.generation == before.generation + 1
 
     # A reader that looked before the write stores under the old generation: never served.
@@ -77,5 +79,6 @@ async def test_a_body_is_served_only_under_its_generation() -> None:
     await shared.delete("gen:catalog")
     assert await cache.lookup("catalog", "k") is None
     restarted = await cache.lookup("catalog", "k")
-    assert restarted is not None and restarted.generation > after.generation
+    assert restarted is not None
+    assert restarted.generation > after.generation
     assert restarted.body is None
