@@ -117,7 +117,7 @@ async def _summaries(
         localized = localize(
             default_language=product.language,
             title=product.title,
-            description=product.description,
+            description="",  # not shown in lists, and not loaded (see `browse`)
             translations=product.translations,
             wanted=languages,
         )

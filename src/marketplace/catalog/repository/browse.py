@@ -25,10 +25,27 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import load_only
 
 from marketplace.catalog.domain.product import Sort, fts5_query, tsquery
 from marketplace.catalog.models import Product
 from marketplace.platform.pagination import SortKey
+
+SUMMARY_COLUMNS: tuple[Any, ...] = (
+    Product.id,
+    Product.vendor_id,
+    Product.category_id,
+    Product.language,
+    Product.title,
+    Product.translations,
+    Product.currency,
+    Product.min_price_amount,
+    Product.max_price_amount,
+    Product.in_stock,
+    Product.rating_count,
+    Product.rating_score,
+    Product.created_at,
+)
 
 _fts = table("catalog_product_fts", column("product_id"), column("document"))
 
@@ -69,7 +86,13 @@ _category_ids: Any = literal_column("catalog_product.category_ids")
 
 
 def browse(dialect: str, filters: BrowseFilters, sort: Sort) -> BrowseQuery:
-    stmt = select(Product).where(Product.visible.is_(True))
+    # A list row needs neither the description nor the search document: not loading them
+    # keeps each page's rows small.
+    stmt = (
+        select(Product)
+        .options(load_only(*SUMMARY_COLUMNS, raiseload=True))
+        .where(Product.visible.is_(True))
+    )
     rank = None
     postgres = dialect == "postgresql"
     if filters.terms and postgres:
