@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     # Public catalog reads (browse, search, product pages) are served from a cache that every
     # committed catalog write invalidates at once; entries also expire after this long, which
     # bounds staleness between processes that share no Redis. 0 turns the cache off.
+    # Sales tax (or VAT) charged at checkout by destination country, in basis points
+    # (e.g. {"DE": 1900}); countries not listed are charged none. A tax engine can replace it.
+    tax_rates: dict[str, int] = Field(default_factory=dict)
     read_cache_seconds: int = Field(default=60, ge=0)
     read_cache_entries: int = Field(default=5000, ge=1, description="in-process bodies kept")
     job_max_attempts: int = 8

@@ -176,6 +176,7 @@ class ReturnRequest(Base):
     description: Mapped[str] = mapped_column(Text)
     items: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # [{order_item_id, quantity}]
     refund_amount: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
     restock: Mapped[bool | None]
     decision_note: Mapped[str | None] = mapped_column(String(500))
     refund_id: Mapped[str | None] = mapped_column(String(40))

@@ -1,0 +1,64 @@
+"""Orders' subscribers and jobs: payments' outcomes settle orders and count refunds; the
+sweep settles orders left unpaid; every orders event is registered for its subscribers."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Final
+
+from marketplace.orders import events
+from marketplace.orders.service import checkout, fulfilment
+from marketplace.payments import public as payments
+from marketplace.payments.events import PaymentFailed, PaymentSucceeded, RefundSucceeded
+from marketplace.platform.messaging import Message, Registry
+from marketplace.platform.uow import UnitOfWork
+
+EXPIRE_UNPAID_ORDERS: Final = "orders.expire_unpaid_orders"
+SWEEP_INTERVAL: Final = timedelta(minutes=1)
+
+
+async def follow_payment(uow: UnitOfWork, message: Message) -> None:
+    """A payment decided after the checkout answered (a webhook, a retried confirmation):
+    the order follows. Settling twice is a no-op."""
+    order_id = str(message.payload["order_id"])
+    payment = await payments.payment_of_order(uow, order_id)
+    if payment is not None:
+        await checkout.settle(uow, order_id=order_id, payment=payment)
+
+
+async def follow_refund(uow: UnitOfWork, message: Message) -> None:
+    event = RefundSucceeded.model_validate(message.payload)
+    await fulfilment.refund_settled(
+        uow,
+        refund_id=event.refund_id,
+        order_id=event.order_id,
+        vendor_order_id=event.vendor_order_id,
+        amount=event.amount,
+        currency=event.currency,
+    )
+
+
+async def expire_unpaid_orders(uow: UnitOfWork, message: Message) -> None:
+    if await checkout.expire_unpaid_orders(uow) >= checkout.EXPIRY_BATCH:
+        uow.enqueue(EXPIRE_UNPAID_ORDERS)
+
+
+def register(registry: Registry) -> None:
+    for event in (
+        events.OrderPlaced,
+        events.VendorOrderPlaced,
+        events.OrderPaymentFailed,
+        events.VendorOrderShipped,
+        events.VendorOrderDelivered,
+        events.VendorOrderCanceled,
+        events.OrderStatusChanged,
+        events.OrderRefunded,
+        events.ReturnRequested,
+        events.ReturnDecided,
+    ):
+        registry.event(event)
+    registry.subscribe(PaymentSucceeded, name="orders.follow_payment_succeeded")(follow_payment)
+    registry.subscribe(PaymentFailed, name="orders.follow_payment_failed")(follow_payment)
+    registry.subscribe(RefundSucceeded, name="orders.follow_refund")(follow_refund)
+    registry.job(EXPIRE_UNPAID_ORDERS)(expire_unpaid_orders)
+    registry.every(SWEEP_INTERVAL, EXPIRE_UNPAID_ORDERS)

@@ -1,0 +1,256 @@
+"""Every query of orders, vendor orders, items, shipments, returns and the timeline.
+
+Status changes are conditional UPDATEs whose WHERE clause names the statuses the state
+machine allows to start from (`domain.status.sources_of`): of two racing changes only one
+moves the row, the other sees 0 rows and answers 409 with the status it found. The vendor's
+tenancy filter lives in the queries that take a `vendor_id`; the customer's in those that
+take a `customer_id`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from marketplace.orders.models.order import (
+    Order,
+    OrderItem,
+    ReturnRequest,
+    Shipment,
+    TimelineEntry,
+    VendorOrder,
+)
+
+
+async def order_by_checkout_key(
+    session: AsyncSession, *, customer_id: str, checkout_key: str
+) -> Order | None:
+    return (
+        await session.scalars(
+            select(Order)
+            .where(Order.customer_id == customer_id, Order.checkout_key == checkout_key)
+            .execution_options(populate_existing=True)
+        )
+    ).first()
+
+
+async def order(session: AsyncSession, order_id: str, *, lock: bool = False) -> Order | None:
+    stmt = select(Order).where(Order.id == order_id).execution_options(populate_existing=True)
+    if lock:
+        stmt = stmt.with_for_update()
+    return (await session.scalars(stmt)).first()
+
+
+async def vendor_orders_of(
+    session: AsyncSession, order_ids: Collection[str], *, lock: bool = False
+) -> list[VendorOrder]:
+    if not order_ids:
+        return []
+    stmt = (
+        select(VendorOrder)
+        .where(VendorOrder.order_id.in_(list(order_ids)))
+        .order_by(VendorOrder.order_id, VendorOrder.id)
+        .execution_options(populate_existing=True)
+    )
+    if lock:
+        stmt = stmt.with_for_update()
+    return list((await session.scalars(stmt)).all())
+
+
+async def vendor_order(
+    session: AsyncSession, vendor_order_id: str, *, vendor_id: str | None = None, lock: bool = False
+) -> VendorOrder | None:
+    stmt = (
+        select(VendorOrder)
+        .where(VendorOrder.id == vendor_order_id)
+        .execution_options(populate_existing=True)
+    )
+    if vendor_id is not None:
+        stmt = stmt.where(VendorOrder.vendor_id == vendor_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return (await session.scalars(stmt)).first()
+
+
+async def items_of(
+    session: AsyncSession, vendor_order_ids: Collection[str], *, lock: bool = False
+) -> list[OrderItem]:
+    if not vendor_order_ids:
+        return []
+    stmt = (
+        select(OrderItem)
+        .where(OrderItem.vendor_order_id.in_(list(vendor_order_ids)))
+        .order_by(OrderItem.vendor_order_id, OrderItem.id)
+        .execution_options(populate_existing=True)
+    )
+    if lock:
+        stmt = stmt.with_for_update()
+    return list((await session.scalars(stmt)).all())
+
+
+async def shipments_of(session: AsyncSession, vendor_order_ids: Collection[str]) -> list[Shipment]:
+    if not vendor_order_ids:
+        return []
+    return list(
+        (
+            await session.scalars(
+                select(Shipment)
+                .where(Shipment.vendor_order_id.in_(list(vendor_order_ids)))
+                .order_by(Shipment.shipped_at, Shipment.id)
+            )
+        ).all()
+    )
+
+
+async def move_vendor_orders(
+    session: AsyncSession,
+    vendor_order_ids: Collection[str],
+    *,
+    sources: Collection[str],
+    target: str,
+    now: datetime,
+    **values: Any,
+) -> list[str]:
+    """Move those of these vendor orders that are in `sources` to `target`; their ids."""
+    if not vendor_order_ids:
+        return []
+    moved = await session.scalars(
+        update(VendorOrder)
+        .where(VendorOrder.id.in_(list(vendor_order_ids)), VendorOrder.status.in_(list(sources)))
+        .values(status=target, updated_at=now, **values)
+        .returning(VendorOrder.id),
+        execution_options={"synchronize_session": False},
+    )
+    return sorted(moved.all())
+
+
+async def move_order(
+    session: AsyncSession,
+    order_id: str,
+    *,
+    sources: Collection[str],
+    now: datetime,
+    **values: Any,
+) -> bool:
+    """Change the order if its status is one of `sources`: True for exactly one racer."""
+    result = await session.execute(
+        update(Order)
+        .where(Order.id == order_id, Order.status.in_(list(sources)))
+        .values(updated_at=now, **values),
+        execution_options={"synchronize_session": False},
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def set_order_status(session: AsyncSession, order_id: str, status: str, now: datetime) -> None:
+    await session.execute(
+        update(Order)
+        .where(Order.id == order_id, Order.status != status)
+        .values(status=status, updated_at=now),
+        execution_options={"synchronize_session": False},
+    )
+
+
+def customer_orders(customer_id: str) -> Select[tuple[Order]]:
+    return select(Order).where(Order.customer_id == customer_id)
+
+
+def vendor_orders_for_vendor(
+    vendor_id: str,
+    *,
+    status: str | None,
+    placed_from: datetime | None,
+    placed_to: datetime | None,
+) -> Select[tuple[VendorOrder]]:
+    stmt = select(VendorOrder).where(VendorOrder.vendor_id == vendor_id)
+    if status is not None:
+        stmt = stmt.where(VendorOrder.status == status)
+    if placed_from is not None:
+        stmt = stmt.where(VendorOrder.placed_at >= placed_from)
+    if placed_to is not None:
+        stmt = stmt.where(VendorOrder.placed_at < placed_to)
+    return stmt
+
+
+async def stale_unpaid_orders(
+    session: AsyncSession, *, placed_before: datetime, limit: int
+) -> list[str]:
+    return list(
+        (
+            await session.scalars(
+                select(Order.id)
+                .where(Order.status == "pending_payment", Order.placed_at < placed_before)
+                .order_by(Order.placed_at, Order.id)
+                .limit(limit)
+            )
+        ).all()
+    )
+
+
+def add_timeline(session: AsyncSession, entries: Sequence[TimelineEntry]) -> None:
+    session.add_all(entries)
+
+
+async def timeline(
+    session: AsyncSession, order_id: str, *, vendor_order_id: str | None = None
+) -> list[TimelineEntry]:
+    stmt = select(TimelineEntry).where(TimelineEntry.order_id == order_id)
+    if vendor_order_id is not None:
+        stmt = stmt.where(TimelineEntry.vendor_order_id == vendor_order_id)
+    return list(
+        (await session.scalars(stmt.order_by(TimelineEntry.created_at, TimelineEntry.id))).all()
+    )
+
+
+async def return_request(
+    session: AsyncSession, return_id: str, *, vendor_id: str | None = None, lock: bool = False
+) -> ReturnRequest | None:
+    stmt = select(ReturnRequest).where(ReturnRequest.id == return_id)
+    if vendor_id is not None:
+        stmt = stmt.where(ReturnRequest.vendor_id == vendor_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return (await session.scalars(stmt.execution_options(populate_existing=True))).first()
+
+
+def vendor_returns(vendor_id: str, *, status: str | None) -> Select[tuple[ReturnRequest]]:
+    stmt = select(ReturnRequest).where(ReturnRequest.vendor_id == vendor_id)
+    if status is not None:
+        stmt = stmt.where(ReturnRequest.status == status)
+    return stmt
+
+
+async def pending_return_quantities(
+    session: AsyncSession, vendor_order_id: str
+) -> dict[str, int]:
+    """Units of each item already asked back by returns not yet decided."""
+    pending: dict[str, int] = {}
+    for request in (
+        await session.scalars(
+            select(ReturnRequest).where(
+                ReturnRequest.vendor_order_id == vendor_order_id,
+                ReturnRequest.status == "requested",
+            )
+        )
+    ).all():
+        for item in request.items:
+            pending[item["order_item_id"]] = pending.get(item["order_item_id"], 0) + int(
+                item["quantity"]
+            )
+    return pending
+
+
+async def count_orders(session: AsyncSession, customer_id: str) -> int:
+    return int(
+        await session.scalar(select(func.count()).where(Order.customer_id == customer_id)) or 0
+    )
+
+
+async def orders_by_ids(session: AsyncSession, order_ids: Collection[str]) -> list[Order]:
+    if not order_ids:
+        return []
+    return list((await session.scalars(select(Order).where(Order.id.in_(list(order_ids))))).all())
