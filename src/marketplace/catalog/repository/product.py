@@ -62,7 +62,7 @@ async def variants_with_products(
         .join(Product, Product.id == Variant.product_id)
         .where(Variant.id.in_(set(variant_ids)), Variant.deleted_at.is_(None))
     )
-    return [(variant, product) for variant, product in rows.tuples()]
+    return [(variant, product) for variant, product in rows]
 
 
 async def sku_owner(session: AsyncSession, vendor_id: str, sku: str) -> Variant | None:

@@ -236,7 +236,7 @@ async def apply_coupon(
     },
 )
 async def merge_cart(
-    cart_id: CartId, uow: UoW, user: CurrentUser, token: CartToken, response: Response
+    cart_id: CartId, uow: UoW, user: CurrentUser, response: Response, token: CartToken = None
 ) -> CartRead:
     view = await service.merge_guest_cart(
         uow, guest_cart_id=cart_id, token=token, customer_id=user.id

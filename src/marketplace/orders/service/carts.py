@@ -120,9 +120,12 @@ async def _lock_open(uow: UnitOfWork, cart: Cart, now: datetime) -> None:
 
 
 async def _changeable_cart(uow: UnitOfWork, cart_id: str, shopper: Shopper) -> Cart:
+    """The caller's cart, open and locked, as it is now that the lock is held."""
     cart = await _visible_cart(uow, cart_id, shopper)
     await _lock_open(uow, cart, utcnow())
-    return cart
+    locked = await repo.cart(uow.session, cart.id)
+    assert locked is not None  # the lock keeps it
+    return locked
 
 
 # --- reads ---------------------------------------------------------------------------------
@@ -325,6 +328,7 @@ async def merge_guest_cart(
     now = utcnow()
     target, _ = await _open_cart_of(uow, customer_id, now)
     await _lock_open(uow, target, now)
+    target = await repo.cart(uow.session, target.id) or target
     if not await repo.close(uow.session, guest.id, now, status="merged", merged_into_id=target.id):
         raise CartClosed(guest.id, guest.status)
     current = await repo.items(uow.session, target.id)
