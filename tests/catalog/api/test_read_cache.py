@@ -71,7 +71,9 @@ async def test_a_vendors_edit_is_visible_on_the_next_read(
 ) -> None:
     product = await create_product(container, vendor, category, title="Merino hat")
     assert (await client.get(f"/v1/products/{product.id}")).json()["title"] == "Merino hat"
-    assert [p["title"] for p in (await client.get("/v1/products")).json()["data"]] == ["Merino hat"]
+    assert [p["title"] for p in (await client.get("/v1/products")).json()["data"]] == [
+        "Merino hat"
+    ]
 
     patched = await client.patch(
         f"/v1/vendors/{vendor.id}/products/{product.id}",
@@ -81,7 +83,9 @@ async def test_a_vendors_edit_is_visible_on_the_next_read(
 
     assert patched.status_code == 200
     assert (await client.get(f"/v1/products/{product.id}")).json()["title"] == "Alpaca hat"
-    assert [p["title"] for p in (await client.get("/v1/products")).json()["data"]] == ["Alpaca hat"]
+    assert [p["title"] for p in (await client.get("/v1/products")).json()["data"]] == [
+        "Alpaca hat"
+    ]
 
 
 async def test_selling_out_and_suspension_reach_cached_reads(
