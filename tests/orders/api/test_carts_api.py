@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event, insert
+from sqlalchemy import event, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from factories.catalog import create_category, create_product
@@ -20,7 +20,7 @@ from marketplace.catalog.models import Category, Variant
 from marketplace.identity.models import User
 from marketplace.inventory import public as inventory
 from marketplace.orders.domain.cart import hash_token
-from marketplace.orders.models import CartItem
+from marketplace.orders.models import Cart, CartItem
 from marketplace.orders.service import carts
 from marketplace.platform.clock import utcnow
 
@@ -132,6 +132,21 @@ async def test_a_guest_cart_is_reached_only_with_its_token(
     assert stored.customer_id is None
     # Each anonymous POST is a new guest cart.
     assert (await client.post("/v1/carts")).json()["id"] != cart_id
+
+
+async def test_guest_carts_are_rate_limited_per_client_address(
+    client: httpx.AsyncClient, headers: dict[str, str], session: AsyncSession
+) -> None:
+    allowed = [(await client.post("/v1/carts")).status_code for _ in range(30)]
+    refused = await client.post("/v1/carts")
+    customer = await client.post("/v1/carts", headers=headers)
+
+    assert allowed == [201] * 30
+    assert (refused.status_code, refused.json()["code"]) == (429, "rate_limited")
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert await session.scalar(select(func.count()).select_from(Cart)) == 31
+    # Signed-in customers have one cart each and are not limited by it.
+    assert customer.status_code == 201
 
 
 async def test_items_show_live_catalog_and_stock_facts_grouped_by_vendor(

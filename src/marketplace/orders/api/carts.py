@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Response
 
-from marketplace.identity.public import CurrentUser, OptionalPrincipal
+from marketplace.identity.public import CurrentUser, IdentityDep, OptionalPrincipal
 from marketplace.orders.schemas.cart import (
     CartCreated,
     CartItemAdd,
@@ -23,6 +23,7 @@ from marketplace.orders.service.carts import CartView, ItemView, Shopper
 from marketplace.platform.errors import Forbidden, ValidationFailed
 from marketplace.platform.http import UoW
 from marketplace.platform.money import Money, MoneySchema
+from marketplace.platform.ratelimit import RateLimit, enforce
 
 router = APIRouter(prefix="/carts", tags=["carts"])
 
@@ -43,6 +44,9 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {
 _CLOSED: dict[int | str, dict[str, Any]] = {
     409: {"description": "the cart is merged or converted and cannot change"}
 }
+# Guest carts cost nothing to ask for and live 30 days: per client IP, a rate that no shopper
+# reaches but that stops a script from filling the table.
+GUEST_CARTS_PER_IP = RateLimit(limit=30, window_seconds=60)
 # A cart body may carry a token and shows what someone intends to buy: never cache it.
 _NO_STORE = "no-store"
 
@@ -115,9 +119,17 @@ def _fields(view: CartView) -> dict[str, object]:
         "had one. Anonymous: a new guest cart (201) with a secret `token`, shown only in this "
         "response; send it as `X-Cart-Token` on every call about that cart."
     ),
-    responses={200: {"model": CartCreated, "description": "your existing open cart"}},
+    responses={
+        200: {"model": CartCreated, "description": "your existing open cart"},
+        429: {"description": "too many guest carts from this address; see Retry-After"},
+    },
 )
-async def create_cart(uow: UoW, who: ShopperDep, response: Response) -> CartCreated:
+async def create_cart(
+    uow: UoW, who: ShopperDep, identity: IdentityDep, response: Response
+) -> CartCreated:
+    if who.customer_id is None:
+        key = f"orders:guest_cart:ip:{uow.client_ip or 'unknown'}"
+        await enforce(identity.limiter, key, GUEST_CARTS_PER_IP)
     view, created = await service.create_cart(uow, shopper=who)
     if not created:
         response.status_code = 200
