@@ -663,3 +663,23 @@ async def test_reading_a_cart_runs_the_same_queries_for_1_and_10_items(
     cart_queries = [s for s in many if "orders_cart" in s or "catalog_" in s or "inventory_" in s]
     guest_queries = [s for s in few if "orders_cart" in s or "catalog_" in s or "inventory_" in s]
     assert len(cart_queries) == len(guest_queries) == 4
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "platform.http scopes an anonymous Idempotency-Key by the request fingerprint only "
+        "(method, path, query, body), so another anonymous client reusing the key is replayed "
+        "the first guest cart and its token; the scope should include the X-Cart-Token hash "
+        "or skip storing anonymous responses that carry secrets"
+    ),
+)
+async def test_an_idempotent_replay_never_hands_a_guest_token_to_another_client(
+    make_client: Any,
+) -> None:
+    async with make_client() as first, make_client() as second:
+        mine = await first.post("/v1/carts", headers={"Idempotency-Key": "cart-1"})
+        theirs = await second.post("/v1/carts", headers={"Idempotency-Key": "cart-1"})
+
+    assert mine.status_code == 201
+    assert theirs.json().get("token") != mine.json()["token"]
