@@ -330,7 +330,9 @@ async def merge_guest_cart(
     await _lock_open(uow, target, now)
     target = await repo.cart(uow.session, target.id) or target
     if not await repo.close(uow.session, guest.id, now, status="merged", merged_into_id=target.id):
-        raise CartClosed(guest.id, guest.status)
+        # Merged or converted meanwhile, perhaps by a concurrent merge: say what it is now.
+        now_closed = await repo.cart(uow.session, guest.id)
+        raise CartClosed(guest.id, now_closed.status if now_closed else None)
     current = await repo.items(uow.session, target.id)
     incoming = await repo.items(uow.session, guest.id)
     merged = rules.merge_lines(
