@@ -30,6 +30,8 @@ from marketplace.identity.runtime import IdentityConfig, IdentityRuntime
 from marketplace.identity.tokens import SigningKeys
 from marketplace.inventory import handlers as inventory_handlers
 from marketplace.inventory.api import router as inventory_router
+from marketplace.orders import handlers as orders_handlers
+from marketplace.orders.api import router as orders_router
 from marketplace.platform import maintenance
 from marketplace.platform.cache import Cache, MemoryCache, build_cache
 from marketplace.platform.crypto import FieldCipher, Keyring
@@ -81,6 +83,11 @@ CONTEXTS: tuple[ContextSpec, ...] = (
         name="catalog",
         routers=lambda: (catalog_router,),
         register=catalog_handlers.register,
+    ),
+    ContextSpec(
+        name="orders",
+        routers=lambda: (orders_router,),
+        register=orders_handlers.register,
     ),
 )
 

@@ -1,104 +1,79 @@
-"""Typed factories for orders: a selling vendor (shipping option, product with stock) and
-checkout bodies."""
+"""Typed factories for orders: carts (customer or guest) with lines, and readers of what the
+context stored (cart status, lines)."""
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
-from typing import Any
 
-from factories.catalog import create_category, create_product
-from factories.vendors import MadeVendor, create_vendor
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from marketplace.bootstrap import Container
-from marketplace.catalog.models import Category
-from marketplace.identity.domain import Principal, VendorAccess
-from marketplace.vendors.schemas.store import VendorSettings
-from marketplace.vendors.service import store
-
-_counter = itertools.count(1)
+from marketplace.catalog.models import Product, Variant
+from marketplace.orders.models import Cart, CartItem
+from marketplace.orders.service import carts
+from marketplace.orders.service.carts import Shopper
 
 
 @dataclass(frozen=True)
-class Shop:
-    vendor: MadeVendor
-    option_id: str
-    variant_id: str
-    product_id: str
-    sku: str
+class MadeCart:
+    id: str
+    token: str | None  # a guest cart's secret
+
+    @property
+    def shopper_headers(self) -> dict[str, str]:
+        return {"X-Cart-Token": self.token} if self.token else {}
 
 
-async def make_shop(
-    container: Container,
-    *,
-    price: int = 1000,
-    quantity: int = 10,
-    shipping: int = 490,
-    return_window_days: int = 30,
-    currency: str = "EUR",
-    category: Category | None = None,
-) -> Shop:
-    vendor = await create_vendor(container)
-    access = VendorAccess(
-        principal=Principal(kind="user", id=vendor.owner.id),
-        vendor_id=vendor.id,
-        role="owner",
-        permissions=frozenset({"store.manage"}),
-    )
+async def create_cart(container: Container, *, customer_id: str | None = None) -> MadeCart:
     async with container.uow_factory() as uow:
-        await store.put_settings(
+        view, _ = await carts.create_cart(uow, shopper=Shopper(customer_id=customer_id))
+        await uow.commit()
+    return MadeCart(view.id, view.token)
+
+
+async def add_line(
+    container: Container,
+    cart: MadeCart,
+    variant_id: str,
+    quantity: int = 1,
+    *,
+    customer_id: str | None = None,
+) -> str:
+    """Adds units; returns the line's item id."""
+    async with container.uow_factory() as uow:
+        view, _ = await carts.add_item(
             uow,
-            access=access,
-            body=VendorSettings.model_validate(
-                {
-                    "shipping_options": [
-                        {
-                            "name": "Standard",
-                            "price": {"amount": shipping, "currency": currency},
-                            "delivery_days_min": 2,
-                            "delivery_days_max": 5,
-                        }
-                    ],
-                    "return_window_days": return_window_days,
-                }
-            ),
+            cart_id=cart.id,
+            shopper=Shopper(customer_id=customer_id, token=cart.token),
+            quantity=quantity,
+            variant_id=variant_id,
         )
         await uow.commit()
-    async with container.uow_factory() as uow:
-        from marketplace.vendors import public as vendors
+    return next(i.id for i in view.items if i.variant_id == variant_id)
 
-        option_id = (await vendors.shipping_options(uow, vendor.id))[0].id
-    category = category or await create_category(container, name=f"Goods {next(_counter)}")
-    product = await create_product(
-        container, vendor, category, price=price, currency=currency, quantity=quantity
+
+async def variant_of(container: Container, product: Product) -> Variant:
+    """The product's first live variant."""
+    async with container.db.session() as session:
+        variant = await session.scalar(
+            select(Variant).where(Variant.product_id == product.id).order_by(Variant.position)
+        )
+    assert variant is not None
+    return variant
+
+
+async def cart_row(session: AsyncSession, cart_id: str) -> Cart | None:
+    return await session.scalar(
+        select(Cart).where(Cart.id == cart_id).execution_options(populate_existing=True)
     )
-    async with container.uow_factory() as uow:
-        from marketplace.catalog.repository import product as repo
-
-        variant = (await repo.live_variants(uow.session, [product.id]))[0]
-    return Shop(vendor, option_id, variant.id, product.id, variant.sku)
 
 
-def checkout_body(
-    *lines: tuple[Shop, int],
-    payment_method: str = "pm_card_visa",
-    country: str = "DE",
-    **overrides: Any,
-) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "items": [{"variant_id": shop.variant_id, "quantity": q} for shop, q in lines],
-        "shipping_address": {
-            "name": "Ada Customer",
-            "line1": "Hauptstraße 5",
-            "city": "Berlin",
-            "postal_code": "10115",
-            "country": country,
-        },
-        "shipping_options": {shop.vendor.id: shop.option_id for shop, _ in lines},
-        "payment": {"provider": "sandbox", "payment_method": payment_method},
-    }
-    body.update(overrides)
-    return body
-
-
-def key() -> dict[str, str]:
-    return {"Idempotency-Key": f"checkout-{next(_counter)}"}
+async def lines(session: AsyncSession, cart_id: str) -> list[tuple[str, int]]:
+    """(variant_id, quantity) of the cart's stored lines, in the order they were added."""
+    rows = await session.execute(
+        select(CartItem.variant_id, CartItem.quantity)
+        .where(CartItem.cart_id == cart_id)
+        .order_by(CartItem.id)
+    )
+    return [(v, q) for v, q in rows.all()]

@@ -40,10 +40,14 @@ def application(**overrides: object) -> dict[str, object]:
 
 
 async def create_vendor(
-    container: Container, *, owner: User | None = None, status: str = "approved"
+    container: Container,
+    *,
+    owner: User | None = None,
+    status: str = "approved",
+    currency: str = "EUR",
 ) -> MadeVendor:
     owner = owner or await create_user(container)
-    body = VendorApply.model_validate(application())
+    body = VendorApply.model_validate(application(currency=currency))
     async with container.uow_factory() as uow:
         vendor = await store.apply(uow, container.cipher, user_id=owner.id, body=body)
         if status in {"approved", "suspended"}:

@@ -1,5 +1,6 @@
 """What other contexts use of the catalog: the sellable facts of variants (for carts and
-orders, which copy them at purchase time) and a category's ancestry (for commission)."""
+orders, which copy them at purchase time), a vendor's variant by sku (carts), and a
+category's ancestry (for commission)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from marketplace.catalog.repository import product as repo
 from marketplace.platform.money import Money
 from marketplace.platform.uow import UnitOfWork
 
-__all__ = ["CACHED_TABLES", "VariantInfo", "variants_info"]
+__all__ = ["CACHED_TABLES", "VariantInfo", "variant_id_by_sku", "variants_info"]
 
 # What the public catalog reads (browse, search, product pages) are made of: a committed
 # write to any of these invalidates their cached bodies (see `platform.readcache`).
@@ -43,15 +44,10 @@ class VariantInfo:
 
 
 async def variants_info(uow: UnitOfWork, variant_ids: Sequence[str]) -> dict[str, VariantInfo]:
-    variants = await repo.variants_by_ids(uow.session, variant_ids)
-    products = {
-        p.id: p for p in await repo.products_by_ids(uow.session, [v.product_id for v in variants])
-    }
+    """The live variants among `variant_ids` (deleted or unknown ones are absent), in one
+    query whatever their number: a cart of 100 lines reads them at once."""
     result = {}
-    for variant in variants:
-        product = products.get(variant.product_id)
-        if product is None:
-            continue
+    for variant, product in await repo.variants_with_products(uow.session, variant_ids):
         result[variant.id] = VariantInfo(
             variant_id=variant.id,
             product_id=product.id,
@@ -66,3 +62,9 @@ async def variants_info(uow: UnitOfWork, variant_ids: Sequence[str]) -> dict[str
             purchasable=product.visible,
         )
     return result
+
+
+async def variant_id_by_sku(uow: UnitOfWork, *, vendor_id: str, sku: str) -> str | None:
+    """The live variant a vendor sells under `sku` (shoppers may add to a cart by sku)."""
+    variant = await repo.sku_owner(uow.session, vendor_id, sku)
+    return variant.id if variant is not None else None

@@ -1,0 +1,1 @@
+"""Orders: shopping carts (guest and customer), and, to come, checkout and orders."""

@@ -1,8 +1,107 @@
-"""Orders error codes: each exception carries its HTTP status, code and title."""
+"""Orders error codes: each exception carries its HTTP status, code and title.
+
+Validation failures name the request field they are about (`errors[].loc`), so a client can
+show the message next to the input that caused it.
+"""
 
 from __future__ import annotations
 
-from marketplace.platform.errors import AppError, Conflict, NotFound, ValidationFailed
+from marketplace.platform.errors import (
+    AppError,
+    Conflict,
+    FieldError,
+    NotFound,
+    ValidationFailed,
+)
+
+
+def _on(loc: list[str | int], msg: str, code: str) -> list[FieldError]:
+    return [FieldError(loc=loc, msg=msg, code=code)]
+
+
+class CartNotFound(NotFound):
+    """Also what a caller gets for someone else's cart or a wrong guest token: whether a
+    cart exists is not theirs to learn."""
+
+    code = "cart_not_found"
+    title = "Cart not found"
+
+    def __init__(self, cart_id: str) -> None:
+        super().__init__(f"no cart {cart_id}")
+
+
+class CartItemNotFound(NotFound):
+    code = "cart_item_not_found"
+    title = "Cart item not found"
+
+    def __init__(self, item_id: str) -> None:
+        super().__init__(f"no item {item_id} in this cart")
+
+
+class CartClosed(Conflict):
+    code = "cart_closed"
+    title = "Cart is no longer open"
+
+    def __init__(self, cart_id: str, status: str | None = None) -> None:
+        detail = f"cart {cart_id} is {status}" if status else f"cart {cart_id} is not open"
+        super().__init__(detail + " and cannot change")
+
+
+class CartEmpty(ValidationFailed):
+    code = "cart_empty"
+    title = "Cart is empty"
+
+    def __init__(self, cart_id: str) -> None:
+        msg = f"cart {cart_id} has no items"
+        super().__init__(msg, errors=_on(["body", "cart_id"], msg, "cart_empty"))
+
+
+class VariantNotFound(ValidationFailed):
+    code = "variant_not_found"
+    title = "Variant not found"
+
+    def __init__(self, loc: list[str | int], what: str) -> None:
+        msg = f"no variant {what}"
+        super().__init__(msg, errors=_on(loc, msg, "variant_not_found"))
+
+
+class VariantNotPurchasable(ValidationFailed):
+    code = "variant_not_purchasable"
+    title = "Variant cannot be bought"
+
+    def __init__(self, variant_id: str) -> None:
+        msg = f"variant {variant_id} is not for sale"
+        super().__init__(msg, errors=_on(["body", "variant_id"], msg, "variant_not_purchasable"))
+
+
+class QuantityLimitExceeded(ValidationFailed):
+    code = "quantity_limit_exceeded"
+    title = "Too many units of one item"
+
+    def __init__(self, current: int, limit: int) -> None:
+        msg = f"the line already holds {current}; a line holds at most {limit}"
+        super().__init__(msg, errors=_on(["body", "quantity"], msg, "quantity_limit_exceeded"))
+
+
+class CartLineLimitExceeded(ValidationFailed):
+    code = "cart_line_limit_exceeded"
+    title = "Too many items in the cart"
+
+    def __init__(self, limit: int) -> None:
+        msg = f"a cart holds at most {limit} different items"
+        super().__init__(msg, errors=_on(["body", "variant_id"], msg, "cart_line_limit_exceeded"))
+
+
+class CouponNotFound(ValidationFailed):
+    code = "coupon_not_found"
+    title = "Coupon not found"
+
+    def __init__(self, code: str) -> None:
+        msg = f"no coupon {code!r} applies to this cart"
+        super().__init__(msg, errors=_on(["body", "code"], msg, "coupon_not_found"))
+
+
+# --- orders ------------------------------------------------------------------------------
 
 
 class OrderNotFound(NotFound):

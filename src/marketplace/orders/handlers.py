@@ -1,5 +1,6 @@
 """Orders' subscribers and jobs: payments' outcomes settle orders and count refunds; the
-sweep settles orders left unpaid; every orders event is registered for its subscribers."""
+sweeps settle orders left unpaid and purge carts nobody touched for 30 days; every orders
+event is registered for its subscribers."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import timedelta
 from typing import Final
 
 from marketplace.orders import events
-from marketplace.orders.service import checkout, fulfilment
+from marketplace.orders.service import carts, checkout, fulfilment
 from marketplace.payments import public as payments
 from marketplace.payments.events import PaymentFailed, PaymentSucceeded, RefundSucceeded
 from marketplace.platform.messaging import Message, Registry
@@ -15,6 +16,16 @@ from marketplace.platform.uow import UnitOfWork
 
 EXPIRE_UNPAID_ORDERS: Final = "orders.expire_unpaid_orders"
 SWEEP_INTERVAL: Final = timedelta(minutes=1)
+PURGE_STALE_CARTS: Final = "orders.purge_stale_carts"
+PURGE_INTERVAL: Final = timedelta(hours=1)
+
+
+async def purge_stale_carts(uow: UnitOfWork, message: Message) -> None:
+    purged = await carts.purge_stale_carts(uow)
+    if purged >= carts.PURGE_BATCH:
+        # A full batch: there may be more. The next one runs in its own short transaction
+        # right after this commits, rather than holding locks on thousands of rows at once.
+        uow.enqueue(PURGE_STALE_CARTS)
 
 
 async def follow_payment(uow: UnitOfWork, message: Message) -> None:
@@ -62,3 +73,5 @@ def register(registry: Registry) -> None:
     registry.subscribe(RefundSucceeded, name="orders.follow_refund")(follow_refund)
     registry.job(EXPIRE_UNPAID_ORDERS)(expire_unpaid_orders)
     registry.every(SWEEP_INTERVAL, EXPIRE_UNPAID_ORDERS)
+    registry.job(PURGE_STALE_CARTS)(purge_stale_carts)
+    registry.every(PURGE_INTERVAL, PURGE_STALE_CARTS)

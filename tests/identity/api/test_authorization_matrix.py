@@ -22,6 +22,7 @@ from factories.identity import (
     create_api_key,
     create_user,
 )
+from factories.orders import create_cart
 from factories.vendors import application, create_vendor
 from marketplace.bootstrap import Container
 from marketplace.identity.models import ApiKey, User
@@ -91,6 +92,8 @@ class World:
     image_id: str = ""
     ready_image_id: str = ""
     import_id: str = ""
+    cart_id: str = ""  # customer A's open cart
+    cart_variants: tuple[str, ...] = ()
 
     async def headers(self, caller: str) -> dict[str, str]:
         if caller == ANON:
@@ -254,6 +257,38 @@ async def category_body(world: World, caller: str, client: httpx.AsyncClient) ->
     return {"name": "New", "slug": f"new-{caller.replace(' ', '-').lower()}"}
 
 
+def carts_customer_a(status: int) -> dict[str, int]:
+    """Customer A's cart: only they reach it; for anyone else it does not exist (404), and
+    API keys have no carts (403)."""
+    return {**everyone(404), CUST_A: status, V1_KEY: 403}
+
+
+async def cart_of_a(world: World, caller: str) -> dict[str, str]:
+    return {"cart_id": world.cart_id}
+
+
+async def fresh_line_of_a(world: World, caller: str) -> dict[str, str]:
+    """A line in customer A's cart for each caller (adding the same variant again re-creates
+    the line customer A removed)."""
+    from factories.orders import MadeCart, add_line
+
+    cart = MadeCart(world.cart_id, None)
+    customer = world.users[CUST_A].id
+    item_id = await add_line(world.container, cart, world.cart_variants[0], customer_id=customer)
+    return {"cart_id": world.cart_id, "item_id": item_id}
+
+
+async def fresh_guest_cart(world: World, caller: str) -> dict[str, str]:
+    from factories.orders import create_cart
+
+    guest = await create_cart(world.container)
+    return {"cart_id": guest.id, "!X-Cart-Token": str(guest.token)}
+
+
+async def cart_item_body(world: World, caller: str, client: httpx.AsyncClient) -> Any:
+    return {"variant_id": world.cart_variants[1], "quantity": 1}
+
+
 @dataclass
 class Entry:
     expected: dict[str, int]
@@ -357,6 +392,23 @@ MATRIX: dict[str, Entry] = {
         fixed({"delta": 1, "reason": "matrix"}),
         stocked_sku,
     ),
+    # Customers get their one open cart (customer A already has one: 200), anonymous callers
+    # a guest cart; API keys are not shoppers.
+    "POST /v1/carts": Entry({**everyone(201), CUST_A: 200, V1_KEY: 403}),
+    "GET /v1/carts/{cart_id}": Entry(carts_customer_a(200), target=cart_of_a),
+    "POST /v1/carts/{cart_id}/items": Entry(carts_customer_a(201), cart_item_body, cart_of_a),
+    "PATCH /v1/carts/{cart_id}/items/{item_id}": Entry(
+        carts_customer_a(200), fixed({"quantity": 2}), fresh_line_of_a
+    ),
+    "DELETE /v1/carts/{cart_id}/items/{item_id}": Entry(
+        carts_customer_a(200), target=fresh_line_of_a
+    ),
+    # Passes access, then refuses: no coupon exists until the promotions context does.
+    "POST /v1/carts/{cart_id}/coupons": Entry(
+        carts_customer_a(422), fixed({"code": "MATRIX"}), cart_of_a
+    ),
+    # Any signed-in person holding a guest cart's token may merge it into their own cart.
+    "POST /v1/carts/{cart_id}/merge": Entry(people(200), target=fresh_guest_cart),
 }
 
 
@@ -402,7 +454,23 @@ async def world(container: Container) -> World:
     world.image_id = await _make_image(container, world, pending=True)
     world.ready_image_id = await _make_image(container, world)
     world.import_id = await _start_import(container, owner_headers, VENDOR_1)
+    world.cart_variants = (
+        await _variant_of(container, world.product_id),
+        await _variant_of(container, await _make_product(container, world, "MATRIX-CART")),
+    )
+    world.cart_id = (await create_cart(container, customer_id=users[CUST_A].id)).id
     return world
+
+
+async def _variant_of(container: Container, product_id: str) -> str:
+    from marketplace.catalog.models import Variant
+
+    async with container.db.session() as session:
+        variant_id = await session.scalar(
+            select(Variant.id).where(Variant.product_id == product_id)
+        )
+    assert variant_id is not None
+    return variant_id
 
 
 async def _start_import(container: Container, headers: dict[str, str], vendor_id: str) -> str:
@@ -533,16 +601,18 @@ async def _statuses(operation: str, world: World, client: httpx.AsyncClient) -> 
     method, template = operation.split(" ", 1)
     got: dict[str, int] = {}
     for caller in CALLERS:
-        path, query = template, {}
+        path, query, extra_headers = template, {}, {}
         for name, value in (await entry.target(world, caller)).items():
             if name.startswith("?"):
                 query[name[1:]] = value
+            if name.startswith("!"):  # a header the operation needs (a guest cart's token)
+                extra_headers[name[1:]] = value
             path = path.replace("{" + name + "}", value)
         body = await entry.body(world, caller, client)
         response = await client.request(
             method,
             path,
-            headers=await world.headers(caller),
+            headers={**await world.headers(caller), **extra_headers},
             json=body,
             params=query,
             files=entry.files() if entry.files else None,

@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from factories.identity import auth_headers, create_user
-from factories.orders import Shop, checkout_body, key, make_shop
+from factories.checkout import Shop, checkout_body, key, make_shop
 from marketplace.bootstrap import Container
 from marketplace.inventory.models import Stock
 from marketplace.orders.models.order import VendorOrder

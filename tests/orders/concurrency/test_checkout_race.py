@@ -11,7 +11,7 @@ import httpx
 from sqlalchemy import func, select
 
 from factories.identity import auth_headers, create_user
-from factories.orders import checkout_body, key, make_shop
+from factories.checkout import checkout_body, key, make_shop
 from marketplace.bootstrap import Container
 from marketplace.inventory.models import Stock
 from marketplace.orders.models.order import Order

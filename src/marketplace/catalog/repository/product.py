@@ -51,6 +51,20 @@ async def variants_by_ids(session: AsyncSession, variant_ids: Sequence[str]) -> 
     ).all()
 
 
+async def variants_with_products(
+    session: AsyncSession, variant_ids: Sequence[str]
+) -> Sequence[tuple[Variant, Product]]:
+    """Live variants with their products in one query (carts read many at once)."""
+    if not variant_ids:
+        return []
+    rows = await session.execute(
+        select(Variant, Product)
+        .join(Product, Product.id == Variant.product_id)
+        .where(Variant.id.in_(set(variant_ids)), Variant.deleted_at.is_(None))
+    )
+    return [(variant, product) for variant, product in rows]
+
+
 async def sku_owner(session: AsyncSession, vendor_id: str, sku: str) -> Variant | None:
     return await session.scalar(
         select(Variant).where(

@@ -1,0 +1,1 @@
+"""Pure rules of the orders context (no I/O, no framework)."""

@@ -1,0 +1,1 @@
+"""Every query of the orders context, one module per aggregate."""

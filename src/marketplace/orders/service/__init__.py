@@ -1,0 +1,1 @@
+"""Orders use cases, one module per aggregate (`carts`). None of them commits."""
