@@ -30,6 +30,15 @@ from marketplace.platform.uow import UnitOfWork, UnitOfWorkFactory
 
 ScopeResolver = Callable[[Scope], Awaitable[str | None]]
 
+NEVER_REPLAY = "idempotency.never_replay"
+
+
+def never_replay(uow: UnitOfWork) -> None:
+    """This request's response must not be stored for Idempotency-Key replays: anonymous
+    keys are scoped by the request alone, so a stored answer carrying a secret (a guest
+    cart's token) would be handed to anyone sending the same key and body."""
+    uow.extras[NEVER_REPLAY] = True
+
 
 async def default_scope(scope: Scope) -> str | None:
     """Whose keys these are. Identity installs a resolver that returns the principal id;
@@ -158,7 +167,15 @@ class UnitOfWorkMiddleware:
         status = int(start["status"])
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in start.get("headers", [])]
         payload = b"".join(chunks)
-        if uow.rollback_only or status >= 500:
+        if uow.extras.get(NEVER_REPLAY) and not uow.rollback_only and status < 500:
+            # The answer is for this caller only (it hands out a secret): commit the change,
+            # free the key, and let a retry run again rather than replay it to whoever sends
+            # the same key and body.
+            await uow.commit()
+            await self.idempotency.release(
+                record_id=reservation.record_id, lock_token=reservation.lock_token
+            )
+        elif uow.rollback_only or status >= 500:
             await uow.rollback()
             await self.idempotency.release(
                 record_id=reservation.record_id, lock_token=reservation.lock_token

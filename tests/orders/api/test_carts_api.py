@@ -665,15 +665,6 @@ async def test_reading_a_cart_runs_the_same_queries_for_1_and_10_items(
     assert len(cart_queries) == len(guest_queries) == 4
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "platform.http scopes an anonymous Idempotency-Key by the request fingerprint only "
-        "(method, path, query, body), so another anonymous client reusing the key is replayed "
-        "the first guest cart and its token; the scope should include the X-Cart-Token hash "
-        "or skip storing anonymous responses that carry secrets"
-    ),
-)
 async def test_an_idempotent_replay_never_hands_a_guest_token_to_another_client(
     make_client: Any,
 ) -> None:

@@ -10,8 +10,8 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from factories.identity import auth_headers, create_user
 from factories.checkout import checkout_body, key, make_shop
+from factories.identity import auth_headers, create_user
 from marketplace.bootstrap import Container
 from marketplace.inventory.models import Stock
 from marketplace.orders.models.order import Order, VendorOrder
@@ -31,9 +31,7 @@ async def _available(session: AsyncSession, variant_id: str) -> int:
 
 async def _events(session: AsyncSession, name: str) -> list[dict[str, Any]]:
     rows = await session.scalars(
-        select(OutboxMessage.payload)
-        .where(OutboxMessage.name == name)
-        .order_by(OutboxMessage.seq)
+        select(OutboxMessage.payload).where(OutboxMessage.name == name).order_by(OutboxMessage.seq)
     )
     return [dict(p) for p in rows.all()]
 
@@ -73,8 +71,9 @@ async def test_three_vendors_make_three_vendor_orders_that_add_up_to_the_order(
         2997 + 300,
     ]
     assert order["totals"]["total"] == {"amount": 2490 + 2550 + 3297, "currency": "EUR"}
-    assert sum(p["totals"]["total"]["amount"] for p in parts.values()) == (
-        order["totals"]["total"]["amount"]
+    assert (
+        sum(p["totals"]["total"]["amount"] for p in parts.values())
+        == (order["totals"]["total"]["amount"])
     )
     assert [await _available(session, s.variant_id) for s in shops] == [8, 9, 7]
     # One confirmation for the checkout; one alert per vendor with its own lines only.
@@ -102,7 +101,9 @@ async def test_a_vendor_sees_its_own_part_only(
     other_id = next(v["id"] for v in order["vendor_orders"] if v["vendor_id"] != mine.vendor.id)
     vendor_headers = auth_headers(container, mine.vendor.owner)
 
-    listed = (await client.get(f"/v1/vendors/{mine.vendor.id}/orders", headers=vendor_headers)).json()
+    listed = (
+        await client.get(f"/v1/vendors/{mine.vendor.id}/orders", headers=vendor_headers)
+    ).json()
     own = await client.get(f"/v1/vendors/{mine.vendor.id}/orders/{own_id}", headers=vendor_headers)
     other = await client.get(
         f"/v1/vendors/{mine.vendor.id}/orders/{other_id}", headers=vendor_headers

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from factories.identity import auth_headers, create_user
 from factories.checkout import Shop, checkout_body, key, make_shop
+from factories.identity import auth_headers, create_user
 from marketplace.bootstrap import Container
 from marketplace.inventory.models import Stock
 from marketplace.orders.models.order import VendorOrder
@@ -46,16 +46,26 @@ async def test_partial_then_full_shipment_then_delivery(
 
     first = await client.post(
         f"{base}/ship",
-        json={"carrier": "dhl", "tracking_number": "JD01", "items": [{"order_item_id": item, "quantity": 1}]},
+        json={
+            "carrier": "dhl",
+            "tracking_number": "JD01",
+            "items": [{"order_item_id": item, "quantity": 1}],
+        },
         headers=vendor,
     )
     middle = (await client.get(f"/v1/orders/{order['id']}", headers=headers)).json()
     too_many = await client.post(
         f"{base}/ship",
-        json={"carrier": "dhl", "tracking_number": "JD02", "items": [{"order_item_id": item, "quantity": 3}]},
+        json={
+            "carrier": "dhl",
+            "tracking_number": "JD02",
+            "items": [{"order_item_id": item, "quantity": 3}],
+        },
         headers=vendor,
     )
-    rest = await client.post(f"{base}/ship", json={"carrier": "dhl", "tracking_number": "JD02"}, headers=vendor)
+    rest = await client.post(
+        f"{base}/ship", json={"carrier": "dhl", "tracking_number": "JD02"}, headers=vendor
+    )
     shipped = (await client.get(f"/v1/orders/{order['id']}", headers=headers)).json()
     delivered = await client.post(f"{base}/deliver", headers=vendor)
     final = (await client.get(f"/v1/orders/{order['id']}", headers=headers)).json()
@@ -86,8 +96,12 @@ async def test_illegal_transitions_answer_409_with_the_current_status(
     base = f"/v1/vendors/{shop.vendor.id}/orders/{part['id']}"
 
     early = await client.post(f"{base}/deliver", headers=vendor)
-    await client.post(f"{base}/ship", json={"carrier": "ups", "tracking_number": "1Z"}, headers=vendor)
-    again = await client.post(f"{base}/ship", json={"carrier": "ups", "tracking_number": "1Z"}, headers=vendor)
+    await client.post(
+        f"{base}/ship", json={"carrier": "ups", "tracking_number": "1Z"}, headers=vendor
+    )
+    again = await client.post(
+        f"{base}/ship", json={"carrier": "ups", "tracking_number": "1Z"}, headers=vendor
+    )
     late_cancel = await client.post(f"{base}/cancel", json={"reason": "oops"}, headers=vendor)
 
     assert (early.status_code, early.json()["status"]) == (409, "processing")
@@ -130,9 +144,7 @@ async def test_cancel_is_refused_for_the_vendor_order_that_shipped(
     }
     assert after["status"] == "shipped"
     assert _part(after, slow)["refunded"]["amount"] == slow_part["totals"]["total"]["amount"]
-    stock = await session.scalar(
-        select(Stock.on_hand).where(Stock.variant_id == slow.variant_id)
-    )
+    stock = await session.scalar(select(Stock.on_hand).where(Stock.variant_id == slow.variant_id))
     assert stock == 4
 
 
@@ -144,7 +156,9 @@ async def test_a_return_outside_the_window_is_refused_and_inside_it_refunds(
     part = _part(order, shop)
     vendor = auth_headers(container, shop.vendor.owner)
     base = f"/v1/vendors/{shop.vendor.id}/orders/{part['id']}"
-    await client.post(f"{base}/ship", json={"carrier": "dhl", "tracking_number": "R1"}, headers=vendor)
+    await client.post(
+        f"{base}/ship", json={"carrier": "dhl", "tracking_number": "R1"}, headers=vendor
+    )
     await client.post(f"{base}/deliver", headers=vendor)
     item = part["items"][0]
     body = {"items": [{"order_item_id": item["id"], "quantity": 1}], "reason": "damaged"}

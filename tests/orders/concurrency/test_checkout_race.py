@@ -10,8 +10,8 @@ from collections.abc import Callable
 import httpx
 from sqlalchemy import func, select
 
-from factories.identity import auth_headers, create_user
 from factories.checkout import checkout_body, key, make_shop
+from factories.identity import auth_headers, create_user
 from marketplace.bootstrap import Container
 from marketplace.inventory.models import Stock
 from marketplace.orders.models.order import Order

@@ -113,7 +113,9 @@ def test_any_checkout_adds_up_and_never_discounts_below_zero(
     )
 
     subtotal = sum(line.unit_price * line.quantity for line in inputs)
-    a_subtotal = sum(line.unit_price * line.quantity for line in inputs if line.vendor_id == "ven_a")
+    a_subtotal = sum(
+        line.unit_price * line.quantity for line in inputs if line.vendor_id == "ven_a"
+    )
     vendor_part = min(vendor, a_subtotal)
     assert q.total == sum(v.total for v in q.vendor_orders)
     assert q.total == q.subtotal - q.discount + q.shipping + q.tax

@@ -21,7 +21,7 @@ from marketplace.orders.schemas.cart import (
 from marketplace.orders.service import carts as service
 from marketplace.orders.service.carts import CartView, ItemView, Shopper
 from marketplace.platform.errors import Forbidden, ValidationFailed
-from marketplace.platform.http import UoW
+from marketplace.platform.http import UoW, never_replay
 from marketplace.platform.money import Money, MoneySchema
 from marketplace.platform.ratelimit import RateLimit, enforce
 
@@ -51,7 +51,10 @@ GUEST_CARTS_PER_IP = RateLimit(limit=30, window_seconds=60)
 _NO_STORE = "no-store"
 
 
-async def shopper(principal: OptionalPrincipal, token: CartToken = None) -> Shopper:
+async def shopper(principal: OptionalPrincipal, uow: UoW, token: CartToken = None) -> Shopper:
+    if principal is None:
+        # A guest's answers are only theirs: the token (or the cart it opens) is the secret.
+        never_replay(uow)
     if principal is not None and principal.kind != "user":
         raise Forbidden("carts are for people, not API keys", code="user_required")
     return Shopper(customer_id=principal.id if principal else None, token=token)

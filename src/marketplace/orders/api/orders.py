@@ -180,9 +180,7 @@ async def order_tracking(
     "/orders/{oid}/cancel",
     summary="Cancel the order (or one vendor's part) before it ships; refunds automatically",
 )
-async def cancel_order(
-    oid: str, body: CancelIn, uow: UoW, customer: CurrentUser
-) -> OrderRead:
+async def cancel_order(oid: str, body: CancelIn, uow: UoW, customer: CurrentUser) -> OrderRead:
     await fulfilment.cancel_order(
         uow,
         order_id=oid,

@@ -146,7 +146,9 @@ async def move_order(
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
-async def set_order_status(session: AsyncSession, order_id: str, status: str, now: datetime) -> None:
+async def set_order_status(
+    session: AsyncSession, order_id: str, status: str, now: datetime
+) -> None:
     await session.execute(
         update(Order)
         .where(Order.id == order_id, Order.status != status)
@@ -224,9 +226,7 @@ def vendor_returns(vendor_id: str, *, status: str | None) -> Select[tuple[Return
     return stmt
 
 
-async def pending_return_quantities(
-    session: AsyncSession, vendor_order_id: str
-) -> dict[str, int]:
+async def pending_return_quantities(session: AsyncSession, vendor_order_id: str) -> dict[str, int]:
     """Units of each item already asked back by returns not yet decided."""
     pending: dict[str, int] = {}
     for request in (

@@ -21,6 +21,7 @@ so a provider that confirms asynchronously converges the same way.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -31,7 +32,7 @@ from marketplace.identity.public import Principal
 from marketplace.inventory import public as inventory
 from marketplace.orders.domain.pricing import LineInput, Quote, quote
 from marketplace.orders.domain.status import sources_of
-from marketplace.orders.errors import CheckoutRefused
+from marketplace.orders.errors import CartClosed, CheckoutRefused
 from marketplace.orders.events import (
     OrderPaymentFailed,
     OrderPlaced,
@@ -85,9 +86,7 @@ async def _lines(uow: UnitOfWork, customer: Principal, request: Checkout) -> lis
     if request.cart_id and request.items:
         raise _refuse(["body", "items"], "give a cart_id or items, not both", "ambiguous")
     if request.cart_id:
-        found = await carts.checkout_lines(
-            uow, cart_id=request.cart_id, customer_id=customer.id
-        )
+        found = await carts.checkout_lines(uow, cart_id=request.cart_id, customer_id=customer.id)
         items = [CheckoutItem(line.variant_id, line.quantity) for line in found]
     else:
         items = list(request.items)
@@ -401,7 +400,8 @@ async def place_order(
         payment_id = existing.payment_id
         await uow.commit()
         payment = await payments.payment_of_order(uow, order_id)
-        assert payment is not None and payment.id == payment_id
+        assert payment is not None
+        assert payment.id == payment_id
     if payment.status == "pending":
         payment = await payments.confirm_payment(uow, gateways, payment_id=payment.id)
     await settle(uow, order_id=order_id, payment=payment)
@@ -443,10 +443,9 @@ async def _paid(uow: UnitOfWork, order_id: str, payment: payments.PaymentView) -
     if order.reservation_id is not None:
         await inventory.commit(uow, order.reservation_id)
     if order.cart_id is not None:
-        try:
+        # Converted by an earlier checkout of the same cart, or merged away: nothing to do.
+        with contextlib.suppress(CartClosed):
             await carts.mark_converted(uow, cart_id=order.cart_id, order_id=order_id)
-        except carts.CartClosed:
-            pass  # converted by an earlier checkout of the same cart, or merged away
     items = await repo.items_of(uow.session, [v.id for v in vendor_orders])
     repo.add_timeline(
         uow.session,

@@ -10,6 +10,7 @@ back as a payments event (`refund_settled`).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
@@ -76,7 +77,9 @@ def _entry(
     )
 
 
-def _audit(uow: UnitOfWork, actor: Actor, action: str, vendor_order: VendorOrder, **after: object) -> None:
+def _audit(
+    uow: UnitOfWork, actor: Actor, action: str, vendor_order: VendorOrder, **after: object
+) -> None:
     if actor.role in ("customer", "system") or actor.id is None:
         return
     record_audit(
@@ -100,9 +103,7 @@ def _guard(vendor_order: VendorOrder, target: str) -> None:
 async def locked_vendor_order(
     uow: UnitOfWork, vendor_order_id: str, *, vendor_id: str | None = None
 ) -> VendorOrder:
-    found = await repo.vendor_order(
-        uow.session, vendor_order_id, vendor_id=vendor_id, lock=True
-    )
+    found = await repo.vendor_order(uow.session, vendor_order_id, vendor_id=vendor_id, lock=True)
     if found is None:
         raise VendorOrderNotFound()
     return found
@@ -271,9 +272,7 @@ async def deliver(
         [_entry(vendor_order, "delivered", actor, from_status=previous, to_status="delivered")],
     )
     _audit(uow, actor, "orders.vendor_order_delivered", vendor_order)
-    await payments.vendor_order_delivered(
-        uow, vendor_order_id=vendor_order.id, delivered_at=now
-    )
+    await payments.vendor_order_delivered(uow, vendor_order_id=vendor_order.id, delivered_at=now)
     uow.publish(
         VendorOrderDelivered(
             vendor_order_id=vendor_order.id,
@@ -292,7 +291,8 @@ async def _restock(uow: UnitOfWork, items: Sequence[OrderItem], reason: str, act
         units = item.quantity - item.shipped_quantity
         if units <= 0:
             continue
-        try:
+        # A variant deleted since has nothing to put back on sale.
+        with contextlib.suppress(inventory.SkuNotFound):
             await inventory.adjust(
                 uow,
                 vendor_id=item.vendor_id,
@@ -301,8 +301,6 @@ async def _restock(uow: UnitOfWork, items: Sequence[OrderItem], reason: str, act
                 reason=reason,
                 actor_id=actor.id or "system",
             )
-        except inventory.SkuNotFound:
-            pass  # the variant was deleted since: nothing to put back on sale
 
 
 async def cancel_vendor_order(
@@ -344,7 +342,16 @@ async def cancel_vendor_order(
         )
     repo.add_timeline(
         uow.session,
-        [_entry(vendor_order, "canceled", actor, from_status=previous, to_status="canceled", note=reason)],
+        [
+            _entry(
+                vendor_order,
+                "canceled",
+                actor,
+                from_status=previous,
+                to_status="canceled",
+                note=reason,
+            )
+        ],
     )
     _audit(uow, actor, "orders.vendor_order_canceled", vendor_order, reason=reason)
     uow.publish(
@@ -448,7 +455,16 @@ async def refund(
     )
     repo.add_timeline(
         uow.session,
-        [_entry(vendor_order, "refund_requested", actor, from_status=None, to_status=None, note=f"{total} {vendor_order.currency}: {reason}")],
+        [
+            _entry(
+                vendor_order,
+                "refund_requested",
+                actor,
+                from_status=None,
+                to_status=None,
+                note=f"{total} {vendor_order.currency}: {reason}",
+            )
+        ],
     )
     _audit(uow, actor, "orders.refund_requested", vendor_order, amount=total, reason=reason)
     return made

@@ -4,6 +4,7 @@ rejects with a note."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Final
@@ -70,9 +71,7 @@ async def request_return(
         )
     vendor_order = await locked_vendor_order(uow, first.vendor_order_id)
     if vendor_order.status != "delivered" or vendor_order.delivered_at is None:
-        raise InvalidTransition(
-            "only delivered items can be returned", status=vendor_order.status
-        )
+        raise InvalidTransition("only delivered items can be returned", status=vendor_order.status)
     closes = vendor_order.delivered_at + timedelta(days=vendor_order.return_window_days)
     if utcnow() > closes:
         raise ReturnWindowClosed.on_field(
@@ -124,7 +123,16 @@ async def request_return(
     customer = Actor(customer_id, "customer", "customer")
     repo.add_timeline(
         uow.session,
-        [_entry(vendor_order, "return_requested", customer, from_status=None, to_status=None, note=request.id)],
+        [
+            _entry(
+                vendor_order,
+                "return_requested",
+                customer,
+                from_status=None,
+                to_status=None,
+                note=request.id,
+            )
+        ],
     )
     uow.publish(
         ReturnRequested(
@@ -172,7 +180,7 @@ async def decide_return(
             item = items[line["order_item_id"]]
             item.returned_quantity += int(line["quantity"])
             if restock:
-                try:
+                with contextlib.suppress(inventory.SkuNotFound):
                     await inventory.adjust(
                         uow,
                         vendor_id=vendor_id,
@@ -181,8 +189,6 @@ async def decide_return(
                         reason=f"return {request.id}",
                         actor_id=actor.id or "system",
                     )
-                except inventory.SkuNotFound:
-                    pass
         refund_amount = request.refund_amount if amount is None else amount
         request.refund_amount = refund_amount
         if refund_amount > 0:
@@ -203,7 +209,11 @@ async def decide_return(
             vendor_order.updated_at = now
             repo.add_timeline(
                 uow.session,
-                [_entry(vendor_order, "returned", actor, from_status=previous, to_status="returned")],
+                [
+                    _entry(
+                        vendor_order, "returned", actor, from_status=previous, to_status="returned"
+                    )
+                ],
             )
     repo.add_timeline(
         uow.session,
@@ -218,7 +228,9 @@ async def decide_return(
             )
         ],
     )
-    _audit(uow, actor, "orders.return_decided", vendor_order, return_id=request.id, approved=approve)
+    _audit(
+        uow, actor, "orders.return_decided", vendor_order, return_id=request.id, approved=approve
+    )
     uow.publish(
         ReturnDecided(
             return_id=request.id,
