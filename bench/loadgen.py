@@ -49,6 +49,14 @@ class Spec:
     must_contain: str | None = None
     must_not_contain: str | None = None
     seed: int = 1
+    # Writes (checkout): every request is `method` with one of `bodies` (JSON), each client
+    # sends its own `client_headers[i % len]` (its customer's token), and `unique_header`
+    # (e.g. Idempotency-Key) gets a value no other request uses.
+    method: str = "GET"
+    bodies: list[str] | None = None
+    client_headers: list[dict[str, str]] | None = None
+    unique_header: str | None = None
+    ok_status: int = 200
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> Spec:
@@ -111,8 +119,29 @@ async def _exchange(
     return status, body, keep_alive
 
 
+def _write_request(spec: Spec, path: str, body: str, headers: dict[str, str], unique: str) -> bytes:
+    payload = body.encode()
+    lines = [
+        f"{spec.method} {path} HTTP/1.1",
+        f"Host: {HOST}:{spec.port}",
+        "User-Agent: marketplace-bench",
+        "Accept: application/json",
+        "Content-Type: application/json",
+        f"Content-Length: {len(payload)}",
+        *(f"{k}: {v}" for k, v in headers.items()),
+    ]
+    if spec.unique_header:
+        lines.append(f"{spec.unique_header}: {unique}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + payload
+
+
 async def _client(
-    spec: Spec, requests: list[bytes], rng: random.Random, window: tuple[float, float], out: Tally
+    spec: Spec,
+    requests: list[bytes],
+    rng: random.Random,
+    window: tuple[float, float],
+    out: Tally,
+    index: int = 0,
 ) -> None:
     start, end = window
     contain = spec.must_contain.encode() if spec.must_contain else None
@@ -128,7 +157,19 @@ async def _client(
                 out.sample(f"connect: {exc!r}")
                 await asyncio.sleep(0.05)
                 continue
-        request = rng.choice(requests)
+        if spec.bodies is not None:
+            sent_count = len(out.latencies_ns) + out.errors + len(out.samples)
+            request = _write_request(
+                spec,
+                rng.choice(spec.paths),
+                rng.choice(spec.bodies),
+                spec.client_headers[index % len(spec.client_headers)]
+                if spec.client_headers
+                else {},
+                f"bench-{spec.seed}-{index}-{sent_count}-{rng.getrandbits(48):x}",
+            )
+        else:
+            request = rng.choice(requests)
         sent = time.perf_counter()
         try:
             async with asyncio.timeout(REQUEST_TIMEOUT):
@@ -148,7 +189,7 @@ async def _client(
             continue  # warm-up, or finished after the window closed
         out.latencies_ns.append(int((done - sent) * 1e9))
         out.statuses[status] = out.statuses.get(status, 0) + 1
-        if status != 200:
+        if status != spec.ok_status:
             out.sample(f"{status} {request.split(b' ')[1].decode()}: {body[:200]!r}")
         elif (contain is not None and contain not in body) or (
             not_contain is not None and not_contain in body
@@ -182,7 +223,7 @@ async def run(spec: Spec) -> dict[str, Any]:
     tallies = [Tally() for _ in range(spec.clients)]
     await asyncio.gather(
         *(
-            _client(spec, requests, random.Random(spec.seed * 1000 + i), window, tally)
+            _client(spec, requests, random.Random(spec.seed * 1000 + i), window, tally, i)
             for i, tally in enumerate(tallies)
         )
     )
