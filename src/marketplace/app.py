@@ -87,6 +87,7 @@ def create_app(
     app.state.identity = container.identity
     app.state.cipher = container.cipher
     app.state.storage = container.storage
+    app.state.payment_gateways = container.payment_gateways
     install_problem_handlers(app)
     install_openapi(app)
 

@@ -254,6 +254,10 @@ async def category_body(world: World, caller: str, client: httpx.AsyncClient) ->
     return {"name": "New", "slug": f"new-{caller.replace(' ', '-').lower()}"}
 
 
+async def sandbox_provider(world: World, caller: str) -> dict[str, str]:
+    return {"provider": "sandbox"}
+
+
 @dataclass
 class Entry:
     expected: dict[str, int]
@@ -357,6 +361,17 @@ MATRIX: dict[str, Entry] = {
         fixed({"delta": 1, "reason": "matrix"}),
         stocked_sku,
     ),
+    # Gateways authenticate by signature, not by caller: unsigned is 400 for everyone.
+    "POST /v1/webhooks/payments/{provider}": Entry(
+        everyone(400),
+        fixed({"id": "evt_matrix", "type": "payment_intent.succeeded"}),
+        sandbox_provider,
+    ),
+    # payouts.read: owner, admins and support; staff and the key lack it.
+    "GET /v1/vendors/{vid}/balance": Entry(vendor_read(200)),
+    "GET /v1/vendors/{vid}/ledger": Entry(vendor_read(200)),
+    "GET /v1/admin/ledger/trial-balance": Entry(admin_read()),
+    "GET /v1/admin/transactions": Entry(admin_read()),
 }
 
 
