@@ -103,7 +103,7 @@ def upgrade() -> None:
         sa.Column("amount", sa.Integer(), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("payment_method", sa.String(length=100), nullable=False),
-        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("status", sa.String(length=40), nullable=False),
         sa.Column("amount_received", sa.Integer(), nullable=False),
         sa.Column("amount_refunded", sa.Integer(), nullable=False),
         sa.Column("fee", sa.Integer(), nullable=False),

@@ -21,7 +21,7 @@ class SandboxIntent(Base):
     amount: Mapped[int] = mapped_column(Integer)
     currency: Mapped[str] = mapped_column(String(3))
     payment_method: Mapped[str] = mapped_column(String(100))
-    status: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(40))
     amount_received: Mapped[int] = mapped_column(Integer)
     amount_refunded: Mapped[int] = mapped_column(Integer)
     fee: Mapped[int] = mapped_column(Integer)
