@@ -88,6 +88,7 @@ def create_app(
     app.state.cipher = container.cipher
     app.state.storage = container.storage
     app.state.read_cache = container.read_cache
+    app.state.payment_gateways = container.payment_gateways
     install_problem_handlers(app)
     install_openapi(app)
 

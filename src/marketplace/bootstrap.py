@@ -32,6 +32,10 @@ from marketplace.inventory import handlers as inventory_handlers
 from marketplace.inventory.api import router as inventory_router
 from marketplace.orders import handlers as orders_handlers
 from marketplace.orders.api import router as orders_router
+from marketplace.payments import handlers as payments_handlers
+from marketplace.payments.api import router as payments_router
+from marketplace.payments.providers import Gateways, PaymentProvider, bind_gateways
+from marketplace.payments.providers.sandbox import SandboxProvider
 from marketplace.platform import maintenance
 from marketplace.platform.cache import Cache, MemoryCache, build_cache
 from marketplace.platform.crypto import FieldCipher, Keyring
@@ -85,6 +89,11 @@ CONTEXTS: tuple[ContextSpec, ...] = (
         register=catalog_handlers.register,
     ),
     ContextSpec(
+        name="payments",
+        routers=lambda: (payments_router,),
+        register=payments_handlers.register,
+    ),
+    ContextSpec(
         name="orders",
         routers=lambda: (orders_router,),
         register=orders_handlers.register,
@@ -126,6 +135,7 @@ class Container:
     idempotency_scope: ScopeResolver
     storage: Storage
     read_cache: ReadCache
+    payment_gateways: Gateways
     contexts: tuple[ContextSpec, ...] = field(default=())
 
 
@@ -173,6 +183,9 @@ def build_container(
     # The thumbnail job runs outside any request: it finds this storage through the registry.
     catalog_images.bind_storage(registry, storage)
     identity = IdentityRuntime(_identity_config(settings), cache=cache, cipher=cipher)
+    gateways = _payment_gateways(settings, uow_factory)
+    # Jobs and facade functions have only a unit of work: they find the providers by its db.
+    bind_gateways(db, gateways)
     jobs = JobRuntime(
         uow_factory,
         registry,
@@ -199,6 +212,7 @@ def build_container(
         idempotency_scope=idempotency_scope_resolver(identity),
         storage=storage,
         read_cache=read_cache,
+        payment_gateways=gateways,
         contexts=chosen,
     )
 
@@ -223,6 +237,28 @@ def _storage(settings: Settings) -> Storage:
         s3_secret_access_key=secret.get_secret_value() if secret else None,
         s3_public_base_url=settings.s3_public_base_url,
     )
+
+
+def _payment_gateways(settings: Settings, uow_factory: UnitOfWorkFactory) -> Gateways:
+    providers: list[PaymentProvider] = []
+    for name in settings.payment_providers:
+        if name == "sandbox":
+            secret = settings.payments_sandbox_webhook_secret
+            providers.append(
+                SandboxProvider(
+                    uow_factory,
+                    webhook_secret=secret.get_secret_value().encode()
+                    if secret
+                    else _derive(settings, "payments-sandbox-webhook"),
+                    webhook_tolerance=timedelta(
+                        seconds=settings.payments_webhook_tolerance_seconds
+                    ),
+                )
+            )
+        else:
+            # Stripe, PayPal and Razorpay adapters come with their own increment.
+            raise ValueError(f"payment provider {name!r} has no adapter yet")
+    return Gateways(providers, hold_period=timedelta(days=settings.payments_hold_days))
 
 
 def _encryption_keyring(settings: Settings) -> Keyring:

@@ -94,6 +94,20 @@ class Settings(BaseSettings):
         default=None, description="URL prefix objects are served at (a CDN); unset: the bucket"
     )
 
+    payment_providers: list[str] = Field(
+        default=["sandbox"],
+        description="enabled payment providers; `sandbox` is a test stand-in that moves no money",
+    )
+    payments_sandbox_webhook_secret: SecretStr | None = Field(
+        default=None, description="signs the sandbox's webhooks; unset: derived from secret_key"
+    )
+    payments_hold_days: float = Field(
+        default=7, ge=0, description="days after delivery before a vendor's earnings are available"
+    )
+    payments_webhook_tolerance_seconds: int = Field(
+        default=300, ge=1, description="how old a signed webhook may be"
+    )
+
     @cached_property
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -75,7 +75,8 @@ async def make_shop(
         from marketplace.catalog.repository import product as repo
 
         variant = (await repo.live_variants(uow.session, [product.id]))[0]
-    return Shop(vendor, option_id, variant.id, product.id, variant.sku)
+        variant_id, sku = variant.id, variant.sku
+    return Shop(vendor, option_id, variant_id, product.id, sku)
 
 
 def checkout_body(

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from factories import matrix_orders
 from factories.catalog import create_category
 from factories.identity import (
     DEFAULT_PASSWORD,
@@ -94,6 +95,16 @@ class World:
     import_id: str = ""
     cart_id: str = ""  # customer A's open cart
     cart_variants: tuple[str, ...] = ()
+    order_variant: str = ""  # vendor 1's stocked variant for orders
+    order_id: str = ""  # customer A's paid order at vendor 1
+    vendor_order_id: str = ""
+    last_item_id: str = ""
+
+    def customer_a(self) -> str:
+        return self.users[CUST_A].id
+
+    def owner_of_vendor_1(self) -> str:
+        return self.users[V1_OWNER].id
 
     async def headers(self, caller: str) -> dict[str, str]:
         if caller == ANON:
@@ -289,6 +300,86 @@ async def cart_item_body(world: World, caller: str, client: httpx.AsyncClient) -
     return {"variant_id": world.cart_variants[1], "quantity": 1}
 
 
+async def sandbox_provider(world: World, caller: str) -> dict[str, str]:
+    return {"provider": "sandbox"}
+
+
+def own_order(status: int) -> dict[str, int]:
+    """Customer A's order: A and platform staff see it; to anyone else it does not exist."""
+    return {**people(404), CUST_A: status, ADMIN: status, SUPPORT: status}
+
+
+def customer_a_only(status: int) -> dict[str, int]:
+    return {**people(404), CUST_A: status}
+
+
+def orders_fulfil(status: int) -> dict[str, int]:
+    """orders.fulfil on vendor 1: staff has it, the read-only key and support do not."""
+    return products_write(status)
+
+
+async def checkout_key(world: World, caller: str) -> dict[str, str]:
+    return {"!Idempotency-Key": f"matrix-{caller}"}
+
+
+async def checkout_request(world: World, caller: str, client: httpx.AsyncClient) -> Any:
+    return matrix_orders.checkout_body(world, await matrix_orders.shipping_option(world))
+
+
+async def order_of_a(world: World, caller: str) -> dict[str, str]:
+    return {"oid": world.order_id}
+
+
+async def fresh_order_of_a(world: World, caller: str) -> dict[str, str]:
+    order_id, _ = await matrix_orders.paid_order(world)
+    return {"oid": order_id}
+
+
+async def delivered_order_of_a(world: World, caller: str) -> dict[str, str]:
+    order_id, _ = await matrix_orders.paid_order(world, delivered=True)
+    return {"oid": order_id}
+
+
+async def return_body(world: World, caller: str, client: httpx.AsyncClient) -> Any:
+    return {"items": [{"order_item_id": world.last_item_id, "quantity": 1}], "reason": "damaged"}
+
+
+async def vendor_order_of_1(world: World, caller: str) -> dict[str, str]:
+    return {"vid": world.vendor_1, "void": world.vendor_order_id}
+
+
+async def fresh_vendor_order_of_1(world: World, caller: str) -> dict[str, str]:
+    _, vendor_order_id = await matrix_orders.paid_order(world)
+    return {"vid": world.vendor_1, "void": vendor_order_id}
+
+
+async def shipped_vendor_order_of_1(world: World, caller: str) -> dict[str, str]:
+    """Delivered needs shipped first: ship a fresh one as the owner, then let the caller try."""
+    from marketplace.orders.service import fulfilment
+
+    _, vendor_order_id = await matrix_orders.paid_order(world)
+    async with world.container.uow_factory() as uow:
+        await fulfilment.ship(
+            uow,
+            vendor_order_id=vendor_order_id,
+            vendor_id=world.vendor_1,
+            actor=fulfilment.Actor(world.owner_of_vendor_1(), "vendor", "vendor:owner"),
+            carrier="dhl",
+            tracking_number="M",
+        )
+        await uow.commit()
+    return {"vid": world.vendor_1, "void": vendor_order_id}
+
+
+async def fresh_refund_target(world: World, caller: str) -> dict[str, str]:
+    target = await fresh_vendor_order_of_1(world, caller)
+    return {**target, "!Idempotency-Key": f"matrix-refund-{caller}"}
+
+
+async def fresh_return_of_1(world: World, caller: str) -> dict[str, str]:
+    return {"vid": world.vendor_1, "rid": await matrix_orders.return_request(world)}
+
+
 @dataclass
 class Entry:
     expected: dict[str, int]
@@ -409,6 +500,57 @@ MATRIX: dict[str, Entry] = {
     ),
     # Any signed-in person holding a guest cart's token may merge it into their own cart.
     "POST /v1/carts/{cart_id}/merge": Entry(people(200), target=fresh_guest_cart),
+    # Gateways authenticate by signature, not by caller: unsigned is 400 for everyone.
+    "POST /v1/webhooks/payments/{provider}": Entry(
+        everyone(400),
+        fixed({"id": "evt_matrix", "type": "payment_intent.succeeded"}),
+        sandbox_provider,
+    ),
+    # payouts.read: owner, admins and support; staff and the key lack it.
+    "GET /v1/vendors/{vid}/balance": Entry(vendor_read(200)),
+    "GET /v1/vendors/{vid}/ledger": Entry(vendor_read(200)),
+    "GET /v1/admin/ledger/trial-balance": Entry(admin_read()),
+    "GET /v1/admin/transactions": Entry(admin_read()),
+    "POST /v1/orders": Entry(people(201), checkout_request, checkout_key),
+    "GET /v1/orders": Entry(people(200)),
+    "GET /v1/orders/{oid}": Entry(own_order(200), target=order_of_a),
+    "GET /v1/orders/{oid}/timeline": Entry(own_order(200), target=order_of_a),
+    "GET /v1/orders/{oid}/tracking": Entry(own_order(200), target=order_of_a),
+    # The customer's own cancel and return routes: only customer A (staff use the admin route).
+    "POST /v1/orders/{oid}/cancel": Entry(customer_a_only(200), fixed({}), fresh_order_of_a),
+    "POST /v1/orders/{oid}/returns": Entry(customer_a_only(201), return_body, delivered_order_of_a),
+    "GET /v1/admin/orders/{oid}": Entry(admin_read(), target=order_of_a),
+    "POST /v1/admin/orders/{oid}/cancel": Entry(
+        admin_write(200), fixed({"reason": "fraud"}), fresh_order_of_a
+    ),
+    # orders.read: staff, the API key, support; orders.fulfil: staff, not the key or support.
+    "GET /v1/vendors/{vid}/orders": Entry(products_read(200)),
+    "GET /v1/vendors/{vid}/orders/{void}": Entry(products_read(200), target=vendor_order_of_1),
+    "GET /v1/vendors/{vid}/orders/{void}/timeline": Entry(
+        products_read(200), target=vendor_order_of_1
+    ),
+    "POST /v1/vendors/{vid}/orders/{void}/ship": Entry(
+        orders_fulfil(200),
+        fixed({"carrier": "dhl", "tracking_number": "M1"}),
+        fresh_vendor_order_of_1,
+    ),
+    "POST /v1/vendors/{vid}/orders/{void}/deliver": Entry(
+        orders_fulfil(200), target=shipped_vendor_order_of_1
+    ),
+    "POST /v1/vendors/{vid}/orders/{void}/cancel": Entry(
+        orders_fulfil(200), fixed({"reason": "out of stock"}), fresh_vendor_order_of_1
+    ),
+    # refunds.issue: the owner and admins only.
+    "POST /v1/vendors/{vid}/orders/{void}/refunds": Entry(
+        vendor_staff_manage(201), fixed({"amount": 100, "reason": "late"}), fresh_refund_target
+    ),
+    "GET /v1/vendors/{vid}/returns": Entry(products_read(200)),
+    "POST /v1/vendors/{vid}/returns/{rid}/approve": Entry(
+        vendor_staff_manage(200), fixed({}), fresh_return_of_1
+    ),
+    "POST /v1/vendors/{vid}/returns/{rid}/reject": Entry(
+        orders_fulfil(200), fixed({"note": "used"}), fresh_return_of_1
+    ),
 }
 
 
@@ -459,6 +601,10 @@ async def world(container: Container) -> World:
         await _variant_of(container, await _make_product(container, world, "MATRIX-CART")),
     )
     world.cart_id = (await create_cart(container, customer_id=users[CUST_A].id)).id
+    world.order_variant = await matrix_orders.stocked_variant(
+        container, VENDOR_1, users[V1_OWNER].id, world.category_id
+    )
+    world.order_id, world.vendor_order_id = await matrix_orders.paid_order(world)
     return world
 
 

@@ -103,9 +103,9 @@ async def order_read(session: AsyncSession, order: Order) -> OrderRead:
         shipping_address=dict(order.shipping_address),
         vendor_orders=[
             VendorOrderRead(
-                **_vendor_order_fields(v),  # type: ignore[arg-type]
+                **_vendor_order_fields(v),
                 items=[
-                    OrderItemRead(**_item(i, v.currency))  # type: ignore[arg-type]
+                    OrderItemRead(**_item(i, v.currency))
                     for i in items
                     if i.vendor_order_id == v.id
                 ],
@@ -131,10 +131,10 @@ async def vendor_views(
     }
     return [
         VendorViewRead(
-            **_vendor_order_fields(v),  # type: ignore[arg-type]
+            **_vendor_order_fields(v),
             items=[
                 VendorItemRead(
-                    **_item(i, v.currency),  # type: ignore[arg-type]
+                    **_item(i, v.currency),
                     commission=_m(i.commission_amount, v.currency),
                     commission_rate_bps=i.commission_rate_bps,
                 )

@@ -157,7 +157,7 @@ async def set_order_status(
     )
 
 
-def customer_orders(customer_id: str) -> Select[tuple[Order]]:
+def customer_orders(customer_id: str) -> Select[Order]:
     return select(Order).where(Order.customer_id == customer_id)
 
 
@@ -167,7 +167,7 @@ def vendor_orders_for_vendor(
     status: str | None,
     placed_from: datetime | None,
     placed_to: datetime | None,
-) -> Select[tuple[VendorOrder]]:
+) -> Select[VendorOrder]:
     stmt = select(VendorOrder).where(VendorOrder.vendor_id == vendor_id)
     if status is not None:
         stmt = stmt.where(VendorOrder.status == status)
@@ -219,7 +219,7 @@ async def return_request(
     return (await session.scalars(stmt.execution_options(populate_existing=True))).first()
 
 
-def vendor_returns(vendor_id: str, *, status: str | None) -> Select[tuple[ReturnRequest]]:
+def vendor_returns(vendor_id: str, *, status: str | None) -> Select[ReturnRequest]:
     stmt = select(ReturnRequest).where(ReturnRequest.vendor_id == vendor_id)
     if status is not None:
         stmt = stmt.where(ReturnRequest.status == status)

@@ -188,14 +188,14 @@ async def _price(
         tax_bps=tax_bps,
         commission_of=commission_of,
     )
-    commissions = {
+    commissions: dict[str, tuple[int | None, str | None]] = {
         v: (r.terms.percent_bps, r.rule_id) if r is not None else (None, None)
         for v, r in rules.items()
     }
     return _Priced(priced, infos, commissions, shipping, windows, tax_bps)
 
 
-def _write_order(
+def _new_order(
     uow: UnitOfWork,
     *,
     order_id: str,
@@ -292,9 +292,6 @@ def _write_order(
                     refunded_amount=0,
                 )
             )
-    uow.session.add(order)
-    uow.session.add_all(vendor_orders)
-    uow.session.add_all(items)
     repo.add_timeline(
         uow.session,
         [
@@ -370,7 +367,7 @@ async def place_order(
             reference=order_id,
             lines=[(item.variant_id, item.quantity) for item in items],
         )
-        order, vendor_orders, lines = _write_order(
+        order, vendor_orders, lines = _new_order(
             uow,
             order_id=order_id,
             customer=customer,
@@ -380,6 +377,13 @@ async def place_order(
             reservation_id=reservation.id,
             now=now,
         )
+        # Parents first: the rows reference each other by foreign key, without ORM relationships
+        # to order the inserts.
+        uow.session.add(order)
+        await uow.session.flush()
+        uow.session.add_all(vendor_orders)
+        await uow.session.flush()
+        uow.session.add_all(lines)
         payment = await payments.start_payment(
             uow,
             order_id=order_id,
@@ -399,9 +403,10 @@ async def place_order(
             return order_id
         payment_id = existing.payment_id
         await uow.commit()
-        payment = await payments.payment_of_order(uow, order_id)
-        assert payment is not None
-        assert payment.id == payment_id
+        found = await payments.payment_of_order(uow, order_id)
+        assert found is not None
+        assert found.id == payment_id
+        payment = found
     if payment.status == "pending":
         payment = await payments.confirm_payment(uow, gateways, payment_id=payment.id)
     await settle(uow, order_id=order_id, payment=payment)

@@ -1,0 +1,59 @@
+"""Payments error codes: each exception carries its HTTP status, code and title."""
+
+from __future__ import annotations
+
+from marketplace.platform.errors import AppError, Conflict, NotFound, ValidationFailed
+
+
+class PaymentNotFound(NotFound):
+    code = "payment_not_found"
+    title = "Payment not found"
+
+
+class VendorOrderNotFound(NotFound):
+    code = "vendor_order_not_found"
+    title = "No payment covers this vendor order"
+
+
+class RefundNotFound(NotFound):
+    code = "refund_not_found"
+    title = "Refund not found"
+
+
+class PaymentNotRefundable(ValidationFailed):
+    code = "payment_not_refundable"
+    title = "Only a succeeded payment can be refunded"
+
+
+class RefundExceedsRemaining(ValidationFailed):
+    code = "refund_exceeds_remaining"
+    title = "The refund exceeds what remains refundable"
+
+
+class PaymentAlreadyCaptured(Conflict):
+    code = "payment_already_captured"
+    title = "The payment was already captured"
+
+
+class PaymentInProgress(Conflict):
+    code = "payment_in_progress"
+    title = "A payment for this order is being created"
+
+
+class ProviderUnavailableError(AppError):
+    """The provider did not answer; the payment stays pending and a retry is safe."""
+
+    status = 503
+    code = "payment_provider_unavailable"
+    title = "The payment provider is unavailable"
+
+
+class InvalidWebhookSignature(AppError):
+    status = 400
+    code = "invalid_signature"
+    title = "Webhook signature verification failed"
+
+
+class UnknownProvider(NotFound):
+    code = "payment_provider_not_found"
+    title = "No such payment provider"

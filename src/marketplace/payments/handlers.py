@@ -1,0 +1,69 @@
+"""Payments' jobs: executing refunds, processing stored webhook events, the sandbox's
+webhook deliveries, and the periodic release of holds.
+
+Jobs receive only (uow, message); they find the container's providers with
+`providers.gateways_for(uow)` (bound by the composition root).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Final
+
+from marketplace.payments.events import (
+    PaymentFailed,
+    PaymentSucceeded,
+    RefundFailed,
+    RefundSucceeded,
+)
+from marketplace.payments.providers import gateways_for
+from marketplace.payments.providers.sandbox import DELIVER_WEBHOOK_JOB, SandboxProvider
+from marketplace.payments.service import ledger, refunds, webhooks
+from marketplace.platform.messaging import Message, Registry
+from marketplace.platform.uow import UnitOfWork
+
+RELEASE_HOLDS_JOB: Final = "payments.release_holds"
+RELEASE_INTERVAL: Final = timedelta(minutes=1)
+
+
+async def execute_refund(uow: UnitOfWork, message: Message) -> None:
+    await refunds.execute_refund(
+        uow, gateways_for(uow), refund_id=str(message.payload["refund_id"])
+    )
+
+
+async def process_webhook_event(uow: UnitOfWork, message: Message) -> None:
+    await webhooks.process_webhook_event(
+        uow, gateways_for(uow), event_id=str(message.payload["event_id"])
+    )
+
+
+async def deliver_sandbox_webhook(uow: UnitOfWork, message: Message) -> None:
+    """The sandbox "gateway" calling our webhook: the same verify-store-enqueue code path as
+    `POST /v1/webhooks/payments/sandbox`, with a freshly signed body."""
+    gateways = gateways_for(uow)
+    sandbox = gateways.get("sandbox")
+    if not isinstance(sandbox, SandboxProvider):
+        return  # the sandbox was disabled since: nobody to deliver for
+    delivery = await sandbox.signed_delivery(uow, str(message.payload["event_id"]))
+    if delivery is None:
+        return
+    body, headers = delivery
+    await webhooks.receive_webhook(uow, gateways, provider="sandbox", body=body, headers=headers)
+
+
+async def release_holds(uow: UnitOfWork, message: Message) -> None:
+    released = await ledger.release_due_holds(uow)
+    if released >= ledger.RELEASE_BATCH:
+        # A full batch: more may be due; the next runs right after this one commits.
+        uow.enqueue(RELEASE_HOLDS_JOB)
+
+
+def register(registry: Registry) -> None:
+    for event in (PaymentSucceeded, PaymentFailed, RefundSucceeded, RefundFailed):
+        registry.event(event)
+    registry.job(refunds.EXECUTE_REFUND_JOB)(execute_refund)
+    registry.job(webhooks.PROCESS_WEBHOOK_JOB)(process_webhook_event)
+    registry.job(DELIVER_WEBHOOK_JOB)(deliver_sandbox_webhook)
+    registry.job(RELEASE_HOLDS_JOB)(release_holds)
+    registry.every(RELEASE_INTERVAL, RELEASE_HOLDS_JOB)

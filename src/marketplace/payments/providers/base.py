@@ -1,0 +1,127 @@
+"""The provider interface every gateway adapter implements, and what it answers in.
+
+Adapters (the sandbox now; Stripe, PayPal, Razorpay later) translate between these plain
+values and their API. Our code never sees a provider's objects, only these results, and a
+webhook is verified and normalised by the adapter that knows its signature scheme.
+
+Every call carries the idempotency key we persisted before calling: a provider answers a
+repeated key with its first result, which is what makes a retry after a timeout safe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, Protocol
+
+
+class ProviderUnavailable(Exception):
+    """The provider could not be reached or answered with an error of its own: the outcome is
+    unknown, retry later with the same idempotency key."""
+
+
+class InvalidSignature(Exception):
+    """A webhook whose signature or timestamp does not verify."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeRequest:
+    idempotency_key: str
+    amount: int
+    currency: str
+    payment_method: str
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeResult:
+    provider_payment_id: str
+    status: Literal["succeeded", "failed"]
+    amount_captured: int
+    fee_amount: int = 0
+    failure_code: str | None = None
+    failure_message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RefundRequest:
+    idempotency_key: str
+    provider_payment_id: str
+    amount: int
+    currency: str
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RefundResult:
+    provider_refund_id: str
+    status: Literal["succeeded", "failed"]
+    failure_code: str | None = None
+    failure_message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TransferRequest:
+    """A payout to a vendor's destination (payouts are a later increment)."""
+
+    idempotency_key: str
+    vendor_id: str
+    amount: int
+    currency: str
+    destination: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class TransferResult:
+    provider_transfer_id: str
+    status: Literal["pending", "paid", "failed"]
+    failure_code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderEvent:
+    """A webhook event normalised: what happened to which of our payments or refunds.
+
+    `payment_id` / `refund_id` are our ids, sent to the provider as metadata and echoed back.
+    A refund event also carries its payment's outcome, so processing it can settle a payment
+    whose own success event has not been processed yet (events arrive in any order).
+    """
+
+    provider_event_id: str
+    type: str
+    kind: Literal[
+        "payment_succeeded", "payment_failed", "refund_succeeded", "refund_failed", "other"
+    ]
+    payment_id: str | None = None
+    provider_payment_id: str | None = None
+    amount_captured: int = 0
+    fee_amount: int = 0
+    failure_code: str | None = None
+    failure_message: str | None = None
+    refund_id: str | None = None
+    provider_refund_id: str | None = None
+
+
+class PaymentProvider(Protocol):
+    name: str
+
+    def accepts_payment_method(self, payment_method: str) -> bool:
+        """Whether the token has this provider's shape (checked before anything is stored)."""
+        ...
+
+    async def charge(self, request: ChargeRequest) -> ChargeResult:
+        """Create and confirm a payment: authorize and capture at once."""
+        ...
+
+    async def refund(self, request: RefundRequest) -> RefundResult: ...
+
+    async def transfer(self, request: TransferRequest) -> TransferResult: ...
+
+    def verify_webhook(self, body: bytes, headers: Mapping[str, str], now: datetime) -> None:
+        """Raise InvalidSignature unless the body is signed by the provider, recently."""
+        ...
+
+    def parse_webhook(self, body: bytes) -> ProviderEvent:
+        """Normalise a verified body (raises ValueError on a body that is not an event)."""
+        ...

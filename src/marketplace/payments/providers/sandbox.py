@@ -1,0 +1,387 @@
+"""SANDBOX payment provider: a Stripe-like stand-in for trying the marketplace out and for
+tests. It moves no money. Never enable it where real customers pay.
+
+It behaves like a gateway on the other side of the network:
+
+* test payment methods decide the outcome: `pm_card_visa` succeeds, `pm_card_declined`
+  is declined (`card_declined`), `pm_card_insufficient_funds` is declined
+  (`insufficient_funds`), and `pm_card_visa_timeout` succeeds but "loses" the response the
+  first time (ProviderUnavailable), to exercise retries;
+* it keeps its own records (`payments_sandbox_*`, standing for the provider's database),
+  keyed by the idempotency key we send, so a repeated call returns the first result;
+* it charges a fee (2.9 % + 30 minor units, like a card processor);
+* it emits Stripe-shaped webhook events (`payment_intent.succeeded`,
+  `payment_intent.payment_failed`, `charge.refunded`), signed like Stripe's, which a job
+  delivers to our webhook code path (`POST /v1/webhooks/payments/sandbox`'s service), so
+  the real webhook path is exercised without any network.
+
+Its records are written in transactions of its own (never the caller's), as a remote
+provider's would be: the caller has no transaction open while it calls a provider.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+import orjson
+from sqlalchemy import select, update
+
+from marketplace.payments.models.sandbox import SandboxEvent, SandboxIntent, SandboxRefund
+from marketplace.payments.providers import signature
+from marketplace.payments.providers.base import (
+    ChargeRequest,
+    ChargeResult,
+    InvalidSignature,
+    ProviderEvent,
+    ProviderUnavailable,
+    RefundRequest,
+    RefundResult,
+    TransferRequest,
+    TransferResult,
+)
+from marketplace.platform.clock import utcnow
+from marketplace.platform.db import insert_ignore
+from marketplace.platform.ids import new_id
+from marketplace.platform.money import Money, percent_of
+from marketplace.platform.uow import UnitOfWork, UnitOfWorkFactory
+
+DELIVER_WEBHOOK_JOB: Final = "payments.deliver_sandbox_webhook"
+SIGNATURE_HEADER: Final = "sandbox-signature"
+FEE_BPS: Final = 290
+FEE_FIXED: Final = 30
+
+# payment method -> (failure code, message); None: succeeds.
+TEST_METHODS: Final[Mapping[str, tuple[str, str] | None]] = {
+    "pm_card_visa": None,
+    "pm_card_visa_timeout": None,
+    "pm_card_declined": ("card_declined", "Your card was declined."),
+    "pm_card_insufficient_funds": ("insufficient_funds", "Your card has insufficient funds."),
+}
+
+
+def sandbox_fee(amount: int, currency: str) -> int:
+    return percent_of(Money(amount, currency), FEE_BPS).amount + FEE_FIXED
+
+
+class SandboxProvider:
+    """SANDBOX: see the module docstring. No money moves."""
+
+    name = "sandbox"
+
+    def __init__(
+        self,
+        uow_factory: UnitOfWorkFactory,
+        *,
+        webhook_secret: bytes,
+        webhook_tolerance: timedelta = signature.DEFAULT_TOLERANCE,
+    ) -> None:
+        self._uow_factory = uow_factory
+        self._secret = webhook_secret
+        self._tolerance = webhook_tolerance
+        # Keys whose response was already "lost" once (pm_card_visa_timeout).
+        self._timed_out: set[str] = set()
+
+    def accepts_payment_method(self, payment_method: str) -> bool:
+        return payment_method in TEST_METHODS
+
+    # --- payments ---------------------------------------------------------------------------
+
+    async def charge(self, request: ChargeRequest) -> ChargeResult:
+        async with self._uow_factory() as uow:
+            intent = await self._intent_by_key(uow, request.idempotency_key)
+            if intent is None:
+                intent = await self._create_intent(uow, request)
+            await uow.commit()
+        if request.payment_method == "pm_card_visa_timeout" and (
+            request.idempotency_key not in self._timed_out
+        ):
+            self._timed_out.add(request.idempotency_key)
+            raise ProviderUnavailable("sandbox: the charge went through but the response was lost")
+        return _charge_result(intent)
+
+    async def _intent_by_key(self, uow: UnitOfWork, key: str) -> SandboxIntent | None:
+        found: SandboxIntent | None = await uow.session.scalar(
+            select(SandboxIntent).where(SandboxIntent.idempotency_key == key)
+        )
+        return found
+
+    async def _create_intent(self, uow: UnitOfWork, request: ChargeRequest) -> SandboxIntent:
+        failure = TEST_METHODS.get(
+            request.payment_method, ("payment_method_unknown", "No such payment method.")
+        )
+        succeeded = failure is None
+        intent_id = new_id("pi")
+        inserted = (
+            await uow.session.execute(
+                insert_ignore(
+                    SandboxIntent.__table__,  # type: ignore[arg-type]
+                    uow.dialect,
+                    [
+                        {
+                            "id": intent_id,
+                            "idempotency_key": request.idempotency_key,
+                            "amount": request.amount,
+                            "currency": request.currency,
+                            "payment_method": request.payment_method,
+                            "status": "succeeded" if succeeded else "requires_payment_method",
+                            "amount_received": request.amount if succeeded else 0,
+                            "amount_refunded": 0,
+                            "fee": sandbox_fee(request.amount, request.currency)
+                            if succeeded
+                            else 0,
+                            "failure_code": None if failure is None else failure[0],
+                            "failure_message": None if failure is None else failure[1],
+                            "meta": dict(request.metadata),
+                            "created_at": utcnow(),
+                        }
+                    ],
+                )
+            )
+        ).rowcount  # type: ignore[attr-defined]
+        intent = await self._intent_by_key(uow, request.idempotency_key)
+        assert intent is not None
+        if inserted == 1:
+            kind = "payment_intent.succeeded" if succeeded else "payment_intent.payment_failed"
+            self._emit(uow, kind, _intent_object(intent))
+        return intent
+
+    async def refund(self, request: RefundRequest) -> RefundResult:
+        async with self._uow_factory() as uow:
+            found = await uow.session.scalar(
+                select(SandboxRefund).where(
+                    SandboxRefund.idempotency_key == request.idempotency_key
+                )
+            )
+            if found is None:
+                found = await self._create_refund(uow, request)
+            await uow.commit()
+        return RefundResult(
+            provider_refund_id=found.id,
+            status="succeeded" if found.status == "succeeded" else "failed",
+            failure_code=found.failure_code,
+            failure_message=None
+            if found.failure_code is None
+            else "Refund refused by the sandbox.",
+        )
+
+    async def _create_refund(self, uow: UnitOfWork, request: RefundRequest) -> SandboxRefund:
+        refund_id = new_id("re")
+        # The key first: of two concurrent calls with one key, only the inserter refunds.
+        inserted = (
+            await uow.session.execute(
+                insert_ignore(
+                    SandboxRefund.__table__,  # type: ignore[arg-type]
+                    uow.dialect,
+                    [
+                        {
+                            "id": refund_id,
+                            "idempotency_key": request.idempotency_key,
+                            "intent_id": request.provider_payment_id,
+                            "amount": request.amount,
+                            "status": "pending",
+                            "failure_code": None,
+                            "meta": dict(request.metadata),
+                            "created_at": utcnow(),
+                        }
+                    ],
+                )
+            )
+        ).rowcount  # type: ignore[attr-defined]
+        if inserted == 1:
+            # The provider's own guard: never refund more than it received.
+            taken = (
+                await uow.session.execute(
+                    update(SandboxIntent)
+                    .where(
+                        SandboxIntent.id == request.provider_payment_id,
+                        SandboxIntent.amount_received - SandboxIntent.amount_refunded
+                        >= request.amount,
+                    )
+                    .values(amount_refunded=SandboxIntent.amount_refunded + request.amount)
+                )
+            ).rowcount  # type: ignore[attr-defined]
+            status, failure = ("succeeded", None) if taken == 1 else ("failed", "amount_too_large")
+            await uow.session.execute(
+                update(SandboxRefund)
+                .where(SandboxRefund.id == refund_id)
+                .values(status=status, failure_code=failure)
+            )
+        refund = await uow.session.scalar(
+            select(SandboxRefund)
+            .where(SandboxRefund.idempotency_key == request.idempotency_key)
+            .execution_options(populate_existing=True)
+        )
+        assert refund is not None
+        if inserted == 1 and refund.status == "succeeded":
+            intent = await uow.session.scalar(
+                select(SandboxIntent)
+                .where(SandboxIntent.id == request.provider_payment_id)
+                .execution_options(populate_existing=True)
+            )
+            assert intent is not None
+            self._emit(uow, "charge.refunded", _charge_object(intent, refund))
+        return refund
+
+    async def transfer(self, request: TransferRequest) -> TransferResult:
+        # Payouts come in a later increment; the sandbox "pays" at once.
+        digest = hashlib.sha256(request.idempotency_key.encode()).hexdigest()[:24]
+        return TransferResult(provider_transfer_id=f"tr_{digest}", status="paid")
+
+    # --- webhooks ---------------------------------------------------------------------------
+
+    def _emit(self, uow: UnitOfWork, type_: str, obj: dict[str, Any]) -> None:
+        event_id = new_id("evt")
+        now = utcnow()
+        payload = {
+            "id": event_id,
+            "object": "event",
+            "type": type_,
+            "created": int(now.timestamp()),
+            "livemode": False,
+            "data": {"object": obj},
+        }
+        uow.session.add(
+            SandboxEvent(
+                id=event_id, type=type_, payload=payload, created_at=now, delivered_at=None
+            )
+        )
+        # Delivered after this transaction commits, asynchronously, as a gateway would.
+        uow.enqueue(DELIVER_WEBHOOK_JOB, {"event_id": event_id})
+
+    async def signed_delivery(
+        self, uow: UnitOfWork, event_id: str, *, now: datetime | None = None
+    ) -> tuple[bytes, dict[str, str]] | None:
+        """The body and headers of an event's delivery, signed now; None if unknown."""
+        event = await uow.session.get(SandboxEvent, event_id)
+        if event is None:
+            return None
+        event.delivered_at = utcnow()
+        body = orjson.dumps(event.payload)
+        timestamp = int((now or utcnow()).timestamp())
+        return body, {SIGNATURE_HEADER: signature.sign(self._secret, body, timestamp)}
+
+    def sign(self, body: bytes, timestamp: int) -> str:
+        return signature.sign(self._secret, body, timestamp)
+
+    def verify_webhook(self, body: bytes, headers: Mapping[str, str], now: datetime) -> None:
+        signature.verify(
+            [self._secret], body, headers.get(SIGNATURE_HEADER), now=now, tolerance=self._tolerance
+        )
+
+    def parse_webhook(self, body: bytes) -> ProviderEvent:
+        try:
+            payload = orjson.loads(body)
+            event_id = str(payload["id"])
+            type_ = str(payload["type"])
+            obj = payload["data"]["object"]
+        except (ValueError, KeyError, TypeError):
+            raise ValueError("not a sandbox event") from None
+        if not isinstance(obj, dict):
+            raise ValueError("not a sandbox event")
+        meta = obj.get("metadata") or {}
+        if type_ == "payment_intent.succeeded":
+            return ProviderEvent(
+                event_id,
+                type_,
+                "payment_succeeded",
+                payment_id=meta.get("payment_id"),
+                provider_payment_id=obj.get("id"),
+                amount_captured=int(obj.get("amount_received", 0)),
+                fee_amount=int(obj.get("fee", 0)),
+            )
+        if type_ == "payment_intent.payment_failed":
+            error = obj.get("last_payment_error") or {}
+            return ProviderEvent(
+                event_id,
+                type_,
+                "payment_failed",
+                payment_id=meta.get("payment_id"),
+                provider_payment_id=obj.get("id"),
+                failure_code=error.get("code"),
+                failure_message=error.get("message"),
+            )
+        if type_ == "charge.refunded":
+            refund = (obj.get("refunds") or {}).get("data", [{}])[0]
+            return ProviderEvent(
+                event_id,
+                type_,
+                "refund_succeeded",
+                payment_id=meta.get("payment_id"),
+                provider_payment_id=obj.get("payment_intent"),
+                amount_captured=int(obj.get("amount_captured", 0)),
+                fee_amount=int(obj.get("fee", 0)),
+                refund_id=(refund.get("metadata") or {}).get("refund_id"),
+                provider_refund_id=refund.get("id"),
+            )
+        return ProviderEvent(event_id, type_, "other")
+
+
+def _charge_result(intent: SandboxIntent) -> ChargeResult:
+    if intent.status == "succeeded":
+        return ChargeResult(
+            provider_payment_id=intent.id,
+            status="succeeded",
+            amount_captured=intent.amount_received,
+            fee_amount=intent.fee,
+        )
+    return ChargeResult(
+        provider_payment_id=intent.id,
+        status="failed",
+        amount_captured=0,
+        failure_code=intent.failure_code,
+        failure_message=intent.failure_message,
+    )
+
+
+def _intent_object(intent: SandboxIntent) -> dict[str, Any]:
+    error = None
+    if intent.failure_code is not None:
+        error = {"code": intent.failure_code, "message": intent.failure_message}
+    return {
+        "id": intent.id,
+        "object": "payment_intent",
+        "amount": intent.amount,
+        "amount_received": intent.amount_received,
+        "currency": intent.currency.lower(),
+        "status": intent.status,
+        "fee": intent.fee,
+        "last_payment_error": error,
+        "metadata": intent.meta,
+    }
+
+
+def _charge_object(intent: SandboxIntent, refund: SandboxRefund) -> dict[str, Any]:
+    return {
+        "id": "ch_" + intent.id.removeprefix("pi_"),
+        "object": "charge",
+        "payment_intent": intent.id,
+        "amount": intent.amount,
+        "amount_captured": intent.amount_received,
+        "amount_refunded": intent.amount_refunded,
+        "currency": intent.currency.lower(),
+        "fee": intent.fee,
+        "metadata": intent.meta,
+        "refunds": {
+            "data": [
+                {
+                    "id": refund.id,
+                    "amount": refund.amount,
+                    "status": refund.status,
+                    "metadata": refund.meta,
+                }
+            ]
+        },
+    }
+
+
+__all__ = [
+    "DELIVER_WEBHOOK_JOB",
+    "SIGNATURE_HEADER",
+    "TEST_METHODS",
+    "InvalidSignature",
+    "SandboxProvider",
+    "sandbox_fee",
+]

@@ -1,0 +1,1 @@
+"""Every query of the payments context (payments, refunds, holds, webhooks; the ledger)."""

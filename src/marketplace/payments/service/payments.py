@@ -1,0 +1,351 @@
+"""Payment use cases: start (persist, no provider call), confirm (charge with no transaction
+open), cancel, read; and recording a provider's outcome, which confirm and the webhook
+processor share so that they converge.
+
+Recording is decided by a conditional UPDATE (`status = 'pending'`): whoever flips the row
+posts the capture and publishes the event, everybody else (a retried confirm, the provider's
+webhook arriving too) finds the decision made and changes nothing. The ledger's unique
+transaction key is the second guard. Nothing here commits, except `confirm_payment`'s
+documented end of the read transaction before it calls the provider.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.exc import IntegrityError
+
+from marketplace.payments.domain.ledger import VendorShare
+from marketplace.payments.domain.payment import (
+    KEY_MAX_LENGTH,
+    KNOWN_PROVIDERS,
+    PAYMENT_METHOD_RE,
+    provider_key,
+    share_problems,
+)
+from marketplace.payments.errors import (
+    PaymentAlreadyCaptured,
+    PaymentInProgress,
+    PaymentNotFound,
+    ProviderUnavailableError,
+)
+from marketplace.payments.events import PaymentFailed, PaymentSucceeded
+from marketplace.payments.models import CommissionLineRow, Payment, PaymentShare
+from marketplace.payments.providers import (
+    ChargeRequest,
+    Gateways,
+    ProviderUnavailable,
+    gateways_for,
+)
+from marketplace.payments.repository import payment as repo
+from marketplace.payments.service import ledger
+from marketplace.platform.clock import utcnow
+from marketplace.platform.db import is_unique_violation
+from marketplace.platform.errors import FieldError, ValidationFailed
+from marketplace.platform.ids import new_id
+from marketplace.platform.money import UnknownCurrency, currency_exponent
+from marketplace.platform.uow import UnitOfWork
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentView:
+    id: str
+    order_id: str
+    provider: str
+    status: str  # "pending" | "succeeded" | "failed" | "canceled"
+    amount: int
+    currency: str
+    captured_amount: int
+    refunded_amount: int
+    failure_code: str | None
+    failure_message: str | None
+    provider_payment_id: str | None
+
+
+def payment_view(payment: Payment) -> PaymentView:
+    return PaymentView(
+        id=payment.id,
+        order_id=payment.order_id,
+        provider=payment.provider,
+        status=payment.status,
+        amount=payment.amount,
+        currency=payment.currency,
+        captured_amount=payment.captured_amount,
+        refunded_amount=payment.refunded_amount,
+        failure_code=payment.failure_code,
+        failure_message=payment.failure_message,
+        provider_payment_id=payment.provider_payment_id,
+    )
+
+
+def _validate(
+    gateways: Gateways,
+    *,
+    provider: str,
+    payment_method: str,
+    currency: str,
+    amount: int,
+    shares: Sequence[VendorShare],
+    idempotency_key: str,
+) -> None:
+    errors: list[FieldError] = []
+
+    def add(loc: Sequence[str | int], msg: str, code: str = "invalid") -> None:
+        errors.append(FieldError(loc=list(loc), msg=msg, code=code))
+
+    adapter = gateways.get(provider)
+    if adapter is None:
+        known = "known but not enabled here" if provider in KNOWN_PROVIDERS else "unknown"
+        add(
+            ["body", "payment", "provider"],
+            f"payment provider {provider!r} is {known}; enabled: {', '.join(gateways.enabled)}",
+            "provider_not_enabled",
+        )
+    elif not PAYMENT_METHOD_RE.fullmatch(payment_method) or not adapter.accepts_payment_method(
+        payment_method
+    ):
+        add(
+            ["body", "payment", "payment_method"],
+            f"not a {provider} payment method token",
+            "invalid_payment_method",
+        )
+    try:
+        currency_exponent(currency)
+    except UnknownCurrency:
+        add(["body", "currency"], "not an ISO 4217 currency", "invalid_currency")
+    for loc, msg in share_problems(amount, shares):
+        add(["body", *loc], msg)
+    if not idempotency_key or len(idempotency_key) > KEY_MAX_LENGTH:
+        add(["header", "Idempotency-Key"], "required, at most 255 characters")
+    if errors:
+        raise ValidationFailed(errors[0].msg, errors=errors)
+
+
+async def start_payment(
+    uow: UnitOfWork,
+    *,
+    order_id: str,
+    customer_id: str,
+    currency: str,
+    amount: int,
+    provider: str,
+    payment_method: str,
+    shares: Sequence[VendorShare],
+    idempotency_key: str,
+) -> PaymentView:
+    existing = await repo.payment_by_order(uow.session, order_id)
+    if existing is not None:
+        return payment_view(existing)
+    _validate(
+        gateways_for(uow),
+        provider=provider,
+        payment_method=payment_method,
+        currency=currency,
+        amount=amount,
+        shares=shares,
+        idempotency_key=idempotency_key,
+    )
+    now = utcnow()
+    payment = Payment(
+        id=new_id("pay"),
+        order_id=order_id,
+        customer_id=customer_id,
+        provider=provider,
+        payment_method=payment_method,
+        status="pending",
+        amount=amount,
+        currency=currency,
+        captured_amount=0,
+        refunded_amount=0,
+        fee_amount=0,
+        provider_idempotency_key=provider_key("payment", order_id, idempotency_key),
+        provider_payment_id=None,
+        failure_code=None,
+        failure_message=None,
+        created_at=now,
+        updated_at=now,
+        succeeded_at=None,
+    )
+    uow.session.add(payment)
+    for share in shares:
+        uow.session.add(
+            PaymentShare(
+                vendor_order_id=share.vendor_order_id,
+                payment_id=payment.id,
+                vendor_id=share.vendor_id,
+                gross_amount=share.gross_amount,
+                tax_amount=share.tax_amount,
+                commission_amount=share.commission_amount,
+                commission_tax_amount=share.commission_tax_amount,
+                platform_discount_amount=share.platform_discount_amount,
+                refund_reserved_amount=0,
+                refunded_amount=0,
+                hold_status="none",
+                delivered_at=None,
+                release_at=None,
+                released_at=None,
+            )
+        )
+    try:
+        await uow.session.flush()
+        # Lines after their shares: PostgreSQL checks the foreign key per statement.
+        uow.session.add_all(
+            CommissionLineRow(
+                vendor_order_id=share.vendor_order_id,
+                order_item_id=line.order_item_id,
+                rule_id=line.rule_id,
+                rate_bps=line.rate_bps,
+                amount=line.amount,
+            )
+            for share in shares
+            for line in share.lines
+        )
+        await uow.session.flush()
+    except IntegrityError as error:
+        if is_unique_violation(error):
+            # A concurrent checkout of the same order won the unique order_id.
+            raise PaymentInProgress("a payment for this order already exists") from None
+        raise
+    return payment_view(payment)
+
+
+async def payment_of_order(uow: UnitOfWork, order_id: str) -> PaymentView | None:
+    payment = await repo.payment_by_order(uow.session, order_id)
+    return payment_view(payment) if payment is not None else None
+
+
+async def get_payment(uow: UnitOfWork, payment_id: str) -> PaymentView:
+    payment = await repo.payment(uow.session, payment_id)
+    if payment is None:
+        raise PaymentNotFound(f"no payment {payment_id}")
+    return payment_view(payment)
+
+
+async def confirm_payment(uow: UnitOfWork, gateways: Gateways, *, payment_id: str) -> PaymentView:
+    payment = await repo.payment(uow.session, payment_id)
+    if payment is None:
+        raise PaymentNotFound(f"no payment {payment_id}")
+    if payment.status != "pending":
+        return payment_view(payment)
+    request = ChargeRequest(
+        idempotency_key=payment.provider_idempotency_key,
+        amount=payment.amount,
+        currency=payment.currency,
+        payment_method=payment.payment_method,
+        metadata={"payment_id": payment.id, "order_id": payment.order_id},
+    )
+    provider = gateways[payment.provider]
+    # End the read: no transaction (and no lock, and on SQLite no connection) is held while
+    # the provider takes its time. The caller committed its own work before calling us.
+    await uow.commit()
+    try:
+        result = await provider.charge(request)
+    except ProviderUnavailable as error:
+        # Outcome unknown: the payment stays pending. A retry sends the same key, and the
+        # provider's webhook settles it meanwhile if the charge went through.
+        raise ProviderUnavailableError(str(error)) from error
+    if result.status == "succeeded":
+        await record_success(
+            uow,
+            payment_id,
+            provider_payment_id=result.provider_payment_id,
+            captured=result.amount_captured,
+            fee=result.fee_amount,
+        )
+    else:
+        await record_failure(
+            uow,
+            payment_id,
+            provider_payment_id=result.provider_payment_id,
+            code=result.failure_code,
+            message=result.failure_message,
+        )
+    return await get_payment(uow, payment_id)
+
+
+async def record_success(
+    uow: UnitOfWork, payment_id: str, *, provider_payment_id: str | None, captured: int, fee: int
+) -> bool:
+    """pending → succeeded, with the capture posted and PaymentSucceeded published, once."""
+    if not await repo.mark_succeeded(
+        uow.session,
+        payment_id,
+        provider_payment_id=provider_payment_id,
+        captured=captured,
+        fee=fee,
+        now=utcnow(),
+    ):
+        current = await repo.payment(uow.session, payment_id)
+        if current is not None and current.status in {"canceled", "failed"}:
+            # Charged after we gave up on it: money is at the provider that no order expects.
+            # Needs an operator (an automatic refund comes with reconciliation).
+            logger.error(
+                "provider reports a charge for a payment that is %s",
+                current.status,
+                extra={"payment_id": payment_id, "provider_payment_id": provider_payment_id},
+            )
+        return False
+    payment = await repo.payment(uow.session, payment_id)
+    assert payment is not None
+    if captured != payment.amount:
+        logger.warning(
+            "captured amount differs from the payment amount",
+            extra={"payment_id": payment_id, "captured": captured, "amount": payment.amount},
+        )
+    await ledger.post_capture(uow, payment, fee=fee)
+    uow.publish(
+        PaymentSucceeded(
+            payment_id=payment.id,
+            order_id=payment.order_id,
+            amount=payment.captured_amount,
+            currency=payment.currency,
+        )
+    )
+    return True
+
+
+async def record_failure(
+    uow: UnitOfWork,
+    payment_id: str,
+    *,
+    provider_payment_id: str | None,
+    code: str | None,
+    message: str | None,
+) -> bool:
+    if not await repo.mark_failed(
+        uow.session,
+        payment_id,
+        provider_payment_id=provider_payment_id,
+        code=code,
+        message=message,
+        now=utcnow(),
+    ):
+        return False
+    payment = await repo.payment(uow.session, payment_id)
+    assert payment is not None
+    uow.publish(
+        PaymentFailed(
+            payment_id=payment.id,
+            order_id=payment.order_id,
+            failure_code=code,
+            failure_message=message,
+        )
+    )
+    return True
+
+
+async def cancel_payment(uow: UnitOfWork, *, payment_id: str) -> None:
+    payment = await repo.payment(uow.session, payment_id)
+    if payment is None:
+        raise PaymentNotFound(f"no payment {payment_id}")
+    if await repo.mark_canceled(uow.session, payment_id, now=utcnow()):
+        return
+    current = await repo.payment(uow.session, payment_id)
+    assert current is not None
+    if current.status == "succeeded":
+        raise PaymentAlreadyCaptured("the customer was charged: refund instead")
+    # failed or canceled already: nothing will be charged, which is what was asked.

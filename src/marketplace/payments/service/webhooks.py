@@ -1,0 +1,135 @@
+"""Provider webhooks: receive (verify, store once, enqueue) and process (apply, once).
+
+Receiving does the least that must be synchronous: the adapter verifies the signature and
+its timestamp (a bad one is a 400 and nothing is stored), the event is stored unless its
+(provider, provider event id) already is (a unique constraint decides), and a job is
+enqueued. Processing runs in that job: it applies the normalised event through the same
+recording functions confirm and the refund job use, so whichever arrives first decides and
+the rest change nothing. Order does not matter: a refund event for a payment whose success
+was not recorded yet records that success first (a refunded charge was captured).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+import orjson
+
+from marketplace.payments.errors import InvalidWebhookSignature, UnknownProvider
+from marketplace.payments.providers import Gateways, InvalidSignature, ProviderEvent
+from marketplace.payments.repository import payment as repo
+from marketplace.payments.service.payments import record_failure, record_success
+from marketplace.payments.service.refunds import record_refund_success
+from marketplace.platform.clock import utcnow
+from marketplace.platform.ids import new_id
+from marketplace.platform.uow import UnitOfWork
+
+logger = logging.getLogger(__name__)
+
+PROCESS_WEBHOOK_JOB: Final = "payments.process_webhook_event"
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    event_id: str
+    duplicate: bool
+
+
+async def receive_webhook(
+    uow: UnitOfWork,
+    gateways: Gateways,
+    *,
+    provider: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    now: datetime | None = None,
+) -> Receipt:
+    """`headers` with lower-case names. Never commits."""
+    adapter = gateways.get(provider)
+    if adapter is None:
+        raise UnknownProvider(f"no enabled payment provider {provider!r}")
+    try:
+        adapter.verify_webhook(body, headers, now or utcnow())
+        event = adapter.parse_webhook(body)
+    except (InvalidSignature, ValueError) as error:
+        raise InvalidWebhookSignature(str(error)) from None
+    payload: dict[str, Any] = orjson.loads(body)
+    event_id = new_id("whe")
+    stored = await repo.insert_webhook_event(
+        uow.session,
+        {
+            "id": event_id,
+            "provider": provider,
+            "provider_event_id": event.provider_event_id,
+            "type": event.type,
+            "payload": payload,
+            "status": "received",
+            "received_at": utcnow(),
+            "processed_at": None,
+        },
+    )
+    if not stored:
+        return Receipt(event_id=event.provider_event_id, duplicate=True)
+    uow.enqueue(PROCESS_WEBHOOK_JOB, {"event_id": event_id})
+    return Receipt(event_id=event.provider_event_id, duplicate=False)
+
+
+async def process_webhook_event(uow: UnitOfWork, gateways: Gateways, *, event_id: str) -> str:
+    """Apply a stored event; returns its final status (processed | ignored)."""
+    stored = await repo.webhook_event(uow.session, event_id)
+    if stored is None or stored.status != "received":
+        return stored.status if stored is not None else "ignored"
+    adapter = gateways[stored.provider]
+    event = adapter.parse_webhook(orjson.dumps(stored.payload))
+    applied = await _apply(uow, stored.provider, event)
+    status = "processed" if applied else "ignored"
+    await repo.finish_webhook_event(uow.session, event_id, status=status, now=utcnow())
+    return status
+
+
+async def _payment_id(uow: UnitOfWork, provider: str, event: ProviderEvent) -> str | None:
+    if event.payment_id and await repo.payment(uow.session, event.payment_id) is not None:
+        return event.payment_id
+    if event.provider_payment_id:
+        found = await repo.payment_by_provider_id(uow.session, provider, event.provider_payment_id)
+        if found is not None:
+            return found.id
+    return None
+
+
+async def _apply(uow: UnitOfWork, provider: str, event: ProviderEvent) -> bool:
+    if event.kind == "other":
+        return False
+    payment_id = await _payment_id(uow, provider, event)
+    if payment_id is None:
+        logger.warning(
+            "webhook event for no known payment",
+            extra={"provider": provider, "event": event.provider_event_id},
+        )
+        return False
+    if event.kind == "payment_failed":
+        await record_failure(
+            uow,
+            payment_id,
+            provider_payment_id=event.provider_payment_id,
+            code=event.failure_code,
+            message=event.failure_message,
+        )
+        return True
+    # A payment success, or a refund (of a charge that was necessarily captured).
+    await record_success(
+        uow,
+        payment_id,
+        provider_payment_id=event.provider_payment_id,
+        captured=event.amount_captured,
+        fee=event.fee_amount,
+    )
+    if event.kind == "refund_succeeded" and event.refund_id:
+        await record_refund_success(
+            uow, event.refund_id, provider_refund_id=event.provider_refund_id
+        )
+    return True
