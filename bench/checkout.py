@@ -30,6 +30,7 @@ import os
 import random
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -41,7 +42,6 @@ from typing import Any
 import asyncpg
 from common import (
     PG_ADMIN_URL,
-    cancel_on_sigterm,
     create_database,
     database_dsn,
     drop_database,
@@ -292,7 +292,7 @@ def wait_http(port: int, timeout: float = 30.0) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    cancel_on_sigterm()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if shutil.which("pgbench") is None:
         print("pgbench not found", file=sys.stderr)
         return 2
