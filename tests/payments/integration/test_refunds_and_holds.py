@@ -55,10 +55,11 @@ async def test_partial_refunds_reverse_the_split_proportionally_and_exactly_in_t
         # tax 400, commission 400, tax on commission 80, platform discount 500 (each half)
         [(CLEARING, -5_000), ("vendor_pending:vnd_a", 4_620), (REVENUE, 400), (TAX, 480),
          (DISCOUNTS, -500)],
-        # cumulative 8333: floor(800*.8333)=666 -> 266, 160 -> 133 -> 53, 1000 -> 833 -> 333
-        [(CLEARING, -3_333), ("vendor_pending:vnd_a", 3_081), (REVENUE, 266), (TAX, 319),
+        # cumulative 8333: earnings floor(9240*.8333)=7699 -> 3079, tax 666 -> 266, tax on
+        # commission 133 -> 53, discount 833 -> 333; commission takes the rounding: 268
+        [(CLEARING, -3_333), ("vendor_pending:vnd_a", 3_079), (REVENUE, 268), (TAX, 319),
          (DISCOUNTS, -333)],
-        [(CLEARING, -1_667), ("vendor_pending:vnd_a", 1_539), (REVENUE, 134), (TAX, 161),
+        [(CLEARING, -1_667), ("vendor_pending:vnd_a", 1_541), (REVENUE, 132), (TAX, 161),
          (DISCOUNTS, -167)],
     ]  # fmt: skip
     # Everything reversed: only the provider's fee is left.
