@@ -75,12 +75,7 @@ async def vendor_ledger(
     return Page(
         data=[
             VendorPostingRead(
-                id=posting.id,
-                account=posting.account,
-                amount=posting.amount,
-                currency=posting.currency,
-                vendor_order_id=posting.vendor_order_id,
-                order_item_id=posting.order_item_id,
+                **_posting(posting).model_dump(),
                 transaction_id=transaction.id,
                 type=transaction.type,
                 order_id=transaction.order_id,

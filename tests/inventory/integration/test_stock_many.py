@@ -77,9 +77,9 @@ Initial = list[tuple[int, int, int, bool]]  # (on_hand, threshold, reserved, ret
 Batch = list[tuple[int, int, int, int]]  # (variant index, sku index, quantity, threshold)
 
 initial_stock = st.lists(
-    st.tuples(
-        st.integers(0, 8), st.integers(0, 4), st.integers(0, 8), st.booleans()
-    ).map(lambda t: (t[0], t[1], min(t[2], t[0]), t[3])),
+    st.tuples(st.integers(0, 8), st.integers(0, 4), st.integers(0, 8), st.booleans()).map(
+        lambda t: (t[0], t[1], min(t[2], t[0]), t[3])
+    ),
     max_size=5,
 )
 batches = st.lists(

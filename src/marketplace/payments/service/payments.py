@@ -137,6 +137,12 @@ async def start_payment(
     shares: Sequence[VendorShare],
     idempotency_key: str,
 ) -> PaymentView:
+    """Persist a pending payment with its shares (commission frozen per line) and the
+    provider idempotency key derived from `idempotency_key`. No provider call.
+
+    Idempotent per `order_id`: a second call returns the first payment. 422 naming the field
+    when `sum(gross) != amount`, the provider is not enabled (`body.payment.provider`) or the
+    payment method is not a token of that provider (`body.payment.payment_method`)."""
     existing = await repo.payment_by_order(uow.session, order_id)
     if existing is not None:
         return payment_view(existing)
@@ -226,6 +232,9 @@ async def get_payment(uow: UnitOfWork, payment_id: str) -> PaymentView:
 
 
 async def confirm_payment(uow: UnitOfWork, gateways: Gateways, *, payment_id: str) -> PaymentView:
+    """Charge the customer. Commits the unit of work's read before calling the provider (the
+    caller committed its own work first), records the outcome in the next transaction,
+    which the caller commits. See `public` for the checkout protocol."""
     payment = await repo.payment(uow.session, payment_id)
     if payment is None:
         raise PaymentNotFound(f"no payment {payment_id}")
@@ -339,6 +348,8 @@ async def record_failure(
 
 
 async def cancel_payment(uow: UnitOfWork, *, payment_id: str) -> None:
+    """A pending payment that will not be charged (abandoned checkout). A no-op when it
+    failed or was canceled already; 409 `payment_already_captured` when it succeeded."""
     payment = await repo.payment(uow.session, payment_id)
     if payment is None:
         raise PaymentNotFound(f"no payment {payment_id}")

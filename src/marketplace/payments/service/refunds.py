@@ -78,6 +78,10 @@ async def request_refund(
     idempotency_key: str,
     actor_id: str,
 ) -> RefundView:
+    """Record a pending refund from the vendor order's share and enqueue its execution
+    (`payments.execute_refund`). Idempotent per (order, `idempotency_key`). 422
+    `refund_exceeds_remaining` beyond the share's captured amount minus refunds succeeded or
+    pending; 422 `payment_not_refundable` when the payment did not succeed."""
     existing = await repo.refund_by_key(uow.session, order_id, idempotency_key)
     if existing is not None:
         return refund_view(existing)
