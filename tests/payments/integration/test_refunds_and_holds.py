@@ -18,6 +18,7 @@ from marketplace.payments.providers.sandbox import SIGNATURE_HEADER, SandboxProv
 from marketplace.payments.service import ledger as ledger_service
 from marketplace.payments.service import webhooks
 from marketplace.platform.clock import utcnow
+from marketplace.platform.errors import ValidationFailed
 
 CLEARING = "gateway_clearing:sandbox"
 REVENUE = "platform_commission_revenue"
@@ -129,6 +130,10 @@ async def test_refund_request_is_idempotent_per_key(
     assert again.id == first.id
     assert await session.scalar(select(func.count()).select_from(Refund)) == 1
     assert len(await _refund_transactions(session)) == 1
+    with pytest.raises(ValidationFailed) as raised:
+        await refund(container, order_id="ord_i", vendor_order_id="vo_a", amount=800, key="r1")
+    assert raised.value.instance_code == "idempotency_key_reused"
+    assert await session.scalar(select(func.count()).select_from(Refund)) == 1
 
 
 async def test_a_refund_webhook_before_the_payment_was_recorded_still_converges(

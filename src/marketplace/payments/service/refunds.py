@@ -84,6 +84,12 @@ async def request_refund(
     pending; 422 `payment_not_refundable` when the payment did not succeed."""
     existing = await repo.refund_by_key(uow.session, order_id, idempotency_key)
     if existing is not None:
+        if (existing.vendor_order_id, existing.amount) != (vendor_order_id, amount):
+            # Same key, another refund: answering with the first would hide the mistake.
+            raise ValidationFailed(
+                "this Idempotency-Key was used for another refund",
+                code="idempotency_key_reused",
+            )
         return refund_view(existing)
     if amount <= 0:
         raise ValidationFailed.on_field(["body", "amount"], "the amount must be positive")
