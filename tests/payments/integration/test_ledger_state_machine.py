@@ -332,7 +332,6 @@ class LedgerMachine(RuleBasedStateMachine):
         assert dict(stored) == {s.vendor_order_id: s.refunded for s in self.model.shares}
 
 
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_ledger_invariants_hold_for_any_sequence(settings_: Settings, database_url_: str) -> None:
     loop = asyncio.new_event_loop()
     db = Database.connect(database_url_, pool_size=5, max_overflow=5)
