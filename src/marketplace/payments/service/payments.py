@@ -247,7 +247,10 @@ async def confirm_payment(uow: UnitOfWork, gateways: Gateways, *, payment_id: st
         payment_method=payment.payment_method,
         metadata={"payment_id": payment.id, "order_id": payment.order_id},
     )
-    provider = gateways[payment.provider]
+    provider = gateways.get(payment.provider)
+    if provider is None:
+        # Disabled since the payment started: nothing was charged, the payment stays pending.
+        raise ProviderUnavailableError(f"payment provider {payment.provider!r} is not enabled")
     # End the read: no transaction (and no lock, and on SQLite no connection) is held while
     # the provider takes its time. The caller committed its own work before calling us.
     await uow.commit()
