@@ -107,6 +107,35 @@ async def test_refund_beyond_the_remainder_is_refused_and_stores_nothing(
     assert last.amount == 4_000
 
 
+async def test_a_refund_the_provider_refuses_fails_and_gives_its_amount_back(
+    container: Container, session: AsyncSession
+) -> None:
+    await paid(container, [vendor_a()], order_id="ord_f", payment_method="pm_card_refund_fail")
+    requested = await refund(container, order_id="ord_f", vendor_order_id="vo_a", amount=10_000)
+
+    await container.jobs.drain()
+
+    async with container.uow_factory() as uow:
+        failed = await payments.get_refund(uow, requested.id)
+    assert (failed.status, failed.failure_code) == ("failed", "expired_or_canceled_card")
+    assert await _refund_transactions(session) == []
+    assert await events(session, "payments.refund_failed.v1") == [
+        {
+            "refund_id": requested.id,
+            "order_id": "ord_f",
+            "vendor_order_id": "vo_a",
+            "amount": 10_000,
+            "currency": "USD",
+            "failure_code": "expired_or_canceled_card",
+            "failure_message": "Refund refused by the sandbox.",
+        }
+    ]
+    reserved = await session.scalar(
+        select(PaymentShare.refund_reserved_amount).where(PaymentShare.vendor_order_id == "vo_a")
+    )
+    assert reserved == 0  # the whole share can be refunded again (another way)
+
+
 async def test_refund_of_an_unpaid_payment_is_refused(
     container: Container, session: AsyncSession
 ) -> None:

@@ -5,8 +5,9 @@ It behaves like a gateway on the other side of the network:
 
 * test payment methods decide the outcome: `pm_card_visa` succeeds, `pm_card_declined`
   is declined (`card_declined`), `pm_card_insufficient_funds` is declined
-  (`insufficient_funds`), and `pm_card_visa_timeout` succeeds but "loses" the response the
-  first time (ProviderUnavailable), to exercise retries;
+  (`insufficient_funds`), `pm_card_visa_timeout` succeeds but "loses" the response the
+  first time (ProviderUnavailable), to exercise retries, and `pm_card_refund_fail` succeeds
+  but its refunds fail (`expired_or_canceled_card`), like Stripe's refund-failure card;
 * it keeps its own records (`payments_sandbox_*`, standing for the provider's database),
   keyed by the idempotency key we send, so a repeated call returns the first result;
 * it charges a fee (2.9 % + 30 minor units, like a card processor);
@@ -57,6 +58,7 @@ FEE_FIXED: Final = 30
 TEST_METHODS: Final[Mapping[str, tuple[str, str] | None]] = {
     "pm_card_visa": None,
     "pm_card_visa_timeout": None,
+    "pm_card_refund_fail": None,
     "pm_card_declined": ("card_declined", "Your card was declined."),
     "pm_card_insufficient_funds": ("insufficient_funds", "Your card has insufficient funds."),
 }
@@ -190,7 +192,14 @@ class SandboxProvider:
                 )
             )
         ).rowcount  # type: ignore[attr-defined]
-        if inserted == 1:
+        intent = await uow.session.get(SandboxIntent, request.provider_payment_id)
+        if inserted == 1 and intent is not None and intent.payment_method == "pm_card_refund_fail":
+            await uow.session.execute(
+                update(SandboxRefund)
+                .where(SandboxRefund.id == refund_id)
+                .values(status="failed", failure_code="expired_or_canceled_card")
+            )
+        elif inserted == 1:
             # The provider's own guard: never refund more than it received.
             taken = (
                 await uow.session.execute(
