@@ -283,13 +283,16 @@ async def record_success(
     uow: UnitOfWork, payment_id: str, *, provider_payment_id: str | None, captured: int, fee: int
 ) -> bool:
     """pending → succeeded, with the capture posted and PaymentSucceeded published, once."""
-    if not await repo.mark_succeeded(
+    now = utcnow()
+    if not await repo.leave_pending(
         uow.session,
         payment_id,
+        "succeeded",
+        now=now,
         provider_payment_id=provider_payment_id,
-        captured=captured,
-        fee=fee,
-        now=utcnow(),
+        captured_amount=captured,
+        fee_amount=fee,
+        succeeded_at=now,
     ):
         current = await repo.payment(uow.session, payment_id)
         if current is not None and current.status in {"canceled", "failed"}:
@@ -328,13 +331,14 @@ async def record_failure(
     code: str | None,
     message: str | None,
 ) -> bool:
-    if not await repo.mark_failed(
+    if not await repo.leave_pending(
         uow.session,
         payment_id,
-        provider_payment_id=provider_payment_id,
-        code=code,
-        message=message,
+        "failed",
         now=utcnow(),
+        provider_payment_id=provider_payment_id,
+        failure_code=code,
+        failure_message=message,
     ):
         return False
     payment = await repo.payment(uow.session, payment_id)
@@ -356,7 +360,7 @@ async def cancel_payment(uow: UnitOfWork, *, payment_id: str) -> None:
     payment = await repo.payment(uow.session, payment_id)
     if payment is None:
         raise PaymentNotFound(f"no payment {payment_id}")
-    if await repo.mark_canceled(uow.session, payment_id, now=utcnow()):
+    if await repo.leave_pending(uow.session, payment_id, "canceled", now=utcnow()):
         return
     current = await repo.payment(uow.session, payment_id)
     assert current is not None
