@@ -13,7 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from factories.payments import balances, events, ledger, paid, refund, share, start
 from marketplace.bootstrap import Container
 from marketplace.payments import public as payments
-from marketplace.payments.models import Payment, PaymentShare, Refund, WebhookEvent
+from marketplace.payments.models import (
+    Payment,
+    PaymentShare,
+    Refund,
+    SandboxEvent,
+    WebhookEvent,
+)
+from marketplace.payments.providers import RefundRequest
 from marketplace.payments.providers.sandbox import SIGNATURE_HEADER, SandboxProvider
 from marketplace.payments.service import ledger as ledger_service
 from marketplace.payments.service import webhooks
@@ -134,6 +141,63 @@ async def test_a_refund_the_provider_refuses_fails_and_gives_its_amount_back(
         select(PaymentShare.refund_reserved_amount).where(PaymentShare.vendor_order_id == "vo_a")
     )
     assert reserved == 0  # the whole share can be refunded again (another way)
+
+
+async def test_the_providers_refund_failed_webhook_settles_the_refund_before_the_job(
+    container: Container, session: AsyncSession
+) -> None:
+    """The job called the provider and died before recording; the provider's
+    charge.refund.updated (failed) arrives first, and the retried job changes nothing."""
+    await paid(container, [vendor_a()], order_id="ord_w", payment_method="pm_card_refund_fail")
+    requested = await refund(container, order_id="ord_w", vendor_order_id="vo_a", amount=2_500)
+    row = await session.get(Refund, requested.id)
+    assert row is not None
+    sandbox = container.payment_gateways["sandbox"]
+    assert isinstance(sandbox, SandboxProvider)
+    intent_id = await _intent_id(session)
+    await sandbox.refund(
+        RefundRequest(
+            row.provider_idempotency_key,
+            intent_id,
+            2_500,
+            "USD",
+            {"refund_id": requested.id, "payment_id": requested.payment_id},
+        )
+    )
+    sent = await session.scalar(
+        select(SandboxEvent.id).where(SandboxEvent.type == "charge.refund.updated")
+    )
+    assert sent is not None
+    async with container.uow_factory() as uow:
+        delivery = await sandbox.signed_delivery(uow, sent)
+        assert delivery is not None
+        body, headers = delivery
+        await webhooks.receive_webhook(
+            uow, container.payment_gateways, provider="sandbox", body=body, headers=headers
+        )
+        await uow.commit()
+    stored = await session.scalar(
+        select(WebhookEvent.id).where(WebhookEvent.type == "charge.refund.updated")
+    )
+    assert stored is not None
+    async with container.uow_factory() as uow:
+        await webhooks.process_webhook_event(uow, container.payment_gateways, event_id=stored)
+        await uow.commit()
+    async with container.uow_factory() as uow:
+        after_webhook = await payments.get_refund(uow, requested.id)
+
+    await container.jobs.drain()  # the refund job, retried: same key, outcome decided
+
+    assert (after_webhook.status, after_webhook.failure_code) == (
+        "failed",
+        "expired_or_canceled_card",
+    )
+    assert len(await events(session, "payments.refund_failed.v1")) == 1
+    assert await _refund_transactions(session) == []
+    reserved = await session.scalar(
+        select(PaymentShare.refund_reserved_amount).where(PaymentShare.vendor_order_id == "vo_a")
+    )
+    assert reserved == 0
 
 
 async def test_refund_of_an_unpaid_payment_is_refused(

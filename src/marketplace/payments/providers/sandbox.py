@@ -12,9 +12,10 @@ It behaves like a gateway on the other side of the network:
   keyed by the idempotency key we send, so a repeated call returns the first result;
 * it charges a fee (2.9 % + 30 minor units, like a card processor);
 * it emits Stripe-shaped webhook events (`payment_intent.succeeded`,
-  `payment_intent.payment_failed`, `charge.refunded`), signed like Stripe's, which a job
-  delivers to our webhook code path (`POST /v1/webhooks/payments/sandbox`'s service), so
-  the real webhook path is exercised without any network.
+  `payment_intent.payment_failed`, `charge.refunded`, `charge.refund.updated`), signed
+  like Stripe's, which a job delivers to our webhook code path (the service behind
+  `POST /v1/webhooks/payments/sandbox`), so the real webhook path is exercised without
+  any network.
 
 Its records are written in transactions of its own (never the caller's), as a remote
 provider's would be: the caller has no transaction open while it calls a provider.
@@ -224,6 +225,8 @@ class SandboxProvider:
             .execution_options(populate_existing=True)
         )
         assert refund is not None
+        if inserted == 1 and refund.status == "failed":
+            self._emit(uow, "charge.refund.updated", _refund_object(request, refund))
         if inserted == 1 and refund.status == "succeeded":
             intent = await uow.session.scalar(
                 select(SandboxIntent)
@@ -325,6 +328,18 @@ class SandboxProvider:
                 refund_id=(refund.get("metadata") or {}).get("refund_id"),
                 provider_refund_id=refund.get("id"),
             )
+        if type_ == "charge.refund.updated" and obj.get("status") == "failed":
+            return ProviderEvent(
+                event_id,
+                type_,
+                "refund_failed",
+                payment_id=meta.get("payment_id"),
+                provider_payment_id=obj.get("payment_intent"),
+                failure_code=obj.get("failure_reason"),
+                failure_message="Refund refused by the sandbox.",
+                refund_id=meta.get("refund_id"),
+                provider_refund_id=obj.get("id"),
+            )
         return ProviderEvent(event_id, type_, "other")
 
 
@@ -359,6 +374,19 @@ def _intent_object(intent: SandboxIntent) -> dict[str, Any]:
         "fee": intent.fee,
         "last_payment_error": error,
         "metadata": intent.meta,
+    }
+
+
+def _refund_object(request: RefundRequest, refund: SandboxRefund) -> dict[str, Any]:
+    return {
+        "id": refund.id,
+        "object": "refund",
+        "amount": refund.amount,
+        "currency": request.currency.lower(),
+        "payment_intent": refund.intent_id,
+        "status": refund.status,
+        "failure_reason": refund.failure_code,
+        "metadata": refund.meta,
     }
 
 
