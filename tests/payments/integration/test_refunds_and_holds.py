@@ -345,6 +345,23 @@ async def test_hold_releases_pending_earnings_after_the_period(
     assert await _balance(container, "vnd_a") == ([0], [9_240 - 4_620])
 
 
+async def test_a_hold_over_a_fully_refunded_vendor_order_posts_nothing(
+    container: Container, session: AsyncSession
+) -> None:
+    await paid(container, [vendor_a()], order_id="ord_z")
+    await refund(container, order_id="ord_z", vendor_order_id="vo_a", amount=10_000)
+    await container.jobs.drain()
+    delivered = datetime(2026, 3, 1, tzinfo=UTC)
+    async with container.uow_factory() as uow:
+        await payments.vendor_order_delivered(uow, vendor_order_id="vo_a", delivered_at=delivered)
+        released = await ledger_service.release_due_holds(uow, now=delivered + timedelta(days=7))
+        await uow.commit()
+
+    assert released == 1
+    assert [kind for kind, _ in await ledger(session)] == ["capture", "fee", "refund"]
+    assert await _balance(container, "vnd_a") == ([0], [])
+
+
 async def test_release_job_is_scheduled_every_minute(container: Container) -> None:
     schedules = [(p.job, p.every) for p in container.registry.periodic]
     assert ("payments.release_holds", timedelta(minutes=1)) in schedules

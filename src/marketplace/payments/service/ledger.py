@@ -183,6 +183,8 @@ async def release_due_holds(uow: UnitOfWork, *, now: datetime | None = None) -> 
         for currency, total in await repo.vendor_order_balance(
             uow.session, account, vendor_order_id
         ):
+            if total == 0:
+                continue  # refunded in full before the hold ended: nothing to move
             await _post(
                 uow,
                 key=f"release:{vendor_order_id}:{currency}",
