@@ -52,6 +52,8 @@ async def _post(
     refund_id: str | None = None,
     now: datetime | None = None,
 ) -> str | None:
+    if not postings:
+        return None  # nothing moved: a transaction without postings would only be noise
     residue = rules.unbalanced_currencies(postings)
     if residue:
         raise UnbalancedTransaction(f"{key}: postings do not balance: {residue}")
