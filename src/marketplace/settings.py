@@ -131,6 +131,10 @@ class Settings(BaseSettings):
             problems.append("MARKETPLACE_JWT_SIGNING_KEYS is not set")
         if not self.encryption_keys:
             problems.append("MARKETPLACE_ENCRYPTION_KEYS is not set")
+        if "sandbox" in self.payment_providers:
+            # The sandbox "charges" test cards and moves no money: a real shop must not take
+            # orders through it.
+            problems.append("MARKETPLACE_PAYMENT_PROVIDERS enables the sandbox provider")
         return problems
 
     @property

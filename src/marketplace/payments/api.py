@@ -41,6 +41,15 @@ MAX_WEBHOOK_BYTES = 256 * 1024
         404: {"description": "no such enabled provider"},
         413: {"description": "body too large"},
     },
+    # The body is read raw: the signature covers its exact bytes, so it is not parsed first.
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "the provider's event as it sent it; the sandbox signs it in the "
+            '`Sandbox-Signature` header (`t=<unix time>,v1=<hex HMAC-SHA256 of "t.body">`)',
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    },
 )
 async def payment_webhook(
     request: Request,
@@ -75,12 +84,7 @@ async def vendor_ledger(
     return Page(
         data=[
             VendorPostingRead(
-                id=posting.id,
-                account=posting.account,
-                amount=posting.amount,
-                currency=posting.currency,
-                vendor_order_id=posting.vendor_order_id,
-                order_item_id=posting.order_item_id,
+                **_posting(posting).model_dump(),
                 transaction_id=transaction.id,
                 type=transaction.type,
                 order_id=transaction.order_id,

@@ -19,7 +19,6 @@ Every other function takes the caller's unit of work and never commits.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated
 
@@ -36,9 +35,15 @@ from marketplace.payments.errors import (
     VendorOrderNotFound,
 )
 from marketplace.payments.providers import Gateways, gateways_for
-from marketplace.payments.service import ledger, payments, refunds
-from marketplace.payments.service.payments import PaymentView
-from marketplace.payments.service.refunds import RefundView
+from marketplace.payments.service import ledger
+from marketplace.payments.service.payments import (
+    PaymentView,
+    cancel_payment,
+    confirm_payment,
+    payment_of_order,
+    start_payment,
+)
+from marketplace.payments.service.refunds import RefundView, get_refund, request_refund
 from marketplace.platform.clock import ensure_utc
 from marketplace.platform.uow import UnitOfWork
 
@@ -74,83 +79,6 @@ def gateways(request: Request) -> Gateways:
 
 
 GatewaysDep = Annotated[Gateways, Depends(gateways)]
-
-
-async def start_payment(
-    uow: UnitOfWork,
-    *,
-    order_id: str,
-    customer_id: str,
-    currency: str,
-    amount: int,
-    provider: str,
-    payment_method: str,
-    shares: Sequence[VendorShare],
-    idempotency_key: str,
-) -> PaymentView:
-    """Persist a pending payment with its shares (commission frozen per line) and the
-    provider idempotency key derived from `idempotency_key`. No provider call.
-
-    Idempotent per `order_id`: a second call returns the first payment. 422 when
-    `sum(gross) != amount`, the provider is not enabled (`body.payment.provider`) or the
-    payment method is not a token of that provider (`body.payment.payment_method`)."""
-    return await payments.start_payment(
-        uow,
-        order_id=order_id,
-        customer_id=customer_id,
-        currency=currency,
-        amount=amount,
-        provider=provider,
-        payment_method=payment_method,
-        shares=shares,
-        idempotency_key=idempotency_key,
-    )
-
-
-async def confirm_payment(uow: UnitOfWork, gateways: Gateways, *, payment_id: str) -> PaymentView:
-    """Charge the customer (see the module docstring: commits the caller's read first)."""
-    return await payments.confirm_payment(uow, gateways, payment_id=payment_id)
-
-
-async def cancel_payment(uow: UnitOfWork, *, payment_id: str) -> None:
-    """A pending payment that will not be charged (abandoned checkout). A no-op when it
-    failed or was canceled already; 409 `payment_already_captured` when it succeeded."""
-    await payments.cancel_payment(uow, payment_id=payment_id)
-
-
-async def payment_of_order(uow: UnitOfWork, order_id: str) -> PaymentView | None:
-    return await payments.payment_of_order(uow, order_id)
-
-
-async def request_refund(
-    uow: UnitOfWork,
-    *,
-    order_id: str,
-    vendor_order_id: str,
-    amount: int,
-    reason: str,
-    items: Sequence[tuple[str, int]] = (),
-    idempotency_key: str,
-    actor_id: str,
-) -> RefundView:
-    """Record a pending refund from the vendor order's share and enqueue its execution
-    (`payments.execute_refund`). Idempotent per (order, `idempotency_key`). 422
-    `refund_exceeds_remaining` beyond the share's captured amount minus refunds succeeded or
-    pending; 422 `payment_not_refundable` when the payment did not succeed."""
-    return await refunds.request_refund(
-        uow,
-        order_id=order_id,
-        vendor_order_id=vendor_order_id,
-        amount=amount,
-        reason=reason,
-        items=items,
-        idempotency_key=idempotency_key,
-        actor_id=actor_id,
-    )
-
-
-async def get_refund(uow: UnitOfWork, refund_id: str) -> RefundView:
-    return await refunds.get_refund(uow, refund_id)
 
 
 async def vendor_order_delivered(

@@ -3,9 +3,11 @@ a vendor's balance and ledger, and the admin's trial balance and transactions.""
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import orjson
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from factories.identity import auth_headers, create_user
@@ -176,3 +178,37 @@ async def test_trial_balance_and_transactions_of_an_order(
         ("platform_commission_revenue", -50),
         ("tax_payable", -100),
     ]
+
+
+async def test_ledger_lists_run_a_fixed_number_of_queries(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    vendor = await create_vendor(container)
+    admin = await create_user(container, platform_role="admin")
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    async def queries() -> tuple[int, int]:
+        statements.clear()
+        await client.get(
+            f"/v1/vendors/{vendor.id}/ledger", headers=auth_headers(container, vendor.owner)
+        )
+        on_ledger = len(statements)
+        statements.clear()
+        await client.get("/v1/admin/transactions", headers=auth_headers(container, admin))
+        return on_ledger, len(statements)
+
+    engine = container.db.engine.sync_engine
+    await paid(container, [share(vendor.id, gross=1_000)])
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        few = await queries()
+        for _ in range(6):
+            await paid(container, [share(vendor.id, gross=1_000), share(vendor.id, gross=500)])
+        many = await queries()
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+    assert few == many

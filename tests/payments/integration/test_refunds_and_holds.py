@@ -13,11 +13,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from factories.payments import balances, events, ledger, paid, refund, share, start
 from marketplace.bootstrap import Container
 from marketplace.payments import public as payments
-from marketplace.payments.models import Payment, PaymentShare, Refund, WebhookEvent
+from marketplace.payments.models import (
+    Payment,
+    PaymentShare,
+    Refund,
+    SandboxEvent,
+    WebhookEvent,
+)
+from marketplace.payments.providers import RefundRequest
 from marketplace.payments.providers.sandbox import SIGNATURE_HEADER, SandboxProvider
 from marketplace.payments.service import ledger as ledger_service
 from marketplace.payments.service import webhooks
 from marketplace.platform.clock import utcnow
+from marketplace.platform.errors import ValidationFailed
 
 CLEARING = "gateway_clearing:sandbox"
 REVENUE = "platform_commission_revenue"
@@ -55,10 +63,11 @@ async def test_partial_refunds_reverse_the_split_proportionally_and_exactly_in_t
         # tax 400, commission 400, tax on commission 80, platform discount 500 (each half)
         [(CLEARING, -5_000), ("vendor_pending:vnd_a", 4_620), (REVENUE, 400), (TAX, 480),
          (DISCOUNTS, -500)],
-        # cumulative 8333: floor(800*.8333)=666 -> 266, 160 -> 133 -> 53, 1000 -> 833 -> 333
-        [(CLEARING, -3_333), ("vendor_pending:vnd_a", 3_081), (REVENUE, 266), (TAX, 319),
+        # cumulative 8333: earnings floor(9240*.8333)=7699 -> 3079, tax 666 -> 266, tax on
+        # commission 133 -> 53, discount 833 -> 333; commission takes the rounding: 268
+        [(CLEARING, -3_333), ("vendor_pending:vnd_a", 3_079), (REVENUE, 268), (TAX, 319),
          (DISCOUNTS, -333)],
-        [(CLEARING, -1_667), ("vendor_pending:vnd_a", 1_539), (REVENUE, 134), (TAX, 161),
+        [(CLEARING, -1_667), ("vendor_pending:vnd_a", 1_541), (REVENUE, 132), (TAX, 161),
          (DISCOUNTS, -167)],
     ]  # fmt: skip
     # Everything reversed: only the provider's fee is left.
@@ -105,6 +114,92 @@ async def test_refund_beyond_the_remainder_is_refused_and_stores_nothing(
     assert last.amount == 4_000
 
 
+async def test_a_refund_the_provider_refuses_fails_and_gives_its_amount_back(
+    container: Container, session: AsyncSession
+) -> None:
+    await paid(container, [vendor_a()], order_id="ord_f", payment_method="pm_card_refund_fail")
+    requested = await refund(container, order_id="ord_f", vendor_order_id="vo_a", amount=10_000)
+
+    await container.jobs.drain()
+
+    async with container.uow_factory() as uow:
+        failed = await payments.get_refund(uow, requested.id)
+    assert (failed.status, failed.failure_code) == ("failed", "expired_or_canceled_card")
+    assert await _refund_transactions(session) == []
+    assert await events(session, "payments.refund_failed.v1") == [
+        {
+            "refund_id": requested.id,
+            "order_id": "ord_f",
+            "vendor_order_id": "vo_a",
+            "amount": 10_000,
+            "currency": "USD",
+            "failure_code": "expired_or_canceled_card",
+            "failure_message": "Refund refused by the sandbox.",
+        }
+    ]
+    reserved = await session.scalar(
+        select(PaymentShare.refund_reserved_amount).where(PaymentShare.vendor_order_id == "vo_a")
+    )
+    assert reserved == 0  # the whole share can be refunded again (another way)
+
+
+async def test_the_providers_refund_failed_webhook_settles_the_refund_before_the_job(
+    container: Container, session: AsyncSession
+) -> None:
+    """The job called the provider and died before recording; the provider's
+    charge.refund.updated (failed) arrives first, and the retried job changes nothing."""
+    await paid(container, [vendor_a()], order_id="ord_w", payment_method="pm_card_refund_fail")
+    requested = await refund(container, order_id="ord_w", vendor_order_id="vo_a", amount=2_500)
+    row = await session.get(Refund, requested.id)
+    assert row is not None
+    sandbox = container.payment_gateways["sandbox"]
+    assert isinstance(sandbox, SandboxProvider)
+    intent_id = await _intent_id(session)
+    await sandbox.refund(
+        RefundRequest(
+            row.provider_idempotency_key,
+            intent_id,
+            2_500,
+            "USD",
+            {"refund_id": requested.id, "payment_id": requested.payment_id},
+        )
+    )
+    sent = await session.scalar(
+        select(SandboxEvent.id).where(SandboxEvent.type == "charge.refund.updated")
+    )
+    assert sent is not None
+    async with container.uow_factory() as uow:
+        delivery = await sandbox.signed_delivery(uow, sent)
+        assert delivery is not None
+        body, headers = delivery
+        await webhooks.receive_webhook(
+            uow, container.payment_gateways, provider="sandbox", body=body, headers=headers
+        )
+        await uow.commit()
+    stored = await session.scalar(
+        select(WebhookEvent.id).where(WebhookEvent.type == "charge.refund.updated")
+    )
+    assert stored is not None
+    async with container.uow_factory() as uow:
+        await webhooks.process_webhook_event(uow, container.payment_gateways, event_id=stored)
+        await uow.commit()
+    async with container.uow_factory() as uow:
+        after_webhook = await payments.get_refund(uow, requested.id)
+
+    await container.jobs.drain()  # the refund job, retried: same key, outcome decided
+
+    assert (after_webhook.status, after_webhook.failure_code) == (
+        "failed",
+        "expired_or_canceled_card",
+    )
+    assert len(await events(session, "payments.refund_failed.v1")) == 1
+    assert await _refund_transactions(session) == []
+    reserved = await session.scalar(
+        select(PaymentShare.refund_reserved_amount).where(PaymentShare.vendor_order_id == "vo_a")
+    )
+    assert reserved == 0
+
+
 async def test_refund_of_an_unpaid_payment_is_refused(
     container: Container, session: AsyncSession
 ) -> None:
@@ -128,6 +223,10 @@ async def test_refund_request_is_idempotent_per_key(
     assert again.id == first.id
     assert await session.scalar(select(func.count()).select_from(Refund)) == 1
     assert len(await _refund_transactions(session)) == 1
+    with pytest.raises(ValidationFailed) as raised:
+        await refund(container, order_id="ord_i", vendor_order_id="vo_a", amount=800, key="r1")
+    assert raised.value.instance_code == "idempotency_key_reused"
+    assert await session.scalar(select(func.count()).select_from(Refund)) == 1
 
 
 async def test_a_refund_webhook_before_the_payment_was_recorded_still_converges(
@@ -244,6 +343,23 @@ async def test_hold_releases_pending_earnings_after_the_period(
     await refund(container, order_id="ord_h", vendor_order_id="vo_a", amount=5_000)
     await container.jobs.drain()
     assert await _balance(container, "vnd_a") == ([0], [9_240 - 4_620])
+
+
+async def test_a_hold_over_a_fully_refunded_vendor_order_posts_nothing(
+    container: Container, session: AsyncSession
+) -> None:
+    await paid(container, [vendor_a()], order_id="ord_z")
+    await refund(container, order_id="ord_z", vendor_order_id="vo_a", amount=10_000)
+    await container.jobs.drain()
+    delivered = datetime(2026, 3, 1, tzinfo=UTC)
+    async with container.uow_factory() as uow:
+        await payments.vendor_order_delivered(uow, vendor_order_id="vo_a", delivered_at=delivered)
+        released = await ledger_service.release_due_holds(uow, now=delivered + timedelta(days=7))
+        await uow.commit()
+
+    assert released == 1
+    assert [kind for kind, _ in await ledger(session)] == ["capture", "fee", "refund"]
+    assert await _balance(container, "vnd_a") == ([0], [])
 
 
 async def test_release_job_is_scheduled_every_minute(container: Container) -> None:

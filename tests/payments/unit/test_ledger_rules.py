@@ -69,6 +69,7 @@ def test_refunds_in_parts_balance_and_a_full_refund_reverses_the_capture_exactly
     share: VendorShare, wanted: list[int]
 ) -> None:
     refunded = 0
+    refunded_earnings = 0
     postings: list[Posting] = []
     parts = []
     for amount in wanted:
@@ -85,6 +86,9 @@ def test_refunds_in_parts_balance_and_a_full_refund_reverses_the_capture_exactly
         assert split.earnings == (
             amount - split.tax - split.commission - split.commission_tax + split.platform_discount
         )
+        # Never more than the vendor order earned so far, whatever the rounding.
+        assert 0 <= refunded_earnings + split.earnings <= share.earnings or share.earnings < 0
+        refunded_earnings += split.earnings
         postings += transaction
         refunded += amount
 
@@ -108,12 +112,14 @@ def test_refund_split_of_an_example() -> None:
         500,
     )
     assert first.earnings == 4_620
-    assert (second.tax, second.commission, second.commission_tax, second.platform_discount) == (
-        266,
+    # Cumulative 8333: earnings floor(9240 * .8333) = 7699 - 4620; commission takes the rest.
+    assert (second.earnings, second.tax, second.commission_tax, second.platform_discount) == (
+        3_079,
         266,
         53,
         333,
     )
+    assert second.commission == 268
 
 
 @pytest.mark.parametrize(("before", "amount"), [(0, 0), (0, -1), (9_000, 1_001), (-1, 10)])

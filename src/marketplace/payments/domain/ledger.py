@@ -13,7 +13,8 @@ builder below keeps and the tests check with hypothesis:
    `gross + platform_discount == earnings + commission + tax + commission_tax`.
 5. Refunds reverse a vendor order's capture in proportion to the gross refunded, computed on
    the cumulative refunded amount, so refunding the whole gross (in any number of parts)
-   reverses every component exactly, with no rounding residue.
+   reverses every component exactly, with no rounding residue. Rounding never makes a
+   vendor order give back more than it earned: the residue falls on commission.
 6. A vendor's payable is credit-normal: its balance as the vendor sees it is `-sum(amount)`.
    Only refunds (and, later, chargebacks) may drive a vendor's available balance below zero;
    it then stays visible as a negative balance until earnings or a top-up cover it.
@@ -193,19 +194,15 @@ def fee_postings(provider: str, currency: str, fee: int) -> list[Posting]:
 
 @dataclass(frozen=True, slots=True)
 class RefundSplit:
-    """What a refund takes back from each component of a vendor order's capture."""
+    """What a refund takes back from each component of a vendor order's capture:
+    `amount + platform_discount == earnings + tax + commission + commission_tax`."""
 
     amount: int
+    earnings: int
     tax: int
     commission: int
     commission_tax: int
     platform_discount: int
-
-    @property
-    def earnings(self) -> int:
-        return (
-            self.amount - self.tax - self.commission - self.commission_tax + self.platform_discount
-        )
 
 
 def _portion(component: int, refunded: int, gross: int) -> int:
@@ -217,7 +214,9 @@ def refund_split(share: VendorShare, *, refunded_before: int, amount: int) -> Re
 
     Each component's reversal is `portion(total refunded after) - portion(before)`, so the
     parts of any sequence of refunds add up to `portion(sum)`, and a full refund reverses
-    each component exactly."""
+    each component exactly. Portions round down, the vendor's earnings included, so a
+    vendor order never gives back more than it earned; the rounding residue (a minor unit or
+    two, either way) falls on the platform's commission, which balances the transaction."""
     if amount <= 0 or refunded_before < 0 or refunded_before + amount > share.gross_amount:
         raise ValueError("refund outside the vendor order's captured amount")
     after = refunded_before + amount
@@ -226,12 +225,17 @@ def refund_split(share: VendorShare, *, refunded_before: int, amount: int) -> Re
         gross = share.gross_amount
         return _portion(component, after, gross) - _portion(component, refunded_before, gross)
 
+    earnings = part(share.earnings)
+    tax = part(share.tax_amount)
+    commission_tax = part(share.commission_tax_amount)
+    platform_discount = part(share.platform_discount_amount)
     return RefundSplit(
         amount=amount,
-        tax=part(share.tax_amount),
-        commission=part(share.commission_amount),
-        commission_tax=part(share.commission_tax_amount),
-        platform_discount=part(share.platform_discount_amount),
+        earnings=earnings,
+        tax=tax,
+        commission=amount + platform_discount - earnings - tax - commission_tax,
+        commission_tax=commission_tax,
+        platform_discount=platform_discount,
     )
 
 

@@ -5,15 +5,17 @@ It behaves like a gateway on the other side of the network:
 
 * test payment methods decide the outcome: `pm_card_visa` succeeds, `pm_card_declined`
   is declined (`card_declined`), `pm_card_insufficient_funds` is declined
-  (`insufficient_funds`), and `pm_card_visa_timeout` succeeds but "loses" the response the
-  first time (ProviderUnavailable), to exercise retries;
+  (`insufficient_funds`), `pm_card_visa_timeout` succeeds but "loses" the response the
+  first time (ProviderUnavailable), to exercise retries, and `pm_card_refund_fail` succeeds
+  but its refunds fail (`expired_or_canceled_card`), like Stripe's refund-failure card;
 * it keeps its own records (`payments_sandbox_*`, standing for the provider's database),
   keyed by the idempotency key we send, so a repeated call returns the first result;
 * it charges a fee (2.9 % + 30 minor units, like a card processor);
 * it emits Stripe-shaped webhook events (`payment_intent.succeeded`,
-  `payment_intent.payment_failed`, `charge.refunded`), signed like Stripe's, which a job
-  delivers to our webhook code path (`POST /v1/webhooks/payments/sandbox`'s service), so
-  the real webhook path is exercised without any network.
+  `payment_intent.payment_failed`, `charge.refunded`, `charge.refund.updated`), signed
+  like Stripe's, which a job delivers to our webhook code path (the service behind
+  `POST /v1/webhooks/payments/sandbox`), so the real webhook path is exercised without
+  any network.
 
 Its records are written in transactions of its own (never the caller's), as a remote
 provider's would be: the caller has no transaction open while it calls a provider.
@@ -57,6 +59,7 @@ FEE_FIXED: Final = 30
 TEST_METHODS: Final[Mapping[str, tuple[str, str] | None]] = {
     "pm_card_visa": None,
     "pm_card_visa_timeout": None,
+    "pm_card_refund_fail": None,
     "pm_card_declined": ("card_declined", "Your card was declined."),
     "pm_card_insufficient_funds": ("insufficient_funds", "Your card has insufficient funds."),
 }
@@ -190,7 +193,14 @@ class SandboxProvider:
                 )
             )
         ).rowcount  # type: ignore[attr-defined]
-        if inserted == 1:
+        intent = await uow.session.get(SandboxIntent, request.provider_payment_id)
+        if inserted == 1 and intent is not None and intent.payment_method == "pm_card_refund_fail":
+            await uow.session.execute(
+                update(SandboxRefund)
+                .where(SandboxRefund.id == refund_id)
+                .values(status="failed", failure_code="expired_or_canceled_card")
+            )
+        elif inserted == 1:
             # The provider's own guard: never refund more than it received.
             taken = (
                 await uow.session.execute(
@@ -215,6 +225,8 @@ class SandboxProvider:
             .execution_options(populate_existing=True)
         )
         assert refund is not None
+        if inserted == 1 and refund.status == "failed":
+            self._emit(uow, "charge.refund.updated", _refund_object(request, refund))
         if inserted == 1 and refund.status == "succeeded":
             intent = await uow.session.scalar(
                 select(SandboxIntent)
@@ -316,6 +328,18 @@ class SandboxProvider:
                 refund_id=(refund.get("metadata") or {}).get("refund_id"),
                 provider_refund_id=refund.get("id"),
             )
+        if type_ == "charge.refund.updated" and obj.get("status") == "failed":
+            return ProviderEvent(
+                event_id,
+                type_,
+                "refund_failed",
+                payment_id=meta.get("payment_id"),
+                provider_payment_id=obj.get("payment_intent"),
+                failure_code=obj.get("failure_reason"),
+                failure_message="Refund refused by the sandbox.",
+                refund_id=meta.get("refund_id"),
+                provider_refund_id=obj.get("id"),
+            )
         return ProviderEvent(event_id, type_, "other")
 
 
@@ -350,6 +374,19 @@ def _intent_object(intent: SandboxIntent) -> dict[str, Any]:
         "fee": intent.fee,
         "last_payment_error": error,
         "metadata": intent.meta,
+    }
+
+
+def _refund_object(request: RefundRequest, refund: SandboxRefund) -> dict[str, Any]:
+    return {
+        "id": refund.id,
+        "object": "refund",
+        "amount": refund.amount,
+        "currency": request.currency.lower(),
+        "payment_intent": refund.intent_id,
+        "status": refund.status,
+        "failure_reason": refund.failure_code,
+        "metadata": refund.meta,
     }
 
 

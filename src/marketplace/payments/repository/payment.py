@@ -99,67 +99,17 @@ async def commission_lines(
     )
 
 
-async def mark_succeeded(
-    session: AsyncSession,
-    payment_id: str,
-    *,
-    provider_payment_id: str | None,
-    captured: int,
-    fee: int,
-    now: datetime,
+async def leave_pending(
+    session: AsyncSession, payment_id: str, status: str, *, now: datetime, **values: Any
 ) -> bool:
-    """pending → succeeded; True for the one caller that made the change."""
+    """pending → `status` (succeeded, failed, canceled) with `values`; True for the one
+    caller that made the change, False when the payment had been decided already."""
     return (
         await _rowcount(
             session,
             update(Payment)
             .where(Payment.id == payment_id, Payment.status == "pending")
-            .values(
-                status="succeeded",
-                provider_payment_id=provider_payment_id,
-                captured_amount=captured,
-                fee_amount=fee,
-                succeeded_at=now,
-                updated_at=now,
-            ),
-        )
-        == 1
-    )
-
-
-async def mark_failed(
-    session: AsyncSession,
-    payment_id: str,
-    *,
-    provider_payment_id: str | None,
-    code: str | None,
-    message: str | None,
-    now: datetime,
-) -> bool:
-    return (
-        await _rowcount(
-            session,
-            update(Payment)
-            .where(Payment.id == payment_id, Payment.status == "pending")
-            .values(
-                status="failed",
-                provider_payment_id=provider_payment_id,
-                failure_code=code,
-                failure_message=message,
-                updated_at=now,
-            ),
-        )
-        == 1
-    )
-
-
-async def mark_canceled(session: AsyncSession, payment_id: str, *, now: datetime) -> bool:
-    return (
-        await _rowcount(
-            session,
-            update(Payment)
-            .where(Payment.id == payment_id, Payment.status == "pending")
-            .values(status="canceled", updated_at=now),
+            .values(status=status, updated_at=now, **values),
         )
         == 1
     )

@@ -52,6 +52,8 @@ async def _post(
     refund_id: str | None = None,
     now: datetime | None = None,
 ) -> str | None:
+    if not postings:
+        return None  # nothing moved: a transaction without postings would only be noise
     residue = rules.unbalanced_currencies(postings)
     if residue:
         raise UnbalancedTransaction(f"{key}: postings do not balance: {residue}")
@@ -183,6 +185,8 @@ async def release_due_holds(uow: UnitOfWork, *, now: datetime | None = None) -> 
         for currency, total in await repo.vendor_order_balance(
             uow.session, account, vendor_order_id
         ):
+            if total == 0:
+                continue  # refunded in full before the hold ended: nothing to move
             await _post(
                 uow,
                 key=f"release:{vendor_order_id}:{currency}",

@@ -137,6 +137,12 @@ async def start_payment(
     shares: Sequence[VendorShare],
     idempotency_key: str,
 ) -> PaymentView:
+    """Persist a pending payment with its shares (commission frozen per line) and the
+    provider idempotency key derived from `idempotency_key`. No provider call.
+
+    Idempotent per `order_id`: a second call returns the first payment. 422 naming the field
+    when `sum(gross) != amount`, the provider is not enabled (`body.payment.provider`) or the
+    payment method is not a token of that provider (`body.payment.payment_method`)."""
     existing = await repo.payment_by_order(uow.session, order_id)
     if existing is not None:
         return payment_view(existing)
@@ -226,6 +232,9 @@ async def get_payment(uow: UnitOfWork, payment_id: str) -> PaymentView:
 
 
 async def confirm_payment(uow: UnitOfWork, gateways: Gateways, *, payment_id: str) -> PaymentView:
+    """Charge the customer. Commits the unit of work's read before calling the provider (the
+    caller committed its own work first), records the outcome in the next transaction,
+    which the caller commits. See `public` for the checkout protocol."""
     payment = await repo.payment(uow.session, payment_id)
     if payment is None:
         raise PaymentNotFound(f"no payment {payment_id}")
@@ -238,7 +247,10 @@ async def confirm_payment(uow: UnitOfWork, gateways: Gateways, *, payment_id: st
         payment_method=payment.payment_method,
         metadata={"payment_id": payment.id, "order_id": payment.order_id},
     )
-    provider = gateways[payment.provider]
+    provider = gateways.get(payment.provider)
+    if provider is None:
+        # Disabled since the payment started: nothing was charged, the payment stays pending.
+        raise ProviderUnavailableError(f"payment provider {payment.provider!r} is not enabled")
     # End the read: no transaction (and no lock, and on SQLite no connection) is held while
     # the provider takes its time. The caller committed its own work before calling us.
     await uow.commit()
@@ -271,13 +283,16 @@ async def record_success(
     uow: UnitOfWork, payment_id: str, *, provider_payment_id: str | None, captured: int, fee: int
 ) -> bool:
     """pending → succeeded, with the capture posted and PaymentSucceeded published, once."""
-    if not await repo.mark_succeeded(
+    now = utcnow()
+    if not await repo.leave_pending(
         uow.session,
         payment_id,
+        "succeeded",
+        now=now,
         provider_payment_id=provider_payment_id,
-        captured=captured,
-        fee=fee,
-        now=utcnow(),
+        captured_amount=captured,
+        fee_amount=fee,
+        succeeded_at=now,
     ):
         current = await repo.payment(uow.session, payment_id)
         if current is not None and current.status in {"canceled", "failed"}:
@@ -316,13 +331,14 @@ async def record_failure(
     code: str | None,
     message: str | None,
 ) -> bool:
-    if not await repo.mark_failed(
+    if not await repo.leave_pending(
         uow.session,
         payment_id,
-        provider_payment_id=provider_payment_id,
-        code=code,
-        message=message,
+        "failed",
         now=utcnow(),
+        provider_payment_id=provider_payment_id,
+        failure_code=code,
+        failure_message=message,
     ):
         return False
     payment = await repo.payment(uow.session, payment_id)
@@ -339,10 +355,12 @@ async def record_failure(
 
 
 async def cancel_payment(uow: UnitOfWork, *, payment_id: str) -> None:
+    """A pending payment that will not be charged (abandoned checkout). A no-op when it
+    failed or was canceled already; 409 `payment_already_captured` when it succeeded."""
     payment = await repo.payment(uow.session, payment_id)
     if payment is None:
         raise PaymentNotFound(f"no payment {payment_id}")
-    if await repo.mark_canceled(uow.session, payment_id, now=utcnow()):
+    if await repo.leave_pending(uow.session, payment_id, "canceled", now=utcnow()):
         return
     current = await repo.payment(uow.session, payment_id)
     assert current is not None

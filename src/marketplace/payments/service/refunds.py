@@ -78,8 +78,18 @@ async def request_refund(
     idempotency_key: str,
     actor_id: str,
 ) -> RefundView:
+    """Record a pending refund from the vendor order's share and enqueue its execution
+    (`payments.execute_refund`). Idempotent per (order, `idempotency_key`). 422
+    `refund_exceeds_remaining` beyond the share's captured amount minus refunds succeeded or
+    pending; 422 `payment_not_refundable` when the payment did not succeed."""
     existing = await repo.refund_by_key(uow.session, order_id, idempotency_key)
     if existing is not None:
+        if (existing.vendor_order_id, existing.amount) != (vendor_order_id, amount):
+            # Same key, another refund: answering with the first would hide the mistake.
+            raise ValidationFailed(
+                "this Idempotency-Key was used for another refund",
+                code="idempotency_key_reused",
+            )
         return refund_view(existing)
     if amount <= 0:
         raise ValidationFailed.on_field(["body", "amount"], "the amount must be positive")

@@ -23,7 +23,7 @@ from marketplace.payments.errors import InvalidWebhookSignature, UnknownProvider
 from marketplace.payments.providers import Gateways, InvalidSignature, ProviderEvent
 from marketplace.payments.repository import payment as repo
 from marketplace.payments.service.payments import record_failure, record_success
-from marketplace.payments.service.refunds import record_refund_success
+from marketplace.payments.service.refunds import record_refund_failure, record_refund_success
 from marketplace.platform.clock import utcnow
 from marketplace.platform.ids import new_id
 from marketplace.platform.uow import UnitOfWork
@@ -131,5 +131,13 @@ async def _apply(uow: UnitOfWork, provider: str, event: ProviderEvent) -> bool:
     if event.kind == "refund_succeeded" and event.refund_id:
         await record_refund_success(
             uow, event.refund_id, provider_refund_id=event.provider_refund_id
+        )
+    elif event.kind == "refund_failed" and event.refund_id:
+        await record_refund_failure(
+            uow,
+            event.refund_id,
+            provider_refund_id=event.provider_refund_id,
+            code=event.failure_code,
+            message=event.failure_message,
         )
     return True

@@ -1,0 +1,368 @@
+"""Random sequences of payments, refunds, deliveries and time passing, with the ledger's
+invariants checked on the real database after every step.
+
+Payments split across several vendors in two currencies; some are declined; refunds are
+partial, some beyond what remains (refused); deliveries start holds and time moves past
+them. After each step:
+
+* every transaction's postings sum to zero per currency;
+* per currency, what the ledger owes or earned equals what was collected and not given back:
+  vendors' balances + commission revenue + tax payable - platform-funded discounts
+  == captured - refunded, and the provider clearing account holds captured - refunded - fees;
+* no vendor's pending earnings are negative, and an available balance is negative only for a
+  vendor whose available account a refund debited (refunds after the hold);
+* payments and refunds have exactly the statuses and amounts the model predicts.
+
+The machine runs with real commits on its own engine (its own event loop, since Hypothesis's
+state machines are synchronous), and empties the payments tables between runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+from sqlalchemy import delete, func, select
+
+from marketplace.bootstrap import Container, build_container
+from marketplace.payments import public as payments
+from marketplace.payments.models import (
+    CommissionLineRow,
+    LedgerPosting,
+    LedgerTransaction,
+    Payment,
+    PaymentShare,
+    Refund,
+    SandboxEvent,
+    SandboxIntent,
+    SandboxRefund,
+    WebhookEvent,
+)
+from marketplace.payments.service import ledger as ledger_service
+from marketplace.platform.clock import utcnow
+from marketplace.platform.db import Database
+from marketplace.platform.models import Delivery, OutboxMessage
+from marketplace.settings import Settings
+
+T = TypeVar("T")
+VENDORS = ("vnd_s1", "vnd_s2", "vnd_s3")
+CURRENCIES = ("USD", "EUR")
+TABLES = (
+    LedgerPosting,
+    LedgerTransaction,
+    Refund,
+    CommissionLineRow,
+    PaymentShare,
+    Payment,
+    WebhookEvent,
+    SandboxEvent,
+    SandboxRefund,
+    SandboxIntent,
+    Delivery,
+    OutboxMessage,
+)
+
+
+@dataclass
+class ShareModel:
+    vendor_order_id: str
+    order_id: str
+    vendor_id: str
+    currency: str
+    gross: int
+    paid: bool
+    refunded: int = 0
+    delivered: bool = False
+
+
+@dataclass
+class Model:
+    captured: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    refunded: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    shares: list[ShareModel] = field(default_factory=list)
+    now: datetime = field(default_factory=utcnow)
+
+
+share_spec = st.tuples(
+    st.sampled_from(VENDORS),
+    st.integers(min_value=1, max_value=50_000),  # gross
+    st.integers(min_value=0, max_value=100),  # tax, % of gross
+    st.lists(st.integers(min_value=0, max_value=2_000), max_size=3),  # commission per line
+    st.integers(min_value=0, max_value=500),  # platform discount
+)
+
+
+class LedgerMachine(RuleBasedStateMachine):
+    loop: asyncio.AbstractEventLoop
+    container: Container
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.model = Model()
+        self.counter = 0
+        self.run(self._empty())
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return self.loop.run_until_complete(coro)
+
+    async def _empty(self) -> None:
+        async with self.container.db.engine.begin() as conn:
+            for table in TABLES:
+                await conn.execute(delete(table))
+
+    # --- rules ------------------------------------------------------------------------------
+
+    @rule(
+        currency=st.sampled_from(CURRENCIES),
+        specs=st.lists(share_spec, min_size=1, max_size=3),
+        declined=st.booleans(),
+    )
+    def pay(
+        self, currency: str, specs: list[tuple[str, int, int, list[int], int]], declined: bool
+    ) -> None:
+        self.counter += 1
+        order_id = f"ord_sm{self.counter}"
+        shares = []
+        for i, (vendor, gross, tax_pct, lines, discount) in enumerate(specs):
+            tax = gross * tax_pct // 100
+            # Commission within what is left after tax, so earnings stay >= 0.
+            room = gross - tax
+            amounts = []
+            for amount in lines:
+                amount = min(amount, room)
+                room -= amount
+                amounts.append(amount)
+            vo = f"vo_sm{self.counter}_{i}"
+            shares.append(
+                payments.VendorShare(
+                    vendor_order_id=vo,
+                    vendor_id=vendor,
+                    gross_amount=gross,
+                    tax_amount=tax,
+                    commission_amount=sum(amounts),
+                    commission_tax_amount=0,
+                    platform_discount_amount=discount,
+                    lines=tuple(
+                        payments.CommissionLine(f"{vo}_l{j}", "cr", 1000, a)
+                        for j, a in enumerate(amounts)
+                    ),
+                )
+            )
+        view = self.run(self._pay(order_id, currency, shares, declined))
+        assert view.status == ("failed" if declined else "succeeded")
+        if not declined:
+            self.model.captured[currency] += view.amount
+        for s in shares:
+            self.model.shares.append(
+                ShareModel(
+                    s.vendor_order_id, order_id, s.vendor_id, currency, s.gross_amount, not declined
+                )
+            )
+
+    async def _pay(
+        self, order_id: str, currency: str, shares: list[payments.VendorShare], declined: bool
+    ) -> payments.PaymentView:
+        async with self.container.uow_factory() as uow:
+            started = await payments.start_payment(
+                uow,
+                order_id=order_id,
+                customer_id="usr_sm",
+                currency=currency,
+                amount=sum(s.gross_amount for s in shares),
+                provider="sandbox",
+                payment_method="pm_card_declined" if declined else "pm_card_visa",
+                shares=shares,
+                idempotency_key=order_id,
+            )
+            await uow.commit()
+            view = await payments.confirm_payment(
+                uow, self.container.payment_gateways, payment_id=started.id
+            )
+            await uow.commit()
+        return view
+
+    @precondition(lambda self: any(s.paid for s in self.model.shares))
+    @rule(data=st.data(), fraction=st.integers(min_value=1, max_value=120))
+    def refund(self, data: st.DataObject, fraction: int) -> None:
+        candidates = [s for s in self.model.shares if s.paid]
+        target = data.draw(st.sampled_from(candidates))
+        amount = max(1, target.gross * fraction // 100)
+        fits = target.refunded + amount <= target.gross
+        refused = self.run(self._refund(target, amount))
+        assert refused == (not fits)
+        if fits:
+            target.refunded += amount
+            self.model.refunded[target.currency] += amount
+
+    async def _refund(self, target: ShareModel, amount: int) -> bool:
+        self.counter += 1
+        async with self.container.uow_factory() as uow:
+            try:
+                await payments.request_refund(
+                    uow,
+                    order_id=target.order_id,
+                    vendor_order_id=target.vendor_order_id,
+                    amount=amount,
+                    reason="state machine",
+                    idempotency_key=f"rf{self.counter}",
+                    actor_id="usr_sm",
+                )
+            except payments.RefundExceedsRemaining:
+                return True
+            await uow.commit()
+        await self.container.jobs.drain()  # the refund job, then the provider's webhook
+        return False
+
+    @precondition(lambda self: any(s.paid and not s.delivered for s in self.model.shares))
+    @rule(data=st.data())
+    def deliver(self, data: st.DataObject) -> None:
+        target = data.draw(
+            st.sampled_from([s for s in self.model.shares if s.paid and not s.delivered])
+        )
+        target.delivered = True
+        self.run(self._deliver(target.vendor_order_id))
+
+    async def _deliver(self, vendor_order_id: str) -> None:
+        async with self.container.uow_factory() as uow:
+            await payments.vendor_order_delivered(
+                uow, vendor_order_id=vendor_order_id, delivered_at=self.model.now
+            )
+            await uow.commit()
+
+    @rule(days=st.integers(min_value=3, max_value=8))
+    def time_passes(self, days: int) -> None:
+        self.model.now += timedelta(days=days)
+        self.run(self._release())
+
+    async def _release(self) -> None:
+        async with self.container.uow_factory() as uow:
+            await ledger_service.release_due_holds(uow, now=self.model.now)
+            await uow.commit()
+
+    @rule()
+    def webhooks_arrive(self) -> None:
+        """Deliver whatever the provider still has queued (duplicates of decided outcomes)."""
+        self.run(self.container.jobs.drain())
+
+    # --- invariants -------------------------------------------------------------------------
+
+    @invariant()
+    def ledger_holds(self) -> None:
+        self.run(self._check())
+
+    async def _check(self) -> None:
+        async with self.container.db.session() as s:
+            unbalanced = (
+                await s.execute(
+                    select(LedgerPosting.transaction_id, LedgerPosting.currency)
+                    .group_by(LedgerPosting.transaction_id, LedgerPosting.currency)
+                    .having(func.sum(LedgerPosting.amount) != 0)
+                )
+            ).all()
+            assert unbalanced == []
+            sums: dict[tuple[str, str], int] = defaultdict(int)
+            for account, currency, total in (
+                await s.execute(
+                    select(
+                        LedgerPosting.account,
+                        LedgerPosting.currency,
+                        func.sum(LedgerPosting.amount),
+                    ).group_by(LedgerPosting.account, LedgerPosting.currency)
+                )
+            ).all():
+                sums[(account, currency)] = int(total)
+            debited_available = set(
+                (
+                    await s.scalars(
+                        select(LedgerPosting.account)
+                        .join(
+                            LedgerTransaction, LedgerTransaction.id == LedgerPosting.transaction_id
+                        )
+                        .where(
+                            LedgerTransaction.type == "refund",
+                            LedgerPosting.account.like("vendor_available:%"),
+                            LedgerPosting.amount > 0,
+                        )
+                    )
+                ).all()
+            )
+            fees = dict(
+                (
+                    await s.execute(
+                        select(Payment.currency, func.sum(Payment.fee_amount)).group_by(
+                            Payment.currency
+                        )
+                    )
+                ).all()
+            )
+            stored = (
+                await s.execute(select(PaymentShare.vendor_order_id, PaymentShare.refunded_amount))
+            ).all()
+        for currency in CURRENCIES:
+
+            def total(prefix: str, currency: str = currency) -> int:
+                return sum(
+                    v for (a, c), v in sums.items() if c == currency and a.startswith(prefix)
+                )
+
+            owed = -(total("vendor_") + total("platform_commission_revenue") + total("tax_payable"))
+            net = self.model.captured[currency] - self.model.refunded[currency]
+            assert owed - total("platform_discount_expense") == net
+            assert total("gateway_clearing:") == net - int(fees.get(currency, 0) or 0)
+            assert total("gateway_fee_expense:") == int(fees.get(currency, 0) or 0)
+        for (account, _currency), value in sums.items():
+            if account.startswith("vendor_pending:"):
+                assert value <= 0, account  # credit-normal: owed to the vendor, never negative
+            if account.startswith("vendor_available:") and value > 0:
+                assert account in debited_available
+        assert dict(stored) == {s.vendor_order_id: s.refunded for s in self.model.shares}
+
+
+def test_ledger_invariants_hold_for_any_sequence(settings_: Settings, database_url_: str) -> None:
+    loop = asyncio.new_event_loop()
+    db = Database.connect(database_url_, pool_size=5, max_overflow=5)
+    container = build_container(settings_, db=db, inline_jobs=True)
+    loop.run_until_complete(container.jobs.startup())
+    LedgerMachine.loop = loop
+    LedgerMachine.container = container
+    try:
+        run_state_machine_as_test(
+            LedgerMachine,
+            settings=settings(
+                max_examples=30,
+                stateful_step_count=25,
+                deadline=None,
+                suppress_health_check=[HealthCheck.too_slow],
+            ),
+        )
+    finally:
+        machine = LedgerMachine.__new__(LedgerMachine)
+        loop.run_until_complete(LedgerMachine._empty(machine))
+        loop.run_until_complete(container.jobs.stop())
+        loop.run_until_complete(container.cache.close())
+        loop.run_until_complete(db.dispose())
+        loop.close()
+
+
+@pytest.fixture
+def settings_(settings: Settings) -> Settings:
+    return settings
+
+
+@pytest.fixture
+def database_url_(database_url: str) -> str:
+    return database_url
