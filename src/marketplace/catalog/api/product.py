@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -40,7 +40,7 @@ ProductWriter = Annotated[VendorAccess, Depends(vendor_permission("products.writ
 AcceptLanguage = Annotated[str | None, Header(alias="Accept-Language")]
 
 
-def _rating(product: Product) -> RatingRead:
+def _rating(product: Any) -> RatingRead:
     if product.rating_count == 0:
         return RatingRead(average=None, count=0)
     return RatingRead(average=round(product.rating_score / 100, 2), count=product.rating_count)
@@ -106,11 +106,13 @@ async def _product_read(
 
 
 async def _summaries(
-    uow: UoW, products: Sequence[Product], languages: Sequence[str]
+    uow: UoW, products: Sequence[Any], languages: Sequence[str]
 ) -> list[ProductSummary]:
-    """List rows with one query per related table, never one per product."""
+    """List rows with one query per related table, never one per product. `products` are
+    browse rows (vendor name joined in) or Product instances (the vendor's own list)."""
     ids = [p.id for p in products]
-    listings = await repo.listings(uow.session, [p.vendor_id for p in products])
+    joined = bool(products) and hasattr(products[0], "vendor_name")
+    listings = {} if joined else await repo.listings(uow.session, [p.vendor_id for p in products])
     images = await images_for(uow.session, ids)
     summaries = []
     for product in products:
@@ -122,12 +124,21 @@ async def _summaries(
             wanted=languages,
         )
         first: ImageRead | None = next(iter(images.get(product.id, [])), None)
+        vendor = (
+            VendorRef(
+                id=product.vendor_id,
+                name=product.vendor_name or "",
+                slug=product.vendor_slug or "",
+            )
+            if joined
+            else _vendor_ref(listings.get(product.vendor_id), product.vendor_id)
+        )
         summaries.append(
             ProductSummary(
                 id=product.id,
                 title=localized.title,
                 language=localized.language,
-                vendor=_vendor_ref(listings.get(product.vendor_id), product.vendor_id),
+                vendor=vendor,
                 category_id=product.category_id,
                 price=MoneySchema(amount=product.min_price_amount, currency=product.currency),
                 price_max=MoneySchema(amount=product.max_price_amount, currency=product.currency),
@@ -208,11 +219,10 @@ async def browse_products(
         keys=query.keys,
         params=page,
         cursor_of=query.cursor_of,
-        rows=bool(terms),
+        rows=True,
     )
-    products = [row[0] for row in rows] if terms else rows
     body = (
-        Page(data=await _summaries(uow, products, languages), next_cursor=cursor)
+        Page(data=await _summaries(uow, rows, languages), next_cursor=cursor)
         .model_dump_json()
         .encode()
     )

@@ -25,10 +25,9 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.orm import load_only
 
 from marketplace.catalog.domain.product import Sort, fts5_query, tsquery
-from marketplace.catalog.models import Product
+from marketplace.catalog.models import Product, VendorListing
 from marketplace.platform.pagination import SortKey
 
 SUMMARY_COLUMNS: tuple[Any, ...] = (
@@ -46,6 +45,8 @@ SUMMARY_COLUMNS: tuple[Any, ...] = (
     Product.rating_score,
     Product.created_at,
 )
+"""The columns of a list row (`ProductSummary`); `browse` rows also carry `vendor_name`,
+`vendor_slug` and, when searching, `rank`."""
 
 _fts = table("catalog_product_fts", column("product_id"), column("document"))
 
@@ -86,11 +87,16 @@ _category_ids: Any = literal_column("catalog_product.category_ids")
 
 
 def browse(dialect: str, filters: BrowseFilters, sort: Sort) -> BrowseQuery:
-    # A list row needs neither the description nor the search document: not loading them
-    # keeps each page's rows small.
+    # Plain rows of the columns a list shows, with the vendor's name joined in: no
+    # description or search document, no ORM instances, one query for the page.
     stmt = (
-        select(Product)
-        .options(load_only(*SUMMARY_COLUMNS, raiseload=True))
+        select(
+            *SUMMARY_COLUMNS,
+            VendorListing.name.label("vendor_name"),
+            VendorListing.slug.label("vendor_slug"),
+        )
+        .select_from(Product)
+        .outerjoin(VendorListing, VendorListing.vendor_id == Product.vendor_id)
         .where(Product.visible.is_(True))
     )
     rank = None
@@ -126,25 +132,22 @@ def browse(dialect: str, filters: BrowseFilters, sort: Sort) -> BrowseQuery:
 
     if sort == "relevance" and rank is not None:
         keys = [SortKey(rank, descending=True), SortKey(Product.id)]
-        return BrowseQuery(stmt, keys, lambda row: (row[1], row[0].id))
+        return BrowseQuery(stmt, keys, lambda row: (row.rank, row.id))
     if sort == "price_asc":
         keys = [SortKey(Product.min_price_amount), SortKey(Product.id)]
-        of: Callable[[Product], Sequence[Any]] = lambda p: (p.min_price_amount, p.id)  # noqa: E731
-    elif sort == "price_desc":
+        return BrowseQuery(stmt, keys, lambda row: (row.min_price_amount, row.id))
+    if sort == "price_desc":
         keys = [
             SortKey(Product.min_price_amount, descending=True),
             SortKey(Product.id, descending=True),
         ]
-        of = lambda p: (p.min_price_amount, p.id)  # noqa: E731
-    elif sort == "rating":
+        return BrowseQuery(stmt, keys, lambda row: (row.min_price_amount, row.id))
+    if sort == "rating":
         keys = [
             SortKey(Product.rating_score, descending=True),
             SortKey(Product.id, descending=True),
         ]
-        of = lambda p: (p.rating_score, p.id)  # noqa: E731
-    else:  # newest, and relevance without a query
-        keys = [SortKey(Product.created_at, descending=True), SortKey(Product.id, descending=True)]
-        of = lambda p: (p.created_at, p.id)  # noqa: E731
-    if rank is not None:
-        return BrowseQuery(stmt, keys, lambda row: of(row[0]))
-    return BrowseQuery(stmt, keys, of)
+        return BrowseQuery(stmt, keys, lambda row: (row.rating_score, row.id))
+    # newest, and relevance without a query
+    keys = [SortKey(Product.created_at, descending=True), SortKey(Product.id, descending=True)]
+    return BrowseQuery(stmt, keys, lambda row: (row.created_at, row.id))
