@@ -190,14 +190,11 @@ async def browse_products(
         )
     category_path = None
     if category:
-        found = await category_repo.category(uow.session, category) or await category_repo.by_slug(
-            uow.session, category
-        )
-        if found is None:
+        category_path = await category_repo.path_of(uow.session, category)
+        if category_path is None:
             raise ValidationFailed.on_field(
                 ["query", "category"], "no such category", "unknown_category"
             )
-        category_path = found.path
     terms = search_terms(q) if q else []
     query = browse(
         uow.dialect,

@@ -251,11 +251,19 @@ def image_read(image: ProductImage) -> ImageRead:
 async def images_for(
     session: AsyncSession, product_ids: Sequence[str]
 ) -> dict[str, list[ImageRead]]:
-    """Shown images per product, in display order, with one query for all products."""
+    """Shown images per product, in display order, with one query for all products (plain
+    rows: list pages read this for every product they show)."""
     if not product_ids:
         return {}
-    rows = await session.scalars(
-        select(ProductImage)
+    rows = await session.execute(
+        select(
+            ProductImage.id,
+            ProductImage.product_id,
+            ProductImage.url,
+            ProductImage.thumbnail_urls,
+            ProductImage.alt_text,
+            ProductImage.position,
+        )
         .where(
             ProductImage.product_id.in_(list(set(product_ids))),
             ProductImage.status.in_(VISIBLE_STATUSES),
@@ -264,7 +272,15 @@ async def images_for(
     )
     result: dict[str, list[ImageRead]] = {}
     for image in rows:
-        result.setdefault(image.product_id, []).append(image_read(image))
+        result.setdefault(image.product_id, []).append(
+            ImageRead(
+                id=image.id,
+                url=image.url,
+                thumbnails=dict(image.thumbnail_urls),
+                alt_text=image.alt_text,
+                position=image.position,
+            )
+        )
     return result
 
 
