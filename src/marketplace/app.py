@@ -25,6 +25,7 @@ from marketplace.platform.observability import (
     metrics_response,
 )
 from marketplace.platform.openapi import install_openapi
+from marketplace.platform.readcache import CachedReadsMiddleware
 from marketplace.platform.storage import LocalStorage, MediaFiles, local_upload_router
 from marketplace.platform.worker import ping_broker
 from marketplace.settings import Settings
@@ -120,6 +121,11 @@ def create_app(
         uow_factory=container.uow_factory,
         idempotency=container.idempotency,
         scope_resolver=container.idempotency_scope,
+    )
+    app.add_middleware(
+        CachedReadsMiddleware,
+        cache=container.read_cache,
+        keys=[key for context in container.contexts for key in context.cached_reads()],
     )
     if settings.cors_origins:
         app.add_middleware(

@@ -19,6 +19,7 @@ from sqlalchemy import Table
 from marketplace.catalog import handlers as catalog_handlers
 from marketplace.catalog import public as catalog
 from marketplace.catalog.api import router as catalog_router
+from marketplace.catalog.api.product import read_key as catalog_read_key
 from marketplace.catalog.service import images as catalog_images
 from marketplace.compliance.api import router as compliance_router
 from marketplace.identity import seed as identity_seed
@@ -43,7 +44,7 @@ from marketplace.platform.db import Database
 from marketplace.platform.http import ScopeResolver
 from marketplace.platform.idempotency import IdempotencyStore
 from marketplace.platform.messaging import Registry
-from marketplace.platform.readcache import ReadCache
+from marketplace.platform.readcache import ReadCache, ReadKey
 from marketplace.platform.storage import Storage, build_storage
 from marketplace.platform.uow import UnitOfWorkFactory
 from marketplace.platform.worker import JobRuntime
@@ -62,6 +63,8 @@ class ContextSpec:
     routers: Callable[[], Sequence[APIRouter]] = lambda: ()
     register: Callable[[Registry], None] | None = None
     seed_demo: Callable[[Container], Awaitable[object]] | None = None
+    # GET routes whose answers `CachedReadsMiddleware` may serve from the read cache.
+    cached_reads: Callable[[], Sequence[ReadKey]] = lambda: ()
 
 
 # Contexts in dependency order (seeding runs in this order).
@@ -87,6 +90,7 @@ CONTEXTS: tuple[ContextSpec, ...] = (
         name="catalog",
         routers=lambda: (catalog_router,),
         register=catalog_handlers.register,
+        cached_reads=lambda: (catalog_read_key,),
     ),
     ContextSpec(
         name="payments",

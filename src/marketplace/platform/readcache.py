@@ -12,8 +12,10 @@ bounds staleness where the generation cannot be shared (several processes withou
 from __future__ import annotations
 
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from marketplace.platform.cache import Cache
 from marketplace.platform.db import WriteListener
@@ -70,3 +72,42 @@ class ReadCache:
                 await self.bump(group)
 
         return listener
+
+
+ReadKey = Callable[[Scope], tuple[str, str] | None]
+"""(group, key) of a GET request whose answer may come from the read cache, or None."""
+
+
+class CachedReadsMiddleware:
+    """Answers a GET from the read cache before routing, dependencies and the unit of work:
+    a hit then costs a cache lookup. The handlers store the bodies (under the same keys, which
+    the contexts' `ReadKey` functions compute from the raw request); only 200 answers are
+    stored, so a hit is always a request the handler accepted."""
+
+    def __init__(self, app: ASGIApp, *, cache: ReadCache, keys: Sequence[ReadKey]) -> None:
+        self.app = app
+        self.cache = cache
+        self.keys = tuple(keys)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET" and self.cache.enabled:
+            for key_of in self.keys:
+                found = key_of(scope)
+                if found is None:
+                    continue
+                lookup = await self.cache.lookup(*found)
+                if lookup is not None and lookup.body is not None:
+                    await send(
+                        {
+                            "type": "http.response.start",
+                            "status": 200,
+                            "headers": [
+                                (b"content-type", b"application/json"),
+                                (b"content-length", str(len(lookup.body)).encode()),
+                            ],
+                        }
+                    )
+                    await send({"type": "http.response.body", "body": lookup.body})
+                    return
+                break
+        await self.app(scope, receive, send)

@@ -126,3 +126,30 @@ async def test_turned_off_every_read_goes_to_the_database(
 
     assert again.status_code == 200
     assert len(statements) >= 1
+
+
+async def test_a_hit_is_answered_before_routing(
+    container: Container, vendor: MadeVendor, category: Category
+) -> None:
+    from marketplace.app import create_app
+    from marketplace.platform.http import get_uow
+
+    product = await create_product(container, vendor, category, title="Merino hat")
+    app = create_app(container=container, run_jobs=False)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        path = f"/v1/products/{product.id}"
+        first = await client.get(path, params={"b": "2", "a": "1"})
+
+        def routed() -> None:
+            raise AssertionError("a cached read reached the route")
+
+        app.dependency_overrides[get_uow] = routed
+        # The same query in another order is the same read.
+        hit = await client.get(path, params={"a": "1", "b": "2"})
+        with pytest.raises(AssertionError, match="reached the route"):
+            await client.get(path, headers={"Accept-Language": "fr"})
+
+    assert (first.status_code, hit.status_code) == (200, 200)
+    assert hit.content == first.content
+    assert hit.headers["content-type"] == "application/json"

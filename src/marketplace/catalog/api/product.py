@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from starlette.types import Scope
 
 from marketplace.catalog.domain.product import Sort, accepted_languages, localize, search_terms
 from marketplace.catalog.models import Product, Variant, VendorListing
@@ -151,9 +152,34 @@ async def _summaries(
     return summaries
 
 
-def _cache_key(kind: str, request: Request, languages: Sequence[str]) -> str:
-    query = urlencode(sorted(request.query_params.multi_items()))
-    return f"{kind}:{request.url.path}?{query}|{','.join(languages)}"
+_PRODUCTS = "/v1/products"
+
+
+def read_key(scope: Scope) -> tuple[str, str] | None:
+    """The read-cache key of a public catalog read (browse or a product page), from the raw
+    request: the same for the handler that stores a body and for `CachedReadsMiddleware`,
+    which serves it before routing."""
+    path: str = scope["path"]
+    if path == _PRODUCTS:
+        kind = "browse"
+    elif path.startswith(_PRODUCTS + "/") and "/" not in path[len(_PRODUCTS) + 1 :]:
+        kind = "product"
+    else:
+        return None
+    # As Starlette parses query strings, so both sides agree.
+    query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+    language = None
+    for name, value in scope.get("headers", ()):
+        if name == b"accept-language":
+            language = value.decode("latin-1")
+    languages = ",".join(accepted_languages(language))
+    return "catalog", f"{kind}:{path}?{urlencode(sorted(query))}|{languages}"
+
+
+def _cache_key(request: Request) -> str:
+    found = read_key(request.scope)
+    assert found is not None, "a cached read route without a read key"
+    return found[1]
 
 
 def _json(body: bytes) -> Response:
@@ -180,7 +206,7 @@ async def browse_products(
     sort: Annotated[Sort, Query()] = "relevance",
 ) -> Response:
     languages = accepted_languages(accept_language)
-    key = _cache_key("browse", request, languages)
+    key = _cache_key(request)
     cached = await read_cache.lookup("catalog", key)
     if cached is not None and cached.body is not None:
         return _json(cached.body)
@@ -240,7 +266,7 @@ async def get_product(
     accept_language: AcceptLanguage = None,
 ) -> Response:
     languages = accepted_languages(accept_language)
-    key = _cache_key("product", request, languages)
+    key = _cache_key(request)
     cached = await read_cache.lookup("catalog", key)
     if cached is not None and cached.body is not None:
         return _json(cached.body)
