@@ -6,6 +6,9 @@ What it measures, on one uvicorn worker serving the real application
 * browse:  `GET /v1/products?q=<word>&category=<id>&limit=20` (full-text search in a
   category subtree, relevance order; each word matches ~0.5-2 % of products)
 * product: `GET /v1/products/{id}` for random product ids
+* browse-cold, product-cold: the same requests to a second application server whose read
+  cache is off (`MARKETPLACE_READ_CACHE_SECONDS=0`): every answer computed from the database,
+  printed for information (the targets judge the application as deployed, cache on)
 * ceiling: `GET /ceiling` on `bench/ceiling_app.py`, also one uvicorn worker: the same
   FastAPI + SQLAlchemy async + asyncpg stack running one indexed 20-row SELECT and nothing
   else. (`/ceiling/raw`, the same query on a bare asyncpg pool, is printed for information.)
@@ -83,7 +86,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 CHUNK = 10_000
 
-SCENARIOS = ["ceiling", "ceiling-raw", "browse", "product"]
+SCENARIOS = ["ceiling", "ceiling-raw", "browse", "product", "browse-cold", "product-cold"]
 TARGET_RATIO = 0.50
 NOISY_REST_PERCENT = 25.0
 TARGET_P99_MS = 50.0
@@ -600,11 +603,13 @@ def report(measurements: list[Measurement], args: argparse.Namespace) -> bool:
     for top, bottom, label in (
         ("browse", "ceiling", ""),
         ("product", "ceiling", ""),
+        ("browse-cold", "ceiling", "  (read cache off, for information)"),
+        ("product-cold", "ceiling", "  (read cache off, for information)"),
         ("ceiling", "ceiling-raw", "  (SQLAlchemy engine vs bare asyncpg pool)"),
     ):
         a, b = rps[top], rps[bottom]
         if a is not None and b is not None:
-            print(f"  {top:>7} / {bottom:<11} = {a:5.0f} / {b:5.0f} = {a / b:6.1%}{label}")
+            print(f"  {top:>12} / {bottom:<11} = {a:5.0f} / {b:5.0f} = {a / b:6.1%}{label}")
 
     def verdict(ok: bool | None) -> str:
         return "SKIP" if ok is None else ("PASS" if ok else "FAIL")
@@ -686,6 +691,17 @@ async def run(args: argparse.Namespace, database: str) -> int:
         },
         logs,
     )
+    cold = await start_server(
+        "app-cold",
+        ["marketplace.app:create_app_from_env"],
+        {
+            "MARKETPLACE_DATABASE_URL": sa_url,
+            "MARKETPLACE_LOG_LEVEL": "WARNING",
+            "MARKETPLACE_ENV": "development",
+            "MARKETPLACE_READ_CACHE_SECONDS": "0",
+        },
+        logs,
+    )
     ceiling = await start_server(
         "ceiling",
         ["ceiling_app:create_app", "--app-dir", str(BENCH)],
@@ -693,13 +709,17 @@ async def run(args: argparse.Namespace, database: str) -> int:
         logs,
     )
     print(
-        f"servers: app :{app.port}, ceiling :{ceiling.port} (one uvicorn worker each; logs {logs})"
+        f"servers: app :{app.port}, app without read cache :{cold.port}, ceiling "
+        f":{ceiling.port} (one uvicorn worker each; logs {logs})"
     )
     scenarios = [
         Scenario("ceiling", ceiling, ["/ceiling"], '"id":"prd_'),
         Scenario("ceiling-raw", ceiling, ["/ceiling/raw"], '"id":"prd_'),
         Scenario("browse", app, seeded.browse_paths, '"data":[{', '"data":[]'),
         Scenario("product", app, [f"/v1/products/{pid}" for pid in seeded.product_ids],
+                 '"variants":[{'),
+        Scenario("browse-cold", cold, seeded.browse_paths, '"data":[{', '"data":[]'),
+        Scenario("product-cold", cold, [f"/v1/products/{pid}" for pid in seeded.product_ids],
                  '"variants":[{'),
     ]  # fmt: skip
     scenarios = [s for s in scenarios if s.name in args.scenarios]
@@ -721,6 +741,7 @@ async def run(args: argparse.Namespace, database: str) -> int:
                 print(_fmt_row(m), flush=True)
     finally:
         stop_server(app)
+        stop_server(cold)
         stop_server(ceiling)
     passed = report(measurements, args)
     return 0 if passed else 1
