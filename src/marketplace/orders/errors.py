@@ -146,3 +146,13 @@ class PaymentDeclined(AppError):
     code = "payment_declined"
     title = "Payment declined"
     keeps_changes = True
+
+
+class SoldOut(AppError):
+    """Paid, but the units were sold to others while the payment was being confirmed (its
+    reservation had expired): the order is canceled and refunded, committed with this answer."""
+
+    status = 409
+    code = "sold_out"
+    title = "Sold out while paying"
+    keeps_changes = True

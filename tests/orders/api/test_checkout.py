@@ -206,3 +206,66 @@ async def test_refused_checkouts_name_the_field_and_change_nothing(
     assert "4242424242424242" not in pan.text
     assert await session.scalar(select(func.count()).select_from(Order)) == 0
     assert await _available(session, shop.variant_id) == 2
+
+
+async def _lose_the_reservation(session: AsyncSession, container: Container) -> None:
+    """The provider took longer than the reservation's lifetime: the sweep released it."""
+    from sqlalchemy import update
+
+    from marketplace.inventory.models import Reservation
+    from marketplace.inventory.service import release_expired
+    from marketplace.platform.clock import utcnow
+
+    await session.execute(update(Reservation).values(expires_at=utcnow()))
+    await session.commit()
+    async with container.uow_factory() as uow:
+        assert await release_expired(uow) == 1
+        await uow.commit()
+
+
+async def test_a_reservation_lost_while_paying_is_taken_again_when_the_stock_is_there(
+    client: httpx.AsyncClient, container: Container, session: AsyncSession
+) -> None:
+    shop = await make_shop(container, quantity=3)
+    customer = await create_user(container)
+    headers = auth_headers(container, customer) | key()
+    body = checkout_body((shop, 2), payment_method="pm_card_visa_timeout")
+
+    lost = await client.post("/v1/orders", json=body, headers=headers)
+    await _lose_the_reservation(session, container)
+    retried = await client.post("/v1/orders", json=body, headers=headers)
+
+    assert lost.status_code == 503
+    assert retried.status_code == 201, retried.text
+    assert retried.json()["status"] == "paid"
+    assert await _available(session, shop.variant_id) == 1
+    assert await session.scalar(select(func.count()).select_from(Order)) == 1
+
+
+async def test_units_sold_to_others_while_paying_cancel_and_refund_the_order(
+    client: httpx.AsyncClient, container: Container, session: AsyncSession
+) -> None:
+    shop = await make_shop(container, quantity=2)
+    customer, rival = await create_user(container), await create_user(container)
+    headers = auth_headers(container, customer) | key()
+    body = checkout_body((shop, 2), payment_method="pm_card_visa_timeout")
+
+    lost = await client.post("/v1/orders", json=body, headers=headers)
+    await _lose_the_reservation(session, container)
+    taken = await client.post(
+        "/v1/orders", json=checkout_body((shop, 2)), headers=auth_headers(container, rival) | key()
+    )
+    retried = await client.post("/v1/orders", json=body, headers=headers)
+    await container.jobs.drain()  # the refund goes through the provider
+
+    assert (lost.status_code, taken.status_code) == (503, 201)
+    assert retried.status_code == 409, retried.text
+    assert retried.json()["code"] == "sold_out"
+    order = await session.get(Order, retried.json()["order_id"], populate_existing=True)
+    assert order is not None
+    assert (order.status, order.payment_status, order.refunded_amount) == (
+        "canceled",
+        "succeeded",
+        order.total_amount,
+    )
+    assert await _available(session, shop.variant_id) == 0

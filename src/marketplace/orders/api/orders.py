@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from marketplace.identity.public import AdminReader, AdminWriter, CurrentUser, Principal
 from marketplace.orders.api.views import order_read
-from marketplace.orders.errors import OrderNotFound, PaymentDeclined
+from marketplace.orders.errors import OrderNotFound, PaymentDeclined, SoldOut
 from marketplace.orders.models.order import Order, ReturnRequest
 from marketplace.orders.repository import order as repo
 from marketplace.orders.schemas.order import (
@@ -78,7 +78,10 @@ def return_read(request: ReturnRequest) -> ReturnRead:
     summary="Check out: one order, split per vendor, paid",
     responses={
         402: {"description": "the payment was declined: the order is canceled, stock released"},
-        409: {"description": "not enough stock for some items (nothing was reserved)"},
+        409: {
+            "description": "not enough stock (nothing reserved), or sold out while the payment "
+            "was confirmed (the order is canceled and refunded)"
+        },
     },
 )
 async def place_order(
@@ -110,6 +113,11 @@ async def place_order(
     )
     order = await repo.order(uow.session, order_id)
     assert order is not None
+    if order.status == "canceled" and order.failure_code == "sold_out":
+        raise SoldOut(
+            order.failure_message or "sold out while paying",
+            extra={"order_id": order.id},
+        )
     if order.status == "canceled" and order.payment_status != "succeeded":
         raise PaymentDeclined(
             order.failure_message or "the payment was declined",

@@ -36,6 +36,7 @@ from marketplace.orders.errors import CartClosed, CheckoutRefused
 from marketplace.orders.events import (
     OrderPaymentFailed,
     OrderPlaced,
+    VendorOrderCanceled,
     VendorOrderPlaced,
     VendorPart,
 )
@@ -423,8 +424,102 @@ async def settle(uow: UnitOfWork, *, order_id: str, payment: payments.PaymentVie
         await _payment_failed(uow, order_id, payment)
 
 
+async def _secure_stock(uow: UnitOfWork, order: Order) -> bool:
+    """Sell the order's reserved units. If the reservation expired while the provider was
+    answering (its units went back on sale), reserve them again; False if they are gone."""
+    if order.reservation_id is None:
+        return True
+    try:
+        await inventory.commit(uow, order.reservation_id)
+    except inventory.ReservationClosed:
+        vendor_orders = await repo.vendor_orders_of(uow.session, [order.id])
+        items = await repo.items_of(uow.session, [v.id for v in vendor_orders])
+        try:
+            again = await inventory.reserve(
+                uow, reference=order.id, lines=[(i.variant_id, i.quantity) for i in items]
+            )
+        except inventory.OutOfStock:
+            return False
+        await inventory.commit(uow, again.id)
+        order.reservation_id = again.id
+        await uow.session.flush()
+    return True
+
+
+async def _sold_out(uow: UnitOfWork, order: Order, payment: payments.PaymentView) -> None:
+    """Paid, but the units were sold to someone else meanwhile: cancel and refund in full."""
+    now = utcnow()
+    if not await repo.move_order(
+        uow.session,
+        order.id,
+        sources=["pending_payment"],
+        now=now,
+        status="canceled",
+        payment_status="succeeded",
+        paid_at=now,
+        failure_code="sold_out",
+        failure_message="the items sold out while the payment was confirmed; refunded",
+        canceled_at=now,
+    ):
+        return
+    vendor_orders = await repo.vendor_orders_of(uow.session, [order.id])
+    reason = "sold out while the payment was confirmed"
+    await repo.move_vendor_orders(
+        uow.session,
+        [v.id for v in vendor_orders],
+        sources=sources_of("canceled"),
+        target="canceled",
+        now=now,
+        canceled_at=now,
+        cancel_reason=reason,
+    )
+    for v in vendor_orders:
+        await payments.request_refund(
+            uow,
+            order_id=order.id,
+            vendor_order_id=v.id,
+            amount=v.total_amount,
+            reason=reason,
+            idempotency_key=f"sold-out:{v.id}",
+            actor_id="system",
+        )
+        uow.publish(
+            VendorOrderCanceled(
+                vendor_order_id=v.id,
+                order_id=order.id,
+                vendor_id=v.vendor_id,
+                customer_id=order.customer_id,
+                canceled_by="system",
+                reason=reason,
+            )
+        )
+    repo.add_timeline(
+        uow.session,
+        [
+            TimelineEntry(
+                id=new_id("otl"),
+                order_id=order.id,
+                vendor_order_id=None,
+                kind="sold_out",
+                from_status="pending_payment",
+                to_status="canceled",
+                actor_id=None,
+                actor_role="system",
+                note=f"{payment.provider} payment {payment.id} refunded",
+                created_at=now,
+            )
+        ],
+    )
+
+
 async def _paid(uow: UnitOfWork, order_id: str, payment: payments.PaymentView) -> None:
     now = utcnow()
+    pending = await repo.order(uow.session, order_id, lock=True)
+    if pending is None or pending.status != "pending_payment":
+        return
+    if not await _secure_stock(uow, pending):
+        await _sold_out(uow, pending, payment)
+        return
     if not await repo.move_order(
         uow.session,
         order_id,
@@ -445,8 +540,6 @@ async def _paid(uow: UnitOfWork, order_id: str, payment: payments.PaymentView) -
         target="processing",
         now=now,
     )
-    if order.reservation_id is not None:
-        await inventory.commit(uow, order.reservation_id)
     if order.cart_id is not None:
         # Converted by an earlier checkout of the same cart, or merged away: nothing to do.
         with contextlib.suppress(CartClosed):
