@@ -16,8 +16,15 @@ from marketplace.platform.uow import UnitOfWork
 
 EXPIRE_UNPAID_ORDERS: Final = "orders.expire_unpaid_orders"
 SWEEP_INTERVAL: Final = timedelta(minutes=1)
+COMPLETE_ORDERS: Final = "orders.complete_orders"
+COMPLETE_INTERVAL: Final = timedelta(hours=1)
 PURGE_STALE_CARTS: Final = "orders.purge_stale_carts"
 PURGE_INTERVAL: Final = timedelta(hours=1)
+
+
+async def complete_orders(uow: UnitOfWork, message: Message) -> None:
+    if await fulfilment.complete_orders(uow) >= 500:
+        uow.enqueue(COMPLETE_ORDERS)
 
 
 async def purge_stale_carts(uow: UnitOfWork, message: Message) -> None:
@@ -73,5 +80,7 @@ def register(registry: Registry) -> None:
     registry.subscribe(RefundSucceeded, name="orders.follow_refund")(follow_refund)
     registry.job(EXPIRE_UNPAID_ORDERS)(expire_unpaid_orders)
     registry.every(SWEEP_INTERVAL, EXPIRE_UNPAID_ORDERS)
+    registry.job(COMPLETE_ORDERS)(complete_orders)
+    registry.every(COMPLETE_INTERVAL, COMPLETE_ORDERS)
     registry.job(PURGE_STALE_CARTS)(purge_stale_carts)
     registry.every(PURGE_INTERVAL, PURGE_STALE_CARTS)

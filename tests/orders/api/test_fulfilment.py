@@ -222,3 +222,47 @@ async def test_other_vendors_cannot_touch_a_vendor_order(
     )
 
     assert answer.status_code == 404
+
+
+async def test_orders_complete_when_the_last_return_window_closes(
+    client: httpx.AsyncClient, container: Container, session: AsyncSession
+) -> None:
+    from marketplace.orders.models.order import Order
+    from marketplace.orders.service import fulfilment
+
+    early, late = await make_shop(container, return_window_days=7), await make_shop(container)
+    order, headers = await _order(client, container, (early, 1), (late, 1))
+    for shop in (early, late):
+        base = f"/v1/vendors/{shop.vendor.id}/orders/{_part(order, shop)['id']}"
+        vendor = auth_headers(container, shop.vendor.owner)
+        await client.post(
+            f"{base}/ship", json={"carrier": "dhl", "tracking_number": "C"}, headers=vendor
+        )
+        await client.post(f"{base}/deliver", headers=vendor)
+    row = await session.get(Order, order["id"], populate_existing=True)
+    assert row is not None
+    assert row.completes_at is not None
+    delivered = row.completes_at - timedelta(days=30)  # the later window is the 30-day one
+
+    async def sweep_at(days_after_delivery: int) -> str:
+        await session.execute(
+            update(VendorOrder)
+            .where(VendorOrder.order_id == order["id"])
+            .values(delivered_at=utcnow() - timedelta(days=days_after_delivery))
+        )
+        await session.execute(
+            update(Order)
+            .where(Order.id == order["id"])
+            .values(completes_at=utcnow() - timedelta(days=days_after_delivery - 30))
+        )
+        await session.commit()
+        async with container.uow_factory() as uow:
+            await fulfilment.complete_orders(uow)
+            await uow.commit()
+        return str(
+            (await client.get(f"/v1/orders/{order['id']}", headers=headers)).json()["status"]
+        )
+
+    assert delivered <= utcnow()
+    assert await sweep_at(10) == "delivered"  # the 7-day window closed, the 30-day one not
+    assert await sweep_at(31) == "completed"

@@ -43,6 +43,7 @@ def upgrade() -> None:
         sa.Column("placed_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("paid_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("canceled_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("completes_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint(
             "total_amount = subtotal_amount - discount_amount + shipping_amount + tax_amount",
@@ -55,6 +56,7 @@ def upgrade() -> None:
             "ix_orders_order_customer", ["customer_id", "placed_at", "id"], unique=False
         )
         batch_op.create_index("ix_orders_order_pending", ["status", "placed_at"], unique=False)
+        batch_op.create_index("ix_orders_order_completes", ["status", "completes_at"], unique=False)
         batch_op.create_index(
             "uq_orders_order_checkout", ["customer_id", "checkout_key"], unique=True
         )
@@ -251,6 +253,7 @@ def downgrade() -> None:
     op.drop_table("orders_return")
     with op.batch_alter_table("orders_order", schema=None) as batch_op:
         batch_op.drop_index("uq_orders_order_checkout")
+        batch_op.drop_index("ix_orders_order_completes")
         batch_op.drop_index("ix_orders_order_pending")
         batch_op.drop_index("ix_orders_order_customer")
 

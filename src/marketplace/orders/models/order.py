@@ -47,10 +47,14 @@ class Order(Base):
     placed_at: Mapped[datetime]
     paid_at: Mapped[datetime | None]
     canceled_at: Mapped[datetime | None]
+    # When every vendor order is delivered: the last of their return windows closes here, and
+    # the order becomes `completed` (the hourly `orders.complete_orders`).
+    completes_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
 
     __table_args__ = (
         Index("uq_orders_order_checkout", "customer_id", "checkout_key", unique=True),
+        Index("ix_orders_order_completes", "status", "completes_at"),
         Index("ix_orders_order_customer", "customer_id", "placed_at", "id"),
         Index("ix_orders_order_pending", "status", "placed_at"),
         CheckConstraint(

@@ -254,3 +254,19 @@ async def orders_by_ids(session: AsyncSession, order_ids: Collection[str]) -> li
     if not order_ids:
         return []
     return list((await session.scalars(select(Order).where(Order.id.in_(list(order_ids))))).all())
+
+
+async def orders_to_complete(session: AsyncSession, *, now: datetime, limit: int) -> list[str]:
+    return list(
+        (
+            await session.scalars(
+                select(Order.id)
+                .where(
+                    Order.status.in_(("delivered", "partially_refunded")),
+                    Order.completes_at <= now,
+                )
+                .order_by(Order.completes_at, Order.id)
+                .limit(limit)
+            )
+        ).all()
+    )

@@ -232,6 +232,7 @@ def _new_order(
         placed_at=now,
         paid_at=None,
         canceled_at=None,
+        completes_at=None,
         updated_at=now,
     )
     vendor_orders: list[VendorOrder] = []

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Final, Literal
 
 from marketplace.compliance.public import record_audit
@@ -109,6 +110,27 @@ async def locked_vendor_order(
     return found
 
 
+def _completes_at(vendor_orders: Sequence[VendorOrder]) -> datetime | None:
+    """When the last return window of a fully delivered order closes; None until then."""
+    live = [v for v in vendor_orders if v.status != "canceled"]
+    if not live or any(v.status not in ("delivered", "returned") for v in live):
+        return None
+    closes = [
+        v.delivered_at + timedelta(days=v.return_window_days)
+        for v in live
+        if v.delivered_at is not None
+    ]
+    return max(closes) if len(closes) == len(live) else None
+
+
+async def complete_orders(uow: UnitOfWork, *, limit: int = 500) -> int:
+    """Orders whose last return window closed become `completed`; how many were looked at."""
+    due = await repo.orders_to_complete(uow.session, now=utcnow(), limit=limit)
+    for order_id in due:
+        await refresh_order(uow, order_id)
+    return len(due)
+
+
 async def refresh_order(uow: UnitOfWork, order_id: str) -> str:
     """Derive the customer order's status from its vendor orders and money; publish the news
     when it changed. Returns the status."""
@@ -116,15 +138,19 @@ async def refresh_order(uow: UnitOfWork, order_id: str) -> str:
     if order is None:
         raise OrderNotFound()
     vendor_orders = await repo.vendor_orders_of(uow.session, [order_id])
+    now = utcnow()
+    completes_at = _completes_at(vendor_orders)
     status = order_status(
         [v.status for v in vendor_orders],
         paid=order.paid_at is not None,
         refunded_amount=order.refunded_amount,
         captured_amount=order.total_amount if order.paid_at is not None else 0,
+        completed=completes_at is not None and completes_at <= now,
     )
+    if completes_at != order.completes_at:
+        order.completes_at = completes_at
     if status != order.status:
         previous = order.status
-        now = utcnow()
         await repo.set_order_status(uow.session, order_id, status, now)
         repo.add_timeline(
             uow.session,
