@@ -10,7 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET_KEY = "dev-insecure-change-me"
@@ -121,6 +121,17 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.resolved_database_url.startswith("sqlite")
+
+    @field_validator("tax_rates")
+    @classmethod
+    def _tax_rates_are_rates(cls, rates: dict[str, int]) -> dict[str, int]:
+        """A typo here charges every customer of a country the wrong tax: refuse to start."""
+        for country, bps in rates.items():
+            if len(country) != 2 or not country.isalpha() or not country.isupper():
+                raise ValueError(f"tax_rates: {country!r} is not an ISO 3166-1 alpha-2 code")
+            if not 0 <= bps <= 10_000:
+                raise ValueError(f"tax_rates[{country}]: {bps} bps is not between 0 and 10000")
+        return rates
 
     def production_problems(self) -> list[str]:
         """What must be configured before this may run in production."""
