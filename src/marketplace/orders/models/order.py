@@ -16,6 +16,7 @@ from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from marketplace.platform.db import Base
+from marketplace.platform.ids import new_id
 
 
 class Order(Base):
@@ -211,3 +212,30 @@ class TimelineEntry(Base):
     created_at: Mapped[datetime]
 
     __table_args__ = (Index("ix_orders_timeline_order", "order_id", "created_at", "id"),)
+
+    @classmethod
+    def new(
+        cls,
+        *,
+        order_id: str,
+        kind: str,
+        created_at: datetime,
+        vendor_order_id: str | None = None,
+        from_status: str | None = None,
+        to_status: str | None = None,
+        actor_id: str | None = None,
+        actor_role: str = "system",
+        note: str | None = None,
+    ) -> TimelineEntry:
+        return cls(
+            id=new_id("otl"),
+            order_id=order_id,
+            vendor_order_id=vendor_order_id,
+            kind=kind,
+            from_status=from_status,
+            to_status=to_status,
+            actor_id=actor_id,
+            actor_role=actor_role,
+            note=note,
+            created_at=created_at,
+        )

@@ -297,16 +297,12 @@ def _new_order(
     repo.add_timeline(
         uow.session,
         [
-            TimelineEntry(
-                id=new_id("otl"),
+            TimelineEntry.new(
                 order_id=order_id,
-                vendor_order_id=None,
                 kind="placed",
-                from_status=None,
                 to_status="pending_payment",
                 actor_id=customer.id,
                 actor_role="customer",
-                note=None,
                 created_at=now,
             )
         ],
@@ -497,15 +493,11 @@ async def _sold_out(uow: UnitOfWork, order: Order, payment: payments.PaymentView
     repo.add_timeline(
         uow.session,
         [
-            TimelineEntry(
-                id=new_id("otl"),
+            TimelineEntry.new(
                 order_id=order.id,
-                vendor_order_id=None,
                 kind="sold_out",
                 from_status="pending_payment",
                 to_status="canceled",
-                actor_id=None,
-                actor_role="system",
                 note=f"{payment.provider} payment {payment.id} refunded",
                 created_at=now,
             )
@@ -549,29 +541,21 @@ async def _paid(uow: UnitOfWork, order_id: str, payment: payments.PaymentView) -
     repo.add_timeline(
         uow.session,
         [
-            TimelineEntry(
-                id=new_id("otl"),
+            TimelineEntry.new(
                 order_id=order_id,
-                vendor_order_id=None,
                 kind="paid",
                 from_status="pending_payment",
                 to_status="paid",
-                actor_id=None,
-                actor_role="system",
                 note=f"{payment.provider} payment {payment.id}",
                 created_at=now,
             ),
             *(
-                TimelineEntry(
-                    id=new_id("otl"),
+                TimelineEntry.new(
                     order_id=order_id,
                     vendor_order_id=v.id,
                     kind="placed",
                     from_status="pending_payment",
                     to_status="processing",
-                    actor_id=None,
-                    actor_role="system",
-                    note=None,
                     created_at=now,
                 )
                 for v in vendor_orders
@@ -644,15 +628,11 @@ async def _payment_failed(uow: UnitOfWork, order_id: str, payment: payments.Paym
     repo.add_timeline(
         uow.session,
         [
-            TimelineEntry(
-                id=new_id("otl"),
+            TimelineEntry.new(
                 order_id=order_id,
-                vendor_order_id=None,
                 kind="payment_failed",
                 from_status="pending_payment",
                 to_status="canceled",
-                actor_id=None,
-                actor_role="system",
                 note=reason,
                 created_at=now,
             )

@@ -64,8 +64,7 @@ def _entry(
     to_status: str | None,
     note: str | None = None,
 ) -> TimelineEntry:
-    return TimelineEntry(
-        id=new_id("otl"),
+    return TimelineEntry.new(
         order_id=vendor_order.order_id,
         vendor_order_id=vendor_order.id,
         kind=kind,
@@ -155,16 +154,11 @@ async def refresh_order(uow: UnitOfWork, order_id: str) -> str:
         repo.add_timeline(
             uow.session,
             [
-                TimelineEntry(
-                    id=new_id("otl"),
+                TimelineEntry.new(
                     order_id=order_id,
-                    vendor_order_id=None,
                     kind="status",
                     from_status=previous,
                     to_status=status,
-                    actor_id=None,
-                    actor_role="system",
-                    note=None,
                     created_at=now,
                 )
             ],
