@@ -1,6 +1,6 @@
-"""Payments routes: the providers' webhook, a vendor's balance and ledger, and the admin's
-trial balance and transactions. Payments themselves have no routes: checkout drives them
-through the facade."""
+"""Payments routes for money already moved: the providers' webhook, a vendor's balance and
+ledger, and the admin's trial balance and transactions. Payments themselves have no routes:
+checkout drives them through the facade."""
 
 from __future__ import annotations
 

@@ -1,0 +1,8 @@
+"""Payments HTTP routes, one module per concern; this package composes them."""
+
+from fastapi import APIRouter
+
+from marketplace.payments.api.ledger import router as ledger_router
+
+router = APIRouter()
+router.include_router(ledger_router)
