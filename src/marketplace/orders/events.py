@@ -120,3 +120,26 @@ class ReturnDecided(Event):
     customer_id: str
     approved: bool
     refund_amount: int
+
+
+class ReceiptIssued(Event):
+    """The customer's receipt for a paid checkout was rendered and stored (PDF)."""
+
+    name = "orders.receipt_issued.v1"
+    order_id: str
+    customer_id: str
+    storage_key: str
+    filename: str
+    language: str
+
+
+class VendorStatementIssued(Event):
+    """A vendor's statement for its vendor order (its lines, commission, earnings) is stored."""
+
+    name = "orders.vendor_statement_issued.v1"
+    vendor_order_id: str
+    order_id: str
+    vendor_id: str
+    storage_key: str
+    filename: str
+    language: str

@@ -1,0 +1,1 @@
+"""Shipping: carriers, shipments and their tracking, normalised across carriers."""
