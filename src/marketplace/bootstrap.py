@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from fastapi import APIRouter
+from pydantic import SecretStr
 from sqlalchemy import Table
 
 from marketplace.catalog import handlers as catalog_handlers
@@ -49,6 +50,13 @@ from marketplace.platform.storage import Storage, build_storage
 from marketplace.platform.uow import UnitOfWorkFactory
 from marketplace.platform.worker import JobRuntime
 from marketplace.settings import Settings
+from marketplace.shipping import handlers as shipping_handlers
+from marketplace.shipping.api import router as shipping_router
+from marketplace.shipping.carriers import Carriers, bind_carriers
+from marketplace.shipping.carriers.dhl import DhlAdapter
+from marketplace.shipping.carriers.easypost import EasyPostAdapter
+from marketplace.shipping.carriers.fedex import FedexAdapter
+from marketplace.shipping.domain.adapter import CarrierAdapter
 from marketplace.vendors import handlers as vendors_handlers
 from marketplace.vendors import seed as vendors_seed
 from marketplace.vendors.api import router as vendors_router
@@ -101,6 +109,11 @@ CONTEXTS: tuple[ContextSpec, ...] = (
         name="orders",
         routers=lambda: (orders_router,),
         register=orders_handlers.register,
+    ),
+    ContextSpec(
+        name="shipping",
+        routers=lambda: (shipping_router,),
+        register=shipping_handlers.register,
     ),
 )
 
@@ -190,6 +203,8 @@ def build_container(
     gateways = _payment_gateways(settings, uow_factory)
     # Jobs and facade functions have only a unit of work: they find the providers by its db.
     bind_gateways(db, gateways)
+    # Shipping's handlers and jobs find the carrier adapters the same way.
+    bind_carriers(db, _carriers(settings))
     jobs = JobRuntime(
         uow_factory,
         registry,
@@ -263,6 +278,46 @@ def _payment_gateways(settings: Settings, uow_factory: UnitOfWorkFactory) -> Gat
             # Stripe, PayPal and Razorpay adapters come with their own increment.
             raise ValueError(f"payment provider {name!r} has no adapter yet")
     return Gateways(providers, hold_period=timedelta(days=settings.payments_hold_days))
+
+
+def _secret(value: SecretStr | None) -> str:
+    # shipping_problems() has refused a missing one already.
+    return value.get_secret_value() if value is not None else ""
+
+
+def _carriers(settings: Settings) -> Carriers:
+    if problems := settings.shipping_problems():
+        raise ValueError("; ".join(problems))
+    adapters: list[CarrierAdapter] = []
+    for name in settings.shipping_carriers:
+        if name == "easypost":
+            adapters.append(
+                EasyPostAdapter(
+                    api_key=_secret(settings.shipping_easypost_api_key),
+                    webhook_secret=_secret(settings.shipping_easypost_webhook_secret),
+                    api_base=settings.shipping_easypost_api_base,
+                )
+            )
+        elif name == "dhl":
+            adapters.append(
+                DhlAdapter(
+                    api_key=_secret(settings.shipping_dhl_api_key),
+                    base_url=settings.shipping_dhl_base_url,
+                )
+            )
+        elif name == "fedex":
+            adapters.append(
+                FedexAdapter(
+                    client_id=settings.shipping_fedex_client_id or "",
+                    client_secret=_secret(settings.shipping_fedex_client_secret),
+                    base_url=settings.shipping_fedex_base_url,
+                )
+            )
+    return Carriers(
+        adapters,
+        poll_interval=timedelta(minutes=settings.shipping_poll_interval_minutes),
+        max_poll_interval=timedelta(hours=settings.shipping_max_poll_interval_hours),
+    )
 
 
 def _encryption_keyring(settings: Settings) -> Keyring:

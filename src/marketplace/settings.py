@@ -108,6 +108,29 @@ class Settings(BaseSettings):
         default=300, ge=1, description="how old a signed webhook may be"
     )
 
+    shipping_carriers: list[Literal["manual", "easypost", "dhl", "fedex"]] = Field(
+        default=["manual"],
+        description="enabled carrier adapters; `manual` (vendors enter updates) is always on",
+    )
+    shipping_easypost_api_key: SecretStr | None = None
+    shipping_easypost_webhook_secret: SecretStr | None = Field(
+        default=None, description="the secret EasyPost signs tracker webhooks with"
+    )
+    shipping_easypost_api_base: str = "https://api.easypost.com/v2"
+    shipping_dhl_api_key: SecretStr | None = None
+    shipping_dhl_base_url: str = "https://api-eu.dhl.com"
+    shipping_fedex_client_id: str | None = None
+    shipping_fedex_client_secret: SecretStr | None = None
+    shipping_fedex_base_url: str = Field(
+        default="https://apis.fedex.com", description="sandbox: https://apis-sandbox.fedex.com"
+    )
+    shipping_poll_interval_minutes: int = Field(
+        default=60, ge=1, description="how often a polled carrier is asked while there is news"
+    )
+    shipping_max_poll_interval_hours: int = Field(
+        default=24, ge=1, description="the longest back-off between polls of a quiet parcel"
+    )
+
     @cached_property
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -132,6 +155,19 @@ class Settings(BaseSettings):
             if not 0 <= bps <= 10_000:
                 raise ValueError(f"tax_rates[{country}]: {bps} bps is not between 0 and 10000")
         return rates
+
+    def shipping_problems(self) -> list[str]:
+        """Enabled carriers without the credentials they need: refuse to start."""
+        needs = {
+            "easypost": (self.shipping_easypost_api_key, self.shipping_easypost_webhook_secret),
+            "dhl": (self.shipping_dhl_api_key,),
+            "fedex": (self.shipping_fedex_client_id, self.shipping_fedex_client_secret),
+        }
+        return [
+            f"MARKETPLACE_SHIPPING_CARRIERS enables {name} without its credentials"
+            for name in self.shipping_carriers
+            if any(value is None for value in needs.get(name, ()))
+        ]
 
     def production_problems(self) -> list[str]:
         """What must be configured before this may run in production."""

@@ -365,7 +365,7 @@ async def shipped_vendor_order_of_1(world: World, caller: str) -> dict[str, str]
             vendor_id=world.vendor_1,
             actor=fulfilment.Actor(world.owner_of_vendor_1(), "vendor", "vendor:owner"),
             carrier="dhl",
-            tracking_number="M",
+            tracking_number="1234567891",
         )
         await uow.commit()
     return {"vid": world.vendor_1, "void": vendor_order_id}
@@ -531,7 +531,7 @@ MATRIX: dict[str, Entry] = {
     ),
     "POST /v1/vendors/{vid}/orders/{void}/ship": Entry(
         orders_fulfil(200),
-        fixed({"carrier": "dhl", "tracking_number": "M1"}),
+        fixed({"carrier": "dhl", "tracking_number": "1234567892"}),
         fresh_vendor_order_of_1,
     ),
     "POST /v1/vendors/{vid}/orders/{void}/deliver": Entry(
