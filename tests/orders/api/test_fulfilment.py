@@ -64,7 +64,9 @@ async def test_partial_then_full_shipment_then_delivery(
         headers=vendor,
     )
     rest = await client.post(
-        f"{base}/ship", json={"carrier": "dhl", "tracking_number": "JD014600006101234502"}, headers=vendor
+        f"{base}/ship",
+        json={"carrier": "dhl", "tracking_number": "JD014600006101234502"},
+        headers=vendor,
     )
     shipped = (await client.get(f"/v1/orders/{order['id']}", headers=headers)).json()
     delivered = await client.post(f"{base}/deliver", headers=vendor)
@@ -101,10 +103,14 @@ async def test_illegal_transitions_answer_409_with_the_current_status(
 
     early = await client.post(f"{base}/deliver", headers=vendor)
     await client.post(
-        f"{base}/ship", json={"carrier": "ups", "tracking_number": "1Z999AA10123456784"}, headers=vendor
+        f"{base}/ship",
+        json={"carrier": "ups", "tracking_number": "1Z999AA10123456784"},
+        headers=vendor,
     )
     again = await client.post(
-        f"{base}/ship", json={"carrier": "ups", "tracking_number": "1Z999AA10123456784"}, headers=vendor
+        f"{base}/ship",
+        json={"carrier": "ups", "tracking_number": "1Z999AA10123456784"},
+        headers=vendor,
     )
     late_cancel = await client.post(f"{base}/cancel", json={"reason": "oops"}, headers=vendor)
 

@@ -280,22 +280,29 @@ async def ship(
 
 
 async def deliver(
-    uow: UnitOfWork, *, vendor_order_id: str, vendor_id: str | None, actor: Actor
+    uow: UnitOfWork,
+    *,
+    vendor_order_id: str,
+    vendor_id: str | None,
+    actor: Actor,
+    delivered_at: datetime | None = None,
 ) -> VendorOrder:
-    """The parcels arrived: the vendor's earnings start their hold (payments)."""
+    """The parcels arrived (now, or when the carrier says they did): the vendor's earnings
+    start their hold (payments) and the return window opens from that time."""
     vendor_order = await locked_vendor_order(uow, vendor_order_id, vendor_id=vendor_id)
     _guard(vendor_order, "delivered")
     now = utcnow()
+    arrived = min(delivered_at, now) if delivered_at is not None else now
     previous = vendor_order.status
     vendor_order.status = "delivered"
-    vendor_order.delivered_at = now
+    vendor_order.delivered_at = arrived
     vendor_order.updated_at = now
     repo.add_timeline(
         uow.session,
         [_entry(vendor_order, "delivered", actor, from_status=previous, to_status="delivered")],
     )
     _audit(uow, actor, "orders.vendor_order_delivered", vendor_order)
-    await payments.vendor_order_delivered(uow, vendor_order_id=vendor_order.id, delivered_at=now)
+    await payments.vendor_order_delivered(uow, vendor_order_id=vendor_order.id, delivered_at=arrived)
     uow.publish(
         VendorOrderDelivered(
             vendor_order_id=vendor_order.id,
@@ -330,6 +337,7 @@ async def shipment_delivered(
         vendor_order_id=vendor_order.id,
         vendor_id=None,
         actor=Actor(None, "system", "carrier"),
+        delivered_at=max(s.delivered_at for s in shipments if s.delivered_at is not None),
     )
     return True
 
