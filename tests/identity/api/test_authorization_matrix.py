@@ -371,6 +371,32 @@ async def shipped_vendor_order_of_1(world: World, caller: str) -> dict[str, str]
     return {"vid": world.vendor_1, "void": vendor_order_id}
 
 
+async def fresh_manual_shipment_of_1(world: World, caller: str) -> dict[str, str]:
+    """A parcel of vendor 1 followed by hand (carrier `other`), shipped as the owner."""
+    from marketplace.orders.service import fulfilment
+
+    _, vendor_order_id = await matrix_orders.paid_order(world)
+    async with world.container.uow_factory() as uow:
+        shipment = await fulfilment.ship(
+            uow,
+            vendor_order_id=vendor_order_id,
+            vendor_id=world.vendor_1,
+            actor=fulfilment.Actor(world.owner_of_vendor_1(), "vendor", "vendor:owner"),
+            carrier="other",
+            tracking_number=f"MATRIX-{caller.replace(' ', '-')}",
+        )
+        await uow.commit()
+    await world.container.jobs.drain()  # shipping follows it
+    return {"vid": world.vendor_1, "sid": shipment.id}
+
+
+async def easypost_carrier(world: World, caller: str) -> dict[str, str]:
+    from factories.shipping import enable_carriers
+
+    enable_carriers(world.container)
+    return {"carrier": "easypost"}
+
+
 async def fresh_refund_target(world: World, caller: str) -> dict[str, str]:
     target = await fresh_vendor_order_of_1(world, caller)
     return {**target, "!Idempotency-Key": f"matrix-refund-{caller}"}
@@ -550,6 +576,14 @@ MATRIX: dict[str, Entry] = {
     ),
     "POST /v1/vendors/{vid}/returns/{rid}/reject": Entry(
         orders_fulfil(200), fixed({"note": "used"}), fresh_return_of_1
+    ),
+    # Carriers authenticate by signature, not by caller: unsigned is 400 for everyone.
+    "POST /v1/webhooks/carriers/{carrier}": Entry(
+        everyone(400), fixed({"object": "Event", "id": "evt_matrix"}), easypost_carrier
+    ),
+    "GET /v1/vendors/{vid}/shipments": Entry(products_read(200)),
+    "POST /v1/vendors/{vid}/shipments/{sid}/events": Entry(
+        orders_fulfil(201), fixed({"status": "in_transit"}), fresh_manual_shipment_of_1
     ),
 }
 
