@@ -242,7 +242,7 @@ async def test_a_vendor_order_of_two_parcels_is_delivered_when_both_arrived(
     after_first = (await vendor_order(container, placed.part["id"])).status  # half shipped
     await ship(client, placed, "other", "P-2")
     await container.jobs.drain()
-    second = [s for s in await shipments(container, placed.part["id"]) if s.id != first.id][0]
+    second = next(s for s in await shipments(container, placed.part["id"]) if s.id != first.id)
     shipped = (await vendor_order(container, placed.part["id"])).status
     await client.post(
         events_url(vid, second.id), json={"status": "delivered"}, headers=placed.vendor

@@ -302,7 +302,9 @@ async def deliver(
         [_entry(vendor_order, "delivered", actor, from_status=previous, to_status="delivered")],
     )
     _audit(uow, actor, "orders.vendor_order_delivered", vendor_order)
-    await payments.vendor_order_delivered(uow, vendor_order_id=vendor_order.id, delivered_at=arrived)
+    await payments.vendor_order_delivered(
+        uow, vendor_order_id=vendor_order.id, delivered_at=arrived
+    )
     uow.publish(
         VendorOrderDelivered(
             vendor_order_id=vendor_order.id,
