@@ -27,7 +27,9 @@ async def shipment(
     if vendor_id is not None:
         query = query.where(TrackedShipment.vendor_id == vendor_id)
     if lock:
-        query = query.with_for_update()
+        # Refresh what the session may hold: after waiting for the lock, the row is what the
+        # transaction that held it committed, and the status decision must start from that.
+        query = query.with_for_update().execution_options(populate_existing=True)
     found: TrackedShipment | None = (await session.execute(query)).scalar_one_or_none()
     return found
 
