@@ -114,6 +114,27 @@ class VendorOrderNotFound(NotFound):
     title = "No such vendor order"
 
 
+class ReceiptNotAvailable(Conflict):
+    """The order was never paid (still pending, or its payment failed): there is nothing to
+    give a receipt for. `status` is the order's status."""
+
+    code = "receipt_not_available"
+    title = "No receipt: the order is not paid"
+
+    def __init__(self, detail: str, *, status: str) -> None:
+        super().__init__(detail, extra={"status": status})
+
+
+class StatementNotAvailable(Conflict):
+    """The vendor order was never paid: no statement. `status` is the vendor order's."""
+
+    code = "statement_not_available"
+    title = "No statement: the vendor order is not paid"
+
+    def __init__(self, detail: str, *, status: str) -> None:
+        super().__init__(detail, extra={"status": status})
+
+
 class ReturnNotFound(NotFound):
     code = "return_not_found"
     title = "No such return"
