@@ -116,23 +116,24 @@ class VendorOrderNotFound(NotFound):
 
 class ReceiptNotAvailable(Conflict):
     """The order was never paid (still pending, or its payment failed): there is nothing to
-    give a receipt for. `status` is the order's status."""
+    give a receipt for. `order_status` says where it is (not `status`: that member is the
+    HTTP status in a problem document)."""
 
     code = "receipt_not_available"
     title = "No receipt: the order is not paid"
 
     def __init__(self, detail: str, *, status: str) -> None:
-        super().__init__(detail, extra={"status": status})
+        super().__init__(detail, extra={"order_status": status})
 
 
 class StatementNotAvailable(Conflict):
-    """The vendor order was never paid: no statement. `status` is the vendor order's."""
+    """The vendor order was never paid: no statement. `vendor_order_status` says where it is."""
 
     code = "statement_not_available"
     title = "No statement: the vendor order is not paid"
 
     def __init__(self, detail: str, *, status: str) -> None:
-        super().__init__(detail, extra={"status": status})
+        super().__init__(detail, extra={"vendor_order_status": status})
 
 
 class ReturnNotFound(NotFound):

@@ -46,7 +46,7 @@ def _pdf(document: Document, body: bytes) -> Response:
     response_class=Response,
     responses={
         **_PDF_RESPONSE,
-        409: {"description": "`receipt_not_available`: the order was never paid (`status`)"},
+        409: {"description": "`receipt_not_available`: the order was never paid (`order_status`)"},
     },
 )
 async def get_receipt(oid: str, uow: UoW, principal: CurrentUser) -> Response:
@@ -62,7 +62,7 @@ async def get_receipt(oid: str, uow: UoW, principal: CurrentUser) -> Response:
     response_class=Response,
     responses={
         **_PDF_RESPONSE,
-        409: {"description": "`statement_not_available`: the order was never paid (`status`)"},
+        409: {"description": "`statement_not_available`: never paid (`vendor_order_status`)"},
     },
 )
 async def get_statement(void: str, uow: UoW, access: OrderReader) -> Response:

@@ -23,7 +23,7 @@ from typing import Final, Literal
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date
-from babel.numbers import format_currency, format_percent
+from babel.numbers import format_currency, format_percent, get_currency_symbol
 
 from marketplace.platform.money import Money
 
@@ -230,7 +230,10 @@ def format_money(amount: int, currency: str, locale: str, covered: Collection[in
     of a symbol the font cannot draw (when `covered`, the font's code points, is given)."""
     money = Money(amount, currency)
     text = money.format(locale)
-    if not covered or all(ord(ch) in covered or ch.isspace() for ch in text):
+    # Where the locale has no symbol, CLDR prints the code against the digits ("BHD1.234").
+    symbol_is_code = get_currency_symbol(currency, locale=locale) == currency
+    drawable = not covered or all(ord(ch) in covered or ch.isspace() for ch in text)
+    if drawable and not symbol_is_code:
         return text
     # The locale's own pattern with "¤¤" (the ISO code) for "¤" (the symbol): INR 1,234.56.
     parsed = Locale.parse(locale)
