@@ -150,3 +150,11 @@ def test_a_french_statement_shows_commission_rate_and_earnings() -> None:
     assert "Taxe sur la commission -2,00\xa0€" in text
     assert "Remise financée par la place de marché 10,00\xa0€" in text
     assert "Vos gains 88,00\xa0€" in text
+
+
+def test_every_language_labels_everything_english_does() -> None:
+    from marketplace.orders.domain.receipt import CATALOGUE
+
+    assert {lang: sorted(labels) for lang, labels in CATALOGUE.items()} == dict.fromkeys(
+        ("en", "de", "fr", "es"), sorted(CATALOGUE["en"])
+    )

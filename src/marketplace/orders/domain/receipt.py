@@ -68,7 +68,8 @@ _EN: Final = {
     "platform_discount": "Discount funded by the marketplace",
     "earnings": "Your earnings",
     "receipt_note": "Thank you for your order. Refunds are confirmed by separate credit notes.",
-    "statement_note": "Earnings are held until delivery and paid out with your next payout.",
+    "statement_note": "Earnings become available once the order is delivered and the holding "
+    "period has passed, and are paid out with your next payout.",
 }
 
 _DE: Final = {
@@ -109,8 +110,8 @@ _DE: Final = {
     "earnings": "Ihr Erlös",
     "receipt_note": "Vielen Dank für Ihre Bestellung. Erstattungen werden mit separaten "
     "Gutschriften bestätigt.",
-    "statement_note": "Der Erlös wird bis zur Zustellung einbehalten und mit der nächsten "
-    "Auszahlung überwiesen.",
+    "statement_note": "Der Erlös wird nach der Zustellung und Ablauf der Haltefrist verfügbar "
+    "und mit der nächsten Auszahlung überwiesen.",
 }
 
 _FR: Final = {
@@ -151,8 +152,8 @@ _FR: Final = {
     "earnings": "Vos gains",
     "receipt_note": "Merci pour votre commande. Les remboursements sont confirmés par des "
     "avoirs distincts.",
-    "statement_note": "Les gains sont retenus jusqu'à la livraison puis versés avec votre "
-    "prochain virement.",
+    "statement_note": "Les gains sont disponibles après la livraison et la période de "
+    "rétention, puis versés avec votre prochain virement.",
 }
 
 _ES: Final = {
@@ -193,8 +194,8 @@ _ES: Final = {
     "earnings": "Sus ganancias",
     "receipt_note": "Gracias por su pedido. Los reembolsos se confirman con notas de "
     "crédito separadas.",
-    "statement_note": "Las ganancias se retienen hasta la entrega y se pagan con su próxima "
-    "transferencia.",
+    "statement_note": "Las ganancias están disponibles tras la entrega y el periodo de "
+    "retención, y se pagan con su próxima transferencia.",
 }
 
 CATALOGUE: Final[Mapping[str, Mapping[str, str]]] = {"en": _EN, "de": _DE, "fr": _FR, "es": _ES}
