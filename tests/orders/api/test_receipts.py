@@ -10,12 +10,13 @@ from typing import Any
 
 import httpx
 from pypdf import PdfReader
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from factories.checkout import Shop, checkout_body, key, make_shop
 from factories.identity import auth_headers, create_user
 from marketplace.bootstrap import Container
+from marketplace.identity.models import User
 from marketplace.orders import handlers
 from marketplace.orders.models.document import Document
 from marketplace.platform.clock import utcnow
@@ -316,3 +317,51 @@ async def test_documents_are_never_served_from_the_public_media_route(
 
     assert await storage.exists(key_)
     assert answer.status_code == 404
+
+
+async def test_a_refund_leaves_the_issued_receipt_as_it_was(
+    client: httpx.AsyncClient, container: Container, session: AsyncSession
+) -> None:
+    shop = await make_shop(container, price=1000, shipping=0)
+    order, headers = await _checkout(client, container, (shop, 2))
+    await container.jobs.drain()
+    before = await client.get(f"/v1/orders/{order['id']}/receipt", headers=headers)
+    documents = await _documents(session)
+
+    refund = await client.post(
+        f"/v1/vendors/{shop.vendor.id}/orders/{_part(order, shop)['id']}/refunds",
+        json={"amount": 500, "reason": "scratched"},
+        headers=auth_headers(container, shop.vendor.owner) | {"Idempotency-Key": "refund-1"},
+    )
+    await container.jobs.drain()
+    after = await client.get(f"/v1/orders/{order['id']}/receipt", headers=headers)
+
+    assert refund.status_code == 201, refund.text
+    read = (await client.get(f"/v1/orders/{order['id']}", headers=headers)).json()
+    assert read["refunded"] == {"amount": 500, "currency": "EUR"}
+    assert after.content == before.content
+    assert "Status Paid" in pdf_text(after.content)
+    assert await _documents(session) == documents
+    assert len(await _events(session, "orders.receipt_issued.v1")) == 1
+
+
+async def test_a_statement_is_in_the_vendor_owners_own_language(
+    client: httpx.AsyncClient, container: Container, session: AsyncSession
+) -> None:
+    shop = await make_shop(container, price=1999, shipping=0)
+    await session.execute(update(User).where(User.id == shop.vendor.owner.id).values(locale="es"))
+    await session.commit()
+    order, _ = await _checkout(client, container, (shop, 1), locale="de")
+    await container.jobs.drain()
+
+    answer = await client.get(
+        f"/v1/vendors/{shop.vendor.id}/orders/{_part(order, shop)['id']}/statement",
+        headers=auth_headers(container, shop.vendor.owner),
+    )
+
+    text = pdf_text(answer.content)
+    assert "Extracto del vendedor" in text
+    assert "Bruto 19,99\xa0€" in text
+    statements = await _events(session, "orders.vendor_statement_issued.v1")
+    assert [s["language"] for s in statements] == ["es"]
+    assert [r["language"] for r in await _events(session, "orders.receipt_issued.v1")] == ["de"]

@@ -46,6 +46,7 @@ def _pdf(document: Document, body: bytes) -> Response:
     response_class=Response,
     responses={
         **_PDF_RESPONSE,
+        404: {"description": "`order_not_found`: no such order, or not the caller's"},
         409: {"description": "`receipt_not_available`: the order was never paid (`order_status`)"},
     },
 )
@@ -62,6 +63,7 @@ async def get_receipt(oid: str, uow: UoW, principal: CurrentUser) -> Response:
     response_class=Response,
     responses={
         **_PDF_RESPONSE,
+        404: {"description": "`vendor_order_not_found`: not one of this vendor's orders"},
         409: {"description": "`statement_not_available`: never paid (`vendor_order_status`)"},
     },
 )
