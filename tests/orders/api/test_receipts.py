@@ -106,7 +106,7 @@ async def test_paid_two_vendor_checkout_gets_a_receipt_listing_both_vendors_and_
     assert "Shipping (Standard) €4.90" in text
     # 2 x 12.50 + 4.90 + 20.00, no tax configured
     assert "Order total €49.90" in text
-    assert "Paid with sandbox" in text
+    assert "Paid with Sandbox (test)" in text
     assert "Status Paid" in text
     assert "Amount paid €49.90" in text
     assert "Hauptstraße 5" in text

@@ -373,6 +373,19 @@ class StatementData:
     earnings: int
 
 
+# How providers are named to people; the sandbox is never mistaken for a real payment.
+PROVIDER_NAMES: Final[Mapping[str, str]] = {
+    "sandbox": "Sandbox (test)",
+    "stripe": "Stripe",
+    "paypal": "PayPal",
+    "razorpay": "Razorpay",
+}
+
+
+def provider_name(provider: str) -> str:
+    return PROVIDER_NAMES.get(provider, provider)
+
+
 def receipt_number(order_id: str) -> str:
     return "R-" + order_id.split("_", 1)[-1].upper()
 

@@ -32,6 +32,7 @@ from marketplace.orders.domain.receipt import (
     format_rate,
     labels,
     language_of,
+    provider_name,
     safe_text,
 )
 
@@ -184,7 +185,7 @@ def render_receipt(data: ReceiptData) -> bytes:
     doc.total(t["order_total"], doc.money(data.total, c), bold=True)
     doc.gap(4)
     doc.line(t["payment"], size=11, bold=True)
-    doc.field(t["provider"], data.payment_provider)
+    doc.field(t["provider"], provider_name(data.payment_provider))
     doc.field(t["status"], t[f"status_{data.payment_status}"])
     doc.field(t["paid_at"], format_day(data.paid_at, data.locale))
     doc.field(t["amount_paid"], doc.money(data.amount_paid, c))
