@@ -136,6 +136,15 @@ class StatementNotAvailable(Conflict):
         super().__init__(detail, extra={"vendor_order_status": status})
 
 
+class DocumentUnavailable(AppError):
+    """The document is recorded but its stored PDF can be neither read nor reproduced
+    exactly: an operator must restore it (logged as an error)."""
+
+    status = 503
+    code = "document_unavailable"
+    title = "Document temporarily unavailable"
+
+
 class ReturnNotFound(NotFound):
     code = "return_not_found"
     title = "No such return"

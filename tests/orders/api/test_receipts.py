@@ -365,3 +365,45 @@ async def test_a_statement_is_in_the_vendor_owners_own_language(
     statements = await _events(session, "orders.vendor_statement_issued.v1")
     assert [s["language"] for s in statements] == ["es"]
     assert [r["language"] for r in await _events(session, "orders.receipt_issued.v1")] == ["de"]
+
+
+async def test_a_lost_pdf_is_rendered_again_and_put_back_when_it_is_the_same_document(
+    client: httpx.AsyncClient, container: Container, session: AsyncSession
+) -> None:
+    shop = await make_shop(container)
+    order, headers = await _checkout(client, container, (shop, 1), locale="fr")
+    first = await client.get(f"/v1/orders/{order['id']}/receipt", headers=headers)
+    key_ = (await _events(session, "orders.receipt_issued.v1"))[0]["storage_key"]
+    await container.storage.delete(key_)
+
+    again = await client.get(f"/v1/orders/{order['id']}/receipt", headers=headers)
+
+    assert again.status_code == 200
+    assert again.content == first.content
+    assert await container.storage.get(key_) == first.content
+    assert len(await _events(session, "orders.receipt_issued.v1")) == 1
+
+
+async def test_a_lost_pdf_that_would_now_read_differently_is_503_not_a_new_document(
+    client: httpx.AsyncClient, container: Container, session: AsyncSession
+) -> None:
+    shop = await make_shop(container, price=1000, shipping=0)
+    order, headers = await _checkout(client, container, (shop, 1))
+    await client.get(f"/v1/orders/{order['id']}/receipt", headers=headers)
+    refund = await client.post(
+        f"/v1/vendors/{shop.vendor.id}/orders/{_part(order, shop)['id']}/refunds",
+        json={"amount": 1000, "reason": "lost"},
+        headers=auth_headers(container, shop.vendor.owner) | {"Idempotency-Key": "refund-2"},
+    )
+    await container.jobs.drain()
+    documents = await _documents(session)
+    key_ = (await _events(session, "orders.receipt_issued.v1"))[0]["storage_key"]
+    await container.storage.delete(key_)
+
+    answer = await client.get(f"/v1/orders/{order['id']}/receipt", headers=headers)
+
+    assert refund.status_code == 201, refund.text
+    assert answer.status_code == 503
+    assert answer.json()["code"] == "document_unavailable"
+    assert not await container.storage.exists(key_)
+    assert await _documents(session) == documents

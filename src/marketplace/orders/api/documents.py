@@ -23,6 +23,7 @@ _PDF_RESPONSE: Final[dict[int | str, dict[str, Any]]] = {
         "description": "the PDF (`Content-Disposition` names the file)",
         "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
     },
+    503: {"description": "`document_unavailable`: the stored PDF is lost and not reproducible"},
 }
 
 
