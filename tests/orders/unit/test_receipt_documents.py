@@ -153,7 +153,7 @@ def test_a_french_statement_shows_commission_rate_and_earnings() -> None:
 
 
 def test_every_language_labels_everything_english_does() -> None:
-    from marketplace.orders.domain.receipt import CATALOGUE
+    from marketplace.orders.domain.receipt_labels import CATALOGUE
 
     assert {lang: sorted(labels) for lang, labels in CATALOGUE.items()} == dict.fromkeys(
         ("en", "de", "fr", "es"), sorted(CATALOGUE["en"])

@@ -29,13 +29,3 @@ async def add_once(session: AsyncSession, row: dict[str, Any]) -> Document:
     found = await document(session, kind=row["kind"], subject_id=row["subject_id"])
     assert found is not None
     return found
-
-
-async def documents_of_order(session: AsyncSession, order_id: str) -> list[Document]:
-    return list(
-        await session.scalars(
-            select(Document)
-            .where(Document.order_id == order_id)
-            .order_by(Document.kind, Document.subject_id)
-        )
-    )
