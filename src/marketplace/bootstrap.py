@@ -34,6 +34,7 @@ from marketplace.inventory import handlers as inventory_handlers
 from marketplace.inventory.api import router as inventory_router
 from marketplace.orders import handlers as orders_handlers
 from marketplace.orders.api import router as orders_router
+from marketplace.orders.service import receipts as orders_receipts
 from marketplace.payments import handlers as payments_handlers
 from marketplace.payments.api import router as payments_router
 from marketplace.payments.providers import Gateways, PaymentProvider, bind_gateways
@@ -199,6 +200,11 @@ def build_container(
     storage = _storage(settings)
     # The thumbnail job runs outside any request: it finds this storage through the registry.
     catalog_images.bind_storage(registry, storage)
+    # Receipts and statements are issued by a subscriber and on download: both find their
+    # storage and the marketplace's name through the unit of work's database.
+    orders_receipts.bind_documents(
+        db, orders_receipts.DocumentSettings(storage, settings.marketplace_name)
+    )
     identity = IdentityRuntime(_identity_config(settings), cache=cache, cipher=cipher)
     gateways = _payment_gateways(settings, uow_factory)
     # Jobs and facade functions have only a unit of work: they find the providers by its db.

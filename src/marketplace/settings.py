@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     )
 
     env: Literal["development", "test", "production"] = "development"
+    marketplace_name: str = Field(
+        default="Marketplace", description="the name printed on receipts and statements"
+    )
     data_dir: Path = Path("./var")
     database_url: str | None = Field(
         default=None, description="SQLAlchemy async URL; default a SQLite file in data_dir"

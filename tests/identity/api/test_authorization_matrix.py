@@ -542,6 +542,8 @@ MATRIX: dict[str, Entry] = {
     "GET /v1/orders/{oid}": Entry(own_order(200), target=order_of_a),
     "GET /v1/orders/{oid}/timeline": Entry(own_order(200), target=order_of_a),
     "GET /v1/orders/{oid}/tracking": Entry(own_order(200), target=order_of_a),
+    # The receipt PDF: the order's customer and platform staff; nobody else learns it exists.
+    "GET /v1/orders/{oid}/receipt": Entry(own_order(200), target=order_of_a),
     # The customer's own cancel and return routes: only customer A (staff use the admin route).
     "POST /v1/orders/{oid}/cancel": Entry(customer_a_only(200), fixed({}), fresh_order_of_a),
     "POST /v1/orders/{oid}/returns": Entry(customer_a_only(201), return_body, delivered_order_of_a),
@@ -553,6 +555,9 @@ MATRIX: dict[str, Entry] = {
     "GET /v1/vendors/{vid}/orders": Entry(products_read(200)),
     "GET /v1/vendors/{vid}/orders/{void}": Entry(products_read(200), target=vendor_order_of_1),
     "GET /v1/vendors/{vid}/orders/{void}/timeline": Entry(
+        products_read(200), target=vendor_order_of_1
+    ),
+    "GET /v1/vendors/{vid}/orders/{void}/statement": Entry(
         products_read(200), target=vendor_order_of_1
     ),
     "POST /v1/vendors/{vid}/orders/{void}/ship": Entry(

@@ -1,7 +1,7 @@
 """shipping
 
 Revision ID: 0017
-Revises: 0013
+Revises: 0016
 Create Date: 2026-12-03 20:51:12.504436
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0017"
-down_revision: str | None = "0013"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
