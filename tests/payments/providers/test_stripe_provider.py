@@ -385,7 +385,9 @@ def test_webhooks_verify_with_stripes_signature_and_tolerance(
     body = event("payment_intent.succeeded", payment_intent())
     now = int(time.time())
 
-    stripe_provider.verify_webhook(body, {"stripe-signature": stripe_signature(body, now)}, utcnow())
+    stripe_provider.verify_webhook(
+        body, {"stripe-signature": stripe_signature(body, now)}, utcnow()
+    )
     refused = [
         {},
         {"stripe-signature": stripe_signature(body + b" ", now)},

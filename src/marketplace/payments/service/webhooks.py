@@ -119,7 +119,9 @@ async def _payment_id(uow: UnitOfWork, provider: str, event: ProviderEvent) -> s
 
 
 # Events about payments and refunds; transfer events are stored for the payouts that use them.
-_PAYMENT_KINDS = frozenset({"payment_succeeded", "payment_failed", "refund_succeeded", "refund_failed"})
+_PAYMENT_KINDS = frozenset(
+    {"payment_succeeded", "payment_failed", "refund_succeeded", "refund_failed"}
+)
 
 
 async def _apply(uow: UnitOfWork, provider: str, event: ProviderEvent) -> bool:
