@@ -16,8 +16,8 @@ import httpx
 import orjson
 import pytest
 import requests
-import respx
 import responses
+import respx
 
 from marketplace.payments.providers import (
     ChargeRequest,
@@ -381,7 +381,7 @@ def transmission(sent_at: str | None = None) -> dict[str, str]:
         "paypal-auth-algo": "SHA256withRSA",
         "paypal-cert-url": "https://api.sandbox.paypal.com/v1/notifications/certs/CERT-360caa42",
         "paypal-transmission-id": "dfb3be50-fd74-11e4-8bf3-77339302725b",
-        "paypal-transmission-sig": "thy4/U002quzxFavHPwbfJGcc46E8rc5jzgyeafWm5mICTBdY/8rl7WJpn8JA0G",
+        "paypal-transmission-sig": "thy4/U002quzxFavHPwbfJGcc46E8rc5jzgyeafWm5mICTBdY/8rl7WJpn8J",
         "paypal-transmission-time": sent_at or utcnow().isoformat(),
     }
 
@@ -412,7 +412,7 @@ async def test_webhooks_are_verified_by_paypal_and_its_failure_is_refused(
         b'{"auth_algo":"SHA256withRSA",'
         b'"cert_url":"https://api.sandbox.paypal.com/v1/notifications/certs/CERT-360caa42",'
         b'"transmission_id":"dfb3be50-fd74-11e4-8bf3-77339302725b",'
-        b'"transmission_sig":"thy4/U002quzxFavHPwbfJGcc46E8rc5jzgyeafWm5mICTBdY/8rl7WJpn8JA0G",'
+        b'"transmission_sig":"thy4/U002quzxFavHPwbfJGcc46E8rc5jzgyeafWm5mICTBdY/8rl7WJpn8J",'
         b'"transmission_time":"' + headers["paypal-transmission-time"].encode() + b'",'
         b'"webhook_id":"4JH86294D6297924G",'
         b'"webhook_event":' + body + b"}"

@@ -19,6 +19,10 @@ class AmountNotRepresentable(ValueError):
     """The amount has more precision than the gateway accepts in this currency."""
 
 
+def _scale(shift: int) -> int:
+    return int(10 ** abs(shift))
+
+
 def to_gateway_units(
     amount: int, currency: str, overrides: Mapping[str, int], *, multiple_of: int = 1
 ) -> int:
@@ -27,9 +31,9 @@ def to_gateway_units(
     (Stripe's three-decimal currencies must end in 0)."""
     shift = overrides.get(currency, currency_exponent(currency)) - currency_exponent(currency)
     if shift >= 0:
-        units = amount * 10**shift
+        units = amount * _scale(shift)
     else:
-        units, rest = divmod(amount, 10**-shift)
+        units, rest = divmod(amount, _scale(shift))
         if rest:
             raise AmountNotRepresentable(
                 f"{amount} minor units of {currency} are not a whole gateway amount"
@@ -43,11 +47,11 @@ def from_gateway_units(units: int, currency: str, overrides: Mapping[str, int]) 
     """The inverse of `to_gateway_units`: ISO minor units of a gateway amount."""
     shift = overrides.get(currency, currency_exponent(currency)) - currency_exponent(currency)
     if shift >= 0:
-        amount, rest = divmod(units, 10**shift)
+        amount, rest = divmod(units, _scale(shift))
         if rest:
             raise AmountNotRepresentable(f"{units} is finer than ISO's unit of {currency}")
         return amount
-    return units * 10**-shift
+    return units * _scale(shift)
 
 
 def to_decimal_string(amount: int, currency: str, overrides: Mapping[str, int]) -> str:
