@@ -77,7 +77,7 @@ from marketplace.payments.providers.units import (
 
 logger = logging.getLogger(__name__)
 
-EXPONENTS: Final[Mapping[str, int]] = {"HUF": 0, "JPY": 0, "TWD": 0}
+NO_DECIMALS: Final = frozenset({"HUF", "JPY", "TWD"})
 ORDER_ID_RE: Final = re.compile(r"[A-Z0-9]{17}")
 VAULT_PREFIX: Final = "vault_"
 TRANSMISSION_HEADERS: Final = (
@@ -91,9 +91,15 @@ TIMEOUT_SECONDS: Final = 30
 T = TypeVar("T")
 
 
+def exponent(currency: str) -> int:
+    """PayPal's decimals: none for HUF, JPY and TWD, two for every currency it supports."""
+    return 0 if currency in NO_DECIMALS else 2
+
+
 def _value(amount: int, currency: str) -> dict[str, str]:
     try:
-        return {"currency_code": currency, "value": to_decimal_string(amount, currency, EXPONENTS)}
+        text = to_decimal_string(amount, currency, exponent(currency))
+        return {"currency_code": currency, "value": text}
     except AmountNotRepresentable as error:
         raise ProviderError(f"paypal: {error}") from None
 
@@ -517,4 +523,4 @@ def _normalise(event_id: str, type_: str, resource: Mapping[str, Any]) -> Provid
     return ProviderEvent(event_id, type_, "other")
 
 
-__all__ = ["EXPONENTS", "TRANSMISSION_HEADERS", "PayPalProvider"]
+__all__ = ["TRANSMISSION_HEADERS", "PayPalProvider", "exponent"]

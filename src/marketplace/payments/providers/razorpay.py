@@ -31,7 +31,8 @@ theirs before calling a provider).
   `GATEWAY_ERROR` are `ProviderUnavailable`; refused credentials and other `BAD_REQUEST_ERROR`s
   are `ProviderError`.
 
-Amounts are in the currency's smallest unit (paise), which is ISO 4217's minor unit.
+Amounts are in the currency's subunit as ISO 4217 defines it (paise, cents; none for JPY;
+thousandths for KWD), which for a few currencies (HUF, IDR…) is finer than our unit.
 """
 
 from __future__ import annotations
@@ -64,12 +65,42 @@ from marketplace.payments.providers.base import (
     TransferRequest,
     TransferResult,
 )
+from marketplace.payments.providers.units import (
+    AmountNotRepresentable,
+    from_gateway_units,
+    to_gateway_units,
+)
 
 logger = logging.getLogger(__name__)
 
 SIGNATURE_HEADER: Final = "x-razorpay-signature"
 TIMEOUT_SECONDS: Final = 30
 T = TypeVar("T")
+
+
+# ISO 4217 minor units where they are not 2.
+ZERO_DECIMAL: Final = frozenset(
+    {"BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND",
+     "VUV", "XAF", "XOF", "XPF"}
+)  # fmt: skip
+THREE_DECIMAL: Final = frozenset({"BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"})
+
+
+def exponent(currency: str) -> int:
+    """Razorpay's subunit: ISO 4217's minor unit."""
+    return 0 if currency in ZERO_DECIMAL else 3 if currency in THREE_DECIMAL else 2
+
+
+def _units(amount: int, currency: str) -> int:
+    try:
+        return to_gateway_units(amount, currency, exponent(currency))
+    except AmountNotRepresentable as error:
+        raise ProviderError(f"razorpay: {error}") from None
+
+
+def _amount(units: Any, currency: Any) -> int:
+    code = str(currency or "INR").upper()
+    return from_gateway_units(int(units or 0), code, exponent(code))
 
 
 def _notes(value: Any) -> Mapping[str, Any]:
@@ -119,7 +150,7 @@ class RazorpayProvider:
                 return _failed(pay_id, "payment_not_found", str(error))
             raise _refused("fetch", error) from error
         if (int(payment["amount"]), str(payment["currency"])) != (
-            request.amount,
+            _units(request.amount, request.currency),
             request.currency,
         ):
             return _failed(pay_id, "amount_mismatch", "The authorised amount is not the order's.")
@@ -143,7 +174,7 @@ class RazorpayProvider:
                     "capture",
                     lambda: self._client.payment.capture(
                         pay_id,
-                        request.amount,
+                        _units(request.amount, request.currency),
                         {"currency": request.currency},
                         timeout=TIMEOUT_SECONDS,
                     ),
@@ -161,12 +192,15 @@ class RazorpayProvider:
         return ChargeResult(
             provider_payment_id=pay_id,
             status="succeeded",
-            amount_captured=int(payment["amount"]),
-            fee_amount=int(payment.get("fee") or 0),
+            amount_captured=_amount(payment["amount"], payment["currency"]),
+            fee_amount=_amount(payment.get("fee"), payment["currency"]),
         )
 
     async def refund(self, request: RefundRequest) -> RefundResult:
-        body = {"amount": request.amount, "notes": dict(request.metadata)}
+        body = {
+            "amount": _units(request.amount, request.currency),
+            "notes": dict(request.metadata),
+        }
         headers = {"X-Refund-Idempotency": request.idempotency_key}
         try:
             refund = await self._call(
@@ -195,7 +229,7 @@ class RazorpayProvider:
             raise ProviderError("razorpay transfer: destination needs razorpay_account (acc_…)")
         item: dict[str, Any] = {
             "account": account,
-            "amount": request.amount,
+            "amount": _units(request.amount, request.currency),
             "currency": request.currency,
             "notes": {"vendor_id": request.vendor_id, "idempotency_key": request.idempotency_key},
         }
@@ -284,8 +318,8 @@ def _normalise(
             "payment_succeeded",
             payment_id=_notes(entity.get("notes")).get("payment_id"),
             provider_payment_id=entity["id"],
-            amount_captured=int(entity.get("amount", 0)),
-            fee_amount=int(entity.get("fee") or 0),
+            amount_captured=_amount(entity.get("amount"), entity.get("currency")),
+            fee_amount=_amount(entity.get("fee"), entity.get("currency")),
         )
     if type_ == "payment.failed":
         return ProviderEvent(
@@ -299,7 +333,8 @@ def _normalise(
         )
     if type_ in {"refund.processed", "refund.failed"}:
         notes = _notes(entity.get("notes"))
-        captured = int(payment.get("amount", 0)) if payment else 0
+        currency = payment.get("currency") if payment else None
+        captured = _amount(payment.get("amount"), currency) if payment else 0
         return ProviderEvent(
             event_id,
             type_,
@@ -307,7 +342,7 @@ def _normalise(
             payment_id=notes.get("payment_id"),
             provider_payment_id=entity.get("payment_id"),
             amount_captured=captured,
-            fee_amount=int(payment.get("fee") or 0) if payment else 0,
+            fee_amount=_amount(payment.get("fee"), currency) if payment else 0,
             failure_code="refund_failed" if type_ == "refund.failed" else None,
             failure_message="Razorpay could not refund the payment."
             if type_ == "refund.failed"
@@ -328,4 +363,4 @@ def _normalise(
     return ProviderEvent(event_id, type_, "other")
 
 
-__all__ = ["SIGNATURE_HEADER", "RazorpayProvider"]
+__all__ = ["SIGNATURE_HEADER", "RazorpayProvider", "exponent"]

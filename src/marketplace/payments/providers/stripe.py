@@ -25,8 +25,9 @@ SDK's async API over httpx, so no thread waits on Stripe.
   and 5xx are `ProviderUnavailable` (a retry sends the same key); bad credentials, a key
   reused with other parameters and requests Stripe rejects are `ProviderError`.
 
-Amounts: Stripe counts zero-decimal currencies (JPY, KRW, MGA…) in whole units, ISK in
-hundredths, and three-decimal currencies must end in 0 (`units.py` converts exactly).
+Amounts: Stripe counts zero-decimal currencies (JPY, KRW, MGA…) in whole units, every other
+currency in hundredths (ISK, HUF and IDR too), and three-decimal currencies in thousandths
+ending in 0 (`units.py` converts exactly).
 """
 
 from __future__ import annotations
@@ -65,22 +66,29 @@ ZERO_DECIMAL: Final = frozenset(
      "XAF", "XOF", "XPF"}
 )  # fmt: skip
 THREE_DECIMAL: Final = frozenset({"BHD", "JOD", "KWD", "OMR", "TND"})
-# Where Stripe's unit differs from ISO 4217's: zero-decimal currencies in whole units, and
-# ISK (ISO: no minor unit) still written in hundredths, for backwards compatibility.
-EXPONENTS: Final[Mapping[str, int]] = {**dict.fromkeys(ZERO_DECIMAL, 0), "ISK": 2}
+
+
+def exponent(currency: str) -> int:
+    """Stripe's decimals for `currency`: 0 for its zero-decimal currencies, 3 for the
+    three-decimal ones, otherwise 2, including ISK, HUF and IDR (whole units, written in
+    hundredths)."""
+    return 0 if currency in ZERO_DECIMAL else 3 if currency in THREE_DECIMAL else 2
 
 
 def _units(amount: int, currency: str) -> int:
     try:
         return to_gateway_units(
-            amount, currency, EXPONENTS, multiple_of=10 if currency in THREE_DECIMAL else 1
+            amount,
+            currency,
+            exponent(currency),
+            multiple_of=10 if currency in THREE_DECIMAL else 1,
         )
     except AmountNotRepresentable as error:
         raise ProviderError(f"stripe: {error}") from None
 
 
 def _amount(units: int, currency: str) -> int:
-    return from_gateway_units(units, currency.upper(), EXPONENTS)
+    return from_gateway_units(units, currency.upper(), exponent(currency.upper()))
 
 
 def _error_body(error: stripe.StripeError) -> dict[str, Any]:
@@ -378,4 +386,4 @@ def _normalise(event_id: str, type_: str, obj: Mapping[str, Any]) -> ProviderEve
     return ProviderEvent(event_id, type_, "other")
 
 
-__all__ = ["EXPONENTS", "SIGNATURE_HEADER", "StripeProvider"]
+__all__ = ["SIGNATURE_HEADER", "StripeProvider", "exponent"]

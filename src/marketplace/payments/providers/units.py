@@ -1,15 +1,15 @@
-"""Amounts as each gateway writes them, from our ISO 4217 minor units and back.
+"""Amounts as each gateway writes them, from our minor units and back.
 
-Our amounts are integers in the currency's ISO 4217 minor unit (`platform/money.py`).
-Gateways mostly agree, but not always: Stripe counts JPY or MGA in whole units and ISK in
-hundredths, PayPal writes decimal strings and has no decimals for HUF, JPY and TWD. Each
-adapter states its exponents; these functions convert exactly and refuse an amount that
-the gateway cannot express rather than round money away.
+Our amounts are integers in the currency's minor unit as `platform/money.py` defines it.
+Gateways count in their own units, which differ from ours for some currencies: Stripe
+counts JPY or MGA in whole units but HUF, IDR and ISK in hundredths, PayPal writes decimal
+strings without decimals for HUF, JPY and TWD. Each adapter states its exponent per
+currency; these functions convert exactly, and refuse an amount that the gateway cannot
+express rather than round money away.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from decimal import Decimal
 
 from marketplace.platform.money import currency_exponent
@@ -19,21 +19,21 @@ class AmountNotRepresentable(ValueError):
     """The amount has more precision than the gateway accepts in this currency."""
 
 
-def _scale(shift: int) -> int:
-    return int(10 ** abs(shift))
+def _shift(currency: str, gateway_exponent: int) -> int:
+    return gateway_exponent - currency_exponent(currency)
 
 
 def to_gateway_units(
-    amount: int, currency: str, overrides: Mapping[str, int], *, multiple_of: int = 1
+    amount: int, currency: str, gateway_exponent: int, *, multiple_of: int = 1
 ) -> int:
-    """`amount` (ISO minor units) in the gateway's units for `currency`, whose exponent is
-    `overrides.get(currency)` or ISO's. `multiple_of` is a gateway rule on the last digits
-    (Stripe's three-decimal currencies must end in 0)."""
-    shift = overrides.get(currency, currency_exponent(currency)) - currency_exponent(currency)
+    """`amount` (our minor units) counted in units of 10**-gateway_exponent of `currency`.
+    `multiple_of` is a gateway rule on the last digits (Stripe's three-decimal currencies
+    must end in 0)."""
+    shift = _shift(currency, gateway_exponent)
     if shift >= 0:
-        units = amount * _scale(shift)
+        units = amount * int(10**shift)
     else:
-        units, rest = divmod(amount, _scale(shift))
+        units, rest = divmod(amount, int(10**-shift))
         if rest:
             raise AmountNotRepresentable(
                 f"{amount} minor units of {currency} are not a whole gateway amount"
@@ -43,29 +43,28 @@ def to_gateway_units(
     return units
 
 
-def from_gateway_units(units: int, currency: str, overrides: Mapping[str, int]) -> int:
-    """The inverse of `to_gateway_units`: ISO minor units of a gateway amount."""
-    shift = overrides.get(currency, currency_exponent(currency)) - currency_exponent(currency)
+def from_gateway_units(units: int, currency: str, gateway_exponent: int) -> int:
+    """The inverse of `to_gateway_units`: our minor units of a gateway amount."""
+    shift = _shift(currency, gateway_exponent)
     if shift >= 0:
-        amount, rest = divmod(units, _scale(shift))
+        amount, rest = divmod(units, int(10**shift))
         if rest:
-            raise AmountNotRepresentable(f"{units} is finer than ISO's unit of {currency}")
+            raise AmountNotRepresentable(f"{units} is finer than our unit of {currency}")
         return amount
-    return units * _scale(shift)
+    return units * int(10**-shift)
 
 
-def to_decimal_string(amount: int, currency: str, overrides: Mapping[str, int]) -> str:
-    """`1999 USD` → `"19.99"`; `1500 JPY` → `"1500"` (the gateway's exponent decides)."""
-    exponent = overrides.get(currency, currency_exponent(currency))
-    units = to_gateway_units(amount, currency, overrides)
-    return str(Decimal(units).scaleb(-exponent).quantize(Decimal(1).scaleb(-exponent)))
+def to_decimal_string(amount: int, currency: str, gateway_exponent: int) -> str:
+    """`1999 USD` → `"19.99"`; `1500 JPY` → `"1500"` (with the gateway's decimals)."""
+    units = to_gateway_units(amount, currency, gateway_exponent)
+    return str(Decimal(units).scaleb(-gateway_exponent))
 
 
 def from_decimal_string(value: str, currency: str) -> int:
     """`"19.99" USD` → `1999`, exactly (never through a float)."""
     scaled = Decimal(value).scaleb(currency_exponent(currency))
     if scaled != scaled.to_integral_value():
-        raise AmountNotRepresentable(f"{value} {currency} is finer than ISO's minor unit")
+        raise AmountNotRepresentable(f"{value} {currency} is finer than our minor unit")
     return int(scaled)
 
 
