@@ -252,12 +252,23 @@ async def test_paypal_webhooks_through_the_route(
         verify = router.post(f"{PAYPAL_API}/v1/notifications/verify-webhook-signature")
         verify.side_effect = [
             httpx.Response(200, json={"verification_status": "FAILURE"}),
+            httpx.Response(503, json={"name": "SERVICE_UNAVAILABLE"}),
             httpx.Response(200, json={"verification_status": "SUCCESS"}),
         ]
         await _refused_and_nothing_stored(client, session, "paypal", body, headers)
+        unverified = await client.post(
+            "/v1/webhooks/payments/paypal", content=body, headers=headers
+        )
+        stored_meanwhile = await _count(session, WebhookEvent)
         accepted = await client.post("/v1/webhooks/payments/paypal", content=body, headers=headers)
     await gateways_container.jobs.drain()
 
+    # PayPal could not be asked: 503, so PayPal delivers the event again later.
+    assert (unverified.status_code, unverified.json()["code"]) == (
+        503,
+        "payment_provider_unavailable",
+    )
+    assert stored_meanwhile == 0
     assert accepted.status_code == 200
-    assert verify.call_count == 2
+    assert verify.call_count == 3
     assert await _settled(session, payment_id) == ("succeeded", 2_000, 88, "3C679366HH908993F")
