@@ -15,47 +15,18 @@ import orjson
 import pytest
 import responses
 import respx
-from pydantic import SecretStr
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from factories.payments import share
+from factories.payments import RAZORPAY_WHSEC, STRIPE_WHSEC, share
 from marketplace.app import create_app
-from marketplace.bootstrap import Container, build_container
+from marketplace.bootstrap import Container
 from marketplace.payments import public as payments
 from marketplace.payments.models import Payment, WebhookEvent
 from marketplace.platform.clock import utcnow
-from marketplace.platform.db import Database
 from marketplace.platform.models import OutboxMessage
-from marketplace.settings import Settings
 
-STRIPE_WHSEC = "whsec_test_api_0123456789"
-RAZORPAY_WHSEC = "whsec_rzp_api_0123456789"
 PAYPAL_API = "https://api-m.sandbox.paypal.com"
-
-
-@pytest.fixture
-async def gateways_container(settings: Settings, db: Database) -> AsyncIterator[Container]:
-    # model_copy does not validate: secrets are given as SecretStr, as settings parse them.
-    configured = settings.model_copy(
-        update={
-            "payment_providers": ["sandbox", "stripe", "paypal", "razorpay"],
-            "stripe_secret_key": SecretStr("sk_test_51Mzq2mLkdIwHu7ix"),
-            "stripe_webhook_secret": SecretStr(STRIPE_WHSEC),
-            "paypal_client_id": "AYSq3RDGsmBLJE-otTkBtM",
-            "paypal_client_secret": SecretStr("EGnHDxD_qRPdaLdZz8iCr8N7"),
-            "paypal_webhook_id": "4JH86294D6297924G",
-            "razorpay_key_id": "rzp_test_1DP5mmOlF5G5ag",
-            "razorpay_key_secret": SecretStr("thisisasecret"),
-            "razorpay_webhook_secret": SecretStr(RAZORPAY_WHSEC),
-        }
-    )
-    built = build_container(configured, db=db, inline_jobs=True)
-    await built.jobs.startup()
-    yield built
-    await built.jobs.stop()
-    await built.cache.close()
-    db.write_listeners.clear()
 
 
 @pytest.fixture
