@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from factories.payments import ledger, share
 from marketplace.bootstrap import Container
 from marketplace.payments import public as payments
-from marketplace.payments.errors import ProviderUnavailableError
+from marketplace.payments.errors import ProviderRejectedError, ProviderUnavailableError
 from marketplace.payments.models import Payment, Refund
 
 STRIPE = "https://api.stripe.com/v1"
@@ -135,6 +135,30 @@ async def test_a_stripe_decline_fails_the_payment_and_posts_nothing(
         "generic_decline",
         "Your card was declined.",
     )
+    assert await ledger(session) == []
+
+
+@respx.mock
+async def test_refused_credentials_are_a_502_and_the_payment_stays_pending(
+    respx_mock: respx.MockRouter, gateways_container: Container, session: AsyncSession
+) -> None:
+    payment = await _start(gateways_container, "stripe", "pm_1MtwBwLkdIwHu7ixVisa", "USD")
+    respx_mock.post(f"{STRIPE}/payment_intents").respond(
+        401,
+        json={
+            "error": {
+                "message": "Invalid API Key provided: sk_test_****7ix",
+                "type": "invalid_request_error",
+            }
+        },
+    )
+
+    with pytest.raises(ProviderRejectedError) as refused:
+        await _confirm(gateways_container, payment.id)
+
+    assert (refused.value.status, refused.value.code) == (502, "payment_provider_error")
+    assert "sk_test" not in str(refused.value)
+    assert await payments_view(session, payment.id) == ("pending", 0, 0)
     assert await ledger(session) == []
 
 

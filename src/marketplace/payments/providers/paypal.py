@@ -194,9 +194,8 @@ class PayPalProvider:
                 return _failed(order_id, "order_not_found", "No such PayPal order.")
             _raise_for(error, "get order")
         unit = (order.get("purchase_units") or [{}])[0]
-        if _minor(unit.get("amount")) != request.amount or (
-            (unit.get("amount") or {}).get("currency_code") != request.currency
-        ):
+        approved = unit.get("amount") or {}
+        if approved.get("currency_code") != request.currency or _minor(approved) != request.amount:
             return _failed(order_id, "amount_mismatch", "The approved amount is not the order's.")
         if order.get("status") == "COMPLETED":
             return _capture_result(order_id, order)
