@@ -1,52 +1,14 @@
-"""PayPal adapter: Orders v2 and refunds on the official `paypal-server-sdk`; Payouts and
-webhook verification, which that SDK does not cover, on PayPal's REST endpoints over httpx
-with the SDK's OAuth token.
-
-The SDK is synchronous (requests), so its calls run in a worker thread; the REST calls are
-async. No database transaction is open during any of them.
-
-* **What checkout passes as `payment_method`**: either the id of a PayPal order the buyer
-  approved in PayPal's checkout (17 upper-case letters and digits, e.g. `5O190127TN364715T`),
-  or `vault_<payment token id>` for a PayPal wallet the buyer saved with PayPal's vault.
-* **Charge, approved order**: `GET /v2/checkout/orders/{id}` refuses (uncaptured) an order
-  whose amount or currency is not the payment's or that the buyer has not approved; `PATCH`
-  writes our payment id as the purchase unit's `custom_id` (so the capture's webhooks name
-  our payment even if our call's answer is lost); `POST .../capture` with our persisted key
-  as `PayPal-Request-Id`. An order already captured (a retry) answers with its capture.
-* **Charge, vault token**: one `POST /v2/checkout/orders` with `intent=CAPTURE`, the
-  vault id as `payment_source.paypal.vault_id`, our ids as `custom_id` / `invoice_id`, and
-  `PayPal-Request-Id`; PayPal captures at once.
-  Either way the provider payment id is the **capture** id (refunds act on captures), the
-  fee is the capture's `seller_receivable_breakdown.paypal_fee`, a `PENDING` capture is not
-  final (`ProviderUnavailable`, `PAYMENT.CAPTURE.COMPLETED` settles it) and a declined
-  instrument is a failed charge (`instrument_declined`).
-* **Refund**: `POST /v2/payments/captures/{id}/refund` with the amount, our refund id as
-  `custom_id` and `PayPal-Request-Id`.
-* **Transfer** (vendor payout): `POST /v1/payments/payouts`, one item to
-  `destination["paypal_email"]` (or `paypal_payer_id`), our key as `sender_batch_id` and
-  `PayPal-Request-Id`; the batch is `pending` until `PAYMENT.PAYOUTS-ITEM.*` webhooks.
-* **Webhooks** are verified by PayPal (`POST /v1/notifications/verify-webhook-signature`
-  with the five `PayPal-*` transmission headers, our webhook id and the event exactly as
-  received); anything but `SUCCESS` is `InvalidSignature`. We also refuse a transmission
-  time outside the tolerance, so a captured delivery cannot be replayed later.
-  `PAYMENT.CAPTURE.COMPLETED` / `DENIED` / `DECLINED` / `REFUNDED`, and `PAYMENT.PAYOUTS-ITEM.*`
-  are normalised.
-* **Errors**: timeouts, connection errors, 409, 429 and 5xx are `ProviderUnavailable`;
-  refused credentials and requests PayPal rejects are `ProviderError`.
-
-Amounts are decimal strings; PayPal has no decimals for HUF, JPY and TWD.
-"""
+"""The PayPal adapter (see the package docstring for what each call does)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
-import re
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, Final, NoReturn, TypeVar
+from typing import Any
 
 import httpx
 import orjson
@@ -69,64 +31,21 @@ from marketplace.payments.providers.base import (
     TransferRequest,
     TransferResult,
 )
-from marketplace.payments.providers.units import (
-    AmountNotRepresentable,
-    from_decimal_string,
-    to_decimal_string,
+from marketplace.payments.providers.paypal.answers import (
+    ORDER_ID_RE,
+    TIMEOUT_SECONDS,
+    TRANSMISSION_HEADERS,
+    VAULT_PREFIX,
+    capture_result,
+    failed,
+    issue_of,
+    minor_of,
+    raise_for,
+    value_of,
 )
+from marketplace.payments.providers.paypal.events import normalise
 
 logger = logging.getLogger(__name__)
-
-NO_DECIMALS: Final = frozenset({"HUF", "JPY", "TWD"})
-ORDER_ID_RE: Final = re.compile(r"[A-Z0-9]{17}")
-VAULT_PREFIX: Final = "vault_"
-TRANSMISSION_HEADERS: Final = (
-    "paypal-auth-algo",
-    "paypal-cert-url",
-    "paypal-transmission-id",
-    "paypal-transmission-sig",
-    "paypal-transmission-time",
-)
-TIMEOUT_SECONDS: Final = 30
-T = TypeVar("T")
-
-
-def exponent(currency: str) -> int:
-    """PayPal's decimals: none for HUF, JPY and TWD, two for every currency it supports."""
-    return 0 if currency in NO_DECIMALS else 2
-
-
-def _value(amount: int, currency: str) -> dict[str, str]:
-    try:
-        text = to_decimal_string(amount, currency, exponent(currency))
-        return {"currency_code": currency, "value": text}
-    except AmountNotRepresentable as error:
-        raise ProviderError(f"paypal: {error}") from None
-
-
-def _minor(money: Mapping[str, Any] | None) -> int:
-    if not money:
-        return 0
-    return from_decimal_string(str(money["value"]), str(money["currency_code"]))
-
-
-def _issue(error: ApiException) -> str:
-    """The first `details[].issue` of a PayPal error body (`INSTRUMENT_DECLINED`), or its name."""
-    try:
-        body = json.loads(error.response.text)
-    except (ValueError, AttributeError):
-        return ""
-    details = body.get("details") or [{}]
-    return str(details[0].get("issue") or body.get("name") or "")
-
-
-def _raise_for(error: ApiException, action: str) -> NoReturn:
-    status = error.response_code
-    if status >= 500 or status in {409, 429}:
-        raise ProviderUnavailable(f"paypal {action}: {status}") from error
-    if status in {401, 403}:
-        raise ProviderError(f"paypal {action}: the client id and secret were refused") from error
-    raise ProviderError(f"paypal {action}: {status} {_issue(error)}") from error
 
 
 class PayPalProvider:
@@ -191,16 +110,19 @@ class PayPalProvider:
             order = await self._sdk("get order", lambda: orders.get_order({"id": order_id}))
         except ApiException as error:
             if error.response_code == 404:
-                return _failed(order_id, "order_not_found", "No such PayPal order.")
-            _raise_for(error, "get order")
+                return failed(order_id, "order_not_found", "No such PayPal order.")
+            raise_for(error, "get order")
         unit = (order.get("purchase_units") or [{}])[0]
         approved = unit.get("amount") or {}
-        if approved.get("currency_code") != request.currency or _minor(approved) != request.amount:
-            return _failed(order_id, "amount_mismatch", "The approved amount is not the order's.")
+        if (
+            approved.get("currency_code") != request.currency
+            or minor_of(approved) != request.amount
+        ):
+            return failed(order_id, "amount_mismatch", "The approved amount is not the order's.")
         if order.get("status") == "COMPLETED":
-            return _capture_result(order_id, order)
+            return capture_result(order_id, order)
         if order.get("status") != "APPROVED":
-            return _failed(order_id, "order_not_approved", "The buyer has not approved it.")
+            return failed(order_id, "order_not_approved", "The buyer has not approved it.")
         reference = unit.get("reference_id") or "default"
         patch = [
             {
@@ -224,14 +146,14 @@ class PayPalProvider:
                 ),
             )
         except ApiException as error:
-            issue = _issue(error)
+            issue = issue_of(error)
             if issue == "ORDER_ALREADY_CAPTURED":
                 order = await self._sdk("get order", lambda: orders.get_order({"id": order_id}))
-                return _capture_result(order_id, order)
+                return capture_result(order_id, order)
             if error.response_code == 422 and issue:
-                return _failed(order_id, issue.lower(), f"PayPal refused the capture ({issue}).")
-            _raise_for(error, "capture")
-        return _capture_result(order_id, captured)
+                return failed(order_id, issue.lower(), f"PayPal refused the capture ({issue}).")
+            raise_for(error, "capture")
+        return capture_result(order_id, captured)
 
     async def _charge_vaulted(self, request: ChargeRequest) -> ChargeResult:
         body = {
@@ -241,7 +163,7 @@ class PayPalProvider:
                     "reference_id": "default",
                     "custom_id": request.metadata.get("payment_id", ""),
                     "invoice_id": request.metadata.get("order_id", ""),
-                    "amount": _value(request.amount, request.currency),
+                    "amount": value_of(request.amount, request.currency),
                 }
             ],
             "payment_source": {
@@ -260,16 +182,16 @@ class PayPalProvider:
                 ),
             )
         except ApiException as error:
-            issue = _issue(error)
+            issue = issue_of(error)
             if error.response_code == 422 and issue:
-                return _failed(request.payment_method, issue.lower(), f"PayPal refused ({issue}).")
-            _raise_for(error, "create order")
-        return _capture_result(str(order.get("id", "")), order)
+                return failed(request.payment_method, issue.lower(), f"PayPal refused ({issue}).")
+            raise_for(error, "create order")
+        return capture_result(str(order.get("id", "")), order)
 
     async def refund(self, request: RefundRequest) -> RefundResult:
         body = {
             "amount": {
-                "value": _value(request.amount, request.currency)["value"],
+                "value": value_of(request.amount, request.currency)["value"],
                 "currency_code": request.currency,
             },
             "custom_id": request.metadata.get("refund_id", ""),
@@ -287,10 +209,10 @@ class PayPalProvider:
                 ),
             )
         except ApiException as error:
-            issue = _issue(error)
+            issue = issue_of(error)
             if error.response_code == 422 and issue:
                 return RefundResult("", "failed", issue.lower(), f"PayPal refused ({issue}).")
-            _raise_for(error, "refund")
+            raise_for(error, "refund")
         status = refund.get("status")
         if status == "COMPLETED":
             return RefundResult(provider_refund_id=refund["id"], status="succeeded")
@@ -310,7 +232,7 @@ class PayPalProvider:
         except requests.RequestException as error:
             raise ProviderUnavailable(f"paypal token: {error!r}") from error
         except ApiException as error:
-            _raise_for(error, "token")
+            raise_for(error, "token")
         lifetime = float(getattr(token, "expires_in", 0) or 0)
         self._token = (token.access_token, time.monotonic() + max(lifetime - 60, 0))
         return str(token.access_token)
@@ -351,7 +273,7 @@ class PayPalProvider:
                 {
                     **recipient,
                     "amount": {
-                        "value": _value(request.amount, request.currency)["value"],
+                        "value": value_of(request.amount, request.currency)["value"],
                         "currency": request.currency,
                     },
                     "sender_item_id": request.vendor_id,
@@ -417,109 +339,7 @@ class PayPalProvider:
             raise ValueError("not a PayPal event") from None
         if not isinstance(resource, dict):
             raise ValueError("not a PayPal event")
-        return _normalise(event_id, type_, resource)
+        return normalise(event_id, type_, resource)
 
     async def aclose(self) -> None:
         await self._http.aclose()
-
-
-def _failed(provider_id: str, code: str, message: str) -> ChargeResult:
-    return ChargeResult(
-        provider_payment_id=provider_id,
-        status="failed",
-        amount_captured=0,
-        failure_code=code,
-        failure_message=message,
-    )
-
-
-def _capture_result(order_id: str, order: Mapping[str, Any]) -> ChargeResult:
-    unit = (order.get("purchase_units") or [{}])[0]
-    captures = (unit.get("payments") or {}).get("captures") or []
-    if not captures:
-        raise ProviderUnavailable(f"paypal order {order_id} has no capture yet")
-    capture = captures[-1]
-    status = capture.get("status")
-    if status == "COMPLETED":
-        breakdown = capture.get("seller_receivable_breakdown") or {}
-        fee = breakdown.get("paypal_fee")
-        same_currency = (
-            fee is None or fee.get("currency_code") == capture["amount"]["currency_code"]
-        )
-        return ChargeResult(
-            provider_payment_id=capture["id"],
-            status="succeeded",
-            amount_captured=_minor(capture["amount"]),
-            fee_amount=_minor(fee) if same_currency else 0,
-        )
-    if status in {"DECLINED", "FAILED"}:
-        reason = (capture.get("status_details") or {}).get("reason") or status
-        return _failed(capture["id"], str(reason).lower(), "PayPal declined the payment.")
-    # PENDING: PayPal is still reviewing; PAYMENT.CAPTURE.COMPLETED or DENIED settles it.
-    raise ProviderUnavailable(f"paypal capture {capture.get('id')} is {status}")
-
-
-def _up_link(resource: Mapping[str, Any]) -> str | None:
-    """The capture a refund belongs to: the id at the end of its `rel: up` link."""
-    for link in resource.get("links") or []:
-        if link.get("rel") == "up" and "/captures/" in str(link.get("href")):
-            return str(link["href"]).rstrip("/").rsplit("/", 1)[-1]
-    return None
-
-
-def _normalise(event_id: str, type_: str, resource: Mapping[str, Any]) -> ProviderEvent:
-    if type_ == "PAYMENT.CAPTURE.COMPLETED":
-        fee = (resource.get("seller_receivable_breakdown") or {}).get("paypal_fee")
-        return ProviderEvent(
-            event_id,
-            type_,
-            "payment_succeeded",
-            payment_id=resource.get("custom_id") or None,
-            provider_payment_id=resource.get("id"),
-            amount_captured=_minor(resource.get("amount")),
-            fee_amount=_minor(fee),
-        )
-    if type_ in {"PAYMENT.CAPTURE.DENIED", "PAYMENT.CAPTURE.DECLINED"}:
-        reason = (resource.get("status_details") or {}).get("reason") or "denied"
-        return ProviderEvent(
-            event_id,
-            type_,
-            "payment_failed",
-            payment_id=resource.get("custom_id") or None,
-            provider_payment_id=resource.get("id"),
-            failure_code=str(reason).lower(),
-            failure_message="PayPal declined the payment.",
-        )
-    if type_ == "PAYMENT.CAPTURE.REFUNDED":
-        return ProviderEvent(
-            event_id,
-            type_,
-            "refund_succeeded",
-            provider_payment_id=_up_link(resource),
-            refund_id=resource.get("custom_id") or None,
-            provider_refund_id=resource.get("id"),
-        )
-    if type_ == "PAYMENT.PAYOUTS-ITEM.SUCCEEDED":
-        return ProviderEvent(
-            event_id, type_, "transfer_paid", provider_transfer_id=resource.get("payout_batch_id")
-        )
-    if type_ in {
-        "PAYMENT.PAYOUTS-ITEM.FAILED",
-        "PAYMENT.PAYOUTS-ITEM.BLOCKED",
-        "PAYMENT.PAYOUTS-ITEM.DENIED",
-        "PAYMENT.PAYOUTS-ITEM.RETURNED",
-        "PAYMENT.PAYOUTS-ITEM.CANCELED",
-    }:
-        errors = resource.get("errors") or {}
-        return ProviderEvent(
-            event_id,
-            type_,
-            "transfer_failed",
-            failure_code=str(errors.get("name") or resource.get("transaction_status")).lower(),
-            failure_message=errors.get("message"),
-            provider_transfer_id=resource.get("payout_batch_id"),
-        )
-    return ProviderEvent(event_id, type_, "other")
-
-
-__all__ = ["TRANSMISSION_HEADERS", "PayPalProvider", "exponent"]
