@@ -243,3 +243,23 @@ async def test_paypal_webhooks_through_the_route(
     assert accepted.status_code == 200
     assert verify.call_count == 3
     assert await _settled(session, payment_id) == ("succeeded", 2_000, 88, "3C679366HH908993F")
+
+
+async def test_transfer_events_are_stored_and_left_for_payouts(
+    client: httpx.AsyncClient, gateways_container: Container, session: AsyncSession
+) -> None:
+    payout = {"id": "po_1OaFDbEcg9tTZuTgNYmX0PKB", "object": "payout", "amount": 4_500}
+    body = orjson.dumps(
+        {"id": "evt_payout_1", "object": "event", "type": "payout.paid", "data": {"object": payout}}
+    )
+
+    response = await client.post(
+        "/v1/webhooks/payments/stripe",
+        content=body,
+        headers={"Stripe-Signature": _stripe_signature(body)},
+    )
+    await gateways_container.jobs.drain()
+
+    assert response.status_code == 200
+    stored = (await session.execute(select(WebhookEvent.type, WebhookEvent.status))).all()
+    assert [tuple(row) for row in stored] == [("payout.paid", "ignored")]

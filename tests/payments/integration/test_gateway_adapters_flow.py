@@ -187,8 +187,12 @@ async def test_a_razorpay_refund_job_sends_the_persisted_key_and_settles_the_ref
         "speed_processed": "normal",
         "speed_requested": "normal",
     }
+    url = f"{RAZORPAY}/payments/pay_29QQoUBi66xm2f"
+    tagged = entity | {"notes": {"payment_id": payment.id, "order_id": payment.order_id}}
     with responses.RequestsMock() as rsps:
-        rsps.get(f"{RAZORPAY}/payments/pay_29QQoUBi66xm2f", json=entity)
+        rsps.get(url, json=entity | {"status": "authorized", "fee": None, "tax": None})
+        rsps.patch(url, json=tagged | {"status": "authorized"})
+        rsps.post(f"{url}/capture", json=tagged)
         await _confirm(gateways_container, payment.id)
         refund_call = rsps.post(f"{RAZORPAY}/payments/pay_29QQoUBi66xm2f/refund", json=refund)
         async with gateways_container.uow_factory() as uow:

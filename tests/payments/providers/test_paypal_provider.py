@@ -206,6 +206,18 @@ async def test_a_declined_instrument_and_a_wrong_amount_are_failed_charges(
     assert len(calls_to(sdk, f"/v2/checkout/orders/{ORDER}/capture")) == 1
 
 
+async def test_an_order_captured_for_another_payment_cannot_pay_again(
+    sdk: responses.RequestsMock, paypal_provider: PayPalProvider
+) -> None:
+    theirs = capture_object() | {"custom_id": "pay_0"}
+    sdk.get(f"{API}/v2/checkout/orders/{ORDER}", json=order_object("COMPLETED", captures=[theirs]))
+
+    reused = await paypal_provider.charge(charge_request())
+
+    assert (reused.status, reused.failure_code) == ("failed", "order_already_used")
+    assert calls_to(sdk, f"/v2/checkout/orders/{ORDER}/capture") == []
+
+
 async def test_a_vaulted_wallet_is_charged_in_one_order(
     sdk: responses.RequestsMock, paypal_provider: PayPalProvider
 ) -> None:

@@ -136,7 +136,8 @@ async def test_a_charge_checks_the_payment_notes_our_ids_and_captures_it(
 async def test_a_retry_after_a_lost_answer_finds_the_payment_captured(
     mocked: responses.RequestsMock, razorpay_provider: RazorpayProvider
 ) -> None:
-    mocked.get(f"{API}/payments/{PAY}", json=payment_entity("captured"))
+    ours = {"payment_id": "pay_ours_1", "order_id": "ord_1"}
+    mocked.get(f"{API}/payments/{PAY}", json=payment_entity("captured", notes=ours))
 
     result = await razorpay_provider.charge(charge_request())
 
@@ -146,6 +147,21 @@ async def test_a_retry_after_a_lost_answer_finds_the_payment_captured(
         1_180,
     )
     assert [c.request.method for c in mocked.calls] == ["GET"]
+
+
+async def test_a_payment_captured_for_another_order_cannot_pay_again(
+    mocked: responses.RequestsMock, razorpay_provider: RazorpayProvider
+) -> None:
+    theirs = {"payment_id": "pay_ours_0", "order_id": "ord_0"}
+    mocked.get(f"{API}/payments/{PAY}", json=payment_entity("captured", notes=theirs))
+    mocked.get(f"{API}/payments/pay_untagged", json=payment_entity("captured", id="pay_untagged"))
+
+    reused = await razorpay_provider.charge(charge_request())
+    untagged = await razorpay_provider.charge(charge_request(payment_method="pay_untagged"))
+
+    assert (reused.status, reused.failure_code) == ("failed", "payment_already_used")
+    assert (untagged.status, untagged.failure_code) == ("failed", "payment_already_used")
+    assert [c.request.method for c in mocked.calls] == ["GET", "GET"]
 
 
 async def test_failed_mismatched_and_unknown_payments_are_failed_charges_never_captured(

@@ -9,7 +9,9 @@ theirs before calling a provider).
   its amount and currency are the payment's; write our payment and order ids into its
   `notes` (so its webhooks name our payment even if our call's answer is lost); then
   capture it (`POST /v1/payments/{id}/capture` with amount and currency). A payment that is
-  already captured (a retry after a lost answer) is a success; a failed one is a failed
+  already captured is a success only if its notes name our payment (a retry after a lost
+  answer); one captured for another of our payments is refused (`payment_already_used`), so
+  a payment id cannot pay for two purchases one after the other; a failed one is a failed
   charge with Razorpay's `error_reason` (or `error_code`). The fee (GST included) is the
   captured payment's `fee`.
 * **Refund**: `POST /v1/payments/{id}/refund` with our ids in `notes` and our persisted key
@@ -185,7 +187,13 @@ class RazorpayProvider:
                 payment = await self._call(
                     "fetch", lambda: self._client.payment.fetch(pay_id, {}, timeout=TIMEOUT_SECONDS)
                 )
+                if not _ours(payment, request):
+                    return _failed(pay_id, "payment_already_used", _USED)
             status = payment.get("status")
+        elif status == "captured" and not _ours(payment, request):
+            # Captured before, for another of our payments: a payment id reused for a second
+            # purchase. Ours (a retry after a lost answer) carries our payment id in its notes.
+            return _failed(pay_id, "payment_already_used", _USED)
         if status != "captured":
             # `created`: the customer never completed the payment; `refunded`: not ours.
             return _failed(pay_id, f"payment_{status}", "The payment is not authorised.")
@@ -290,6 +298,14 @@ class RazorpayProvider:
         # Deliveries of one event carry the same name and entity: that is its identity.
         event_id = f"{type_}:{entity['id']}"
         return _normalise(event_id, type_, entity, entities.get("payment"))
+
+
+_USED: Final = "This payment paid for another order."
+
+
+def _ours(payment: Mapping[str, Any], request: ChargeRequest) -> bool:
+    tagged = _notes(payment.get("notes")).get("payment_id")
+    return bool(tagged) and tagged == request.metadata.get("payment_id")
 
 
 def _failed(pay_id: str, code: str, message: str | None) -> ChargeResult:

@@ -12,7 +12,9 @@ async. No database transaction is open during any of them.
   whose amount or currency is not the payment's or that the buyer has not approved; `PATCH`
   writes our payment id as the purchase unit's `custom_id` (so the capture's webhooks name
   our payment even if our call's answer is lost); `POST .../capture` with our persisted key
-  as `PayPal-Request-Id`. An order already captured (a retry) answers with its capture.
+  as `PayPal-Request-Id`. An order already captured answers with its capture if it carries
+  our payment id (a retry), and is refused otherwise (`order_already_used`): an approved
+  order cannot pay for two purchases one after the other.
 * **Charge, vault token**: one `POST /v2/checkout/orders` with `intent=CAPTURE`, the
   vault id as `payment_source.paypal.vault_id`, our ids as `custom_id` / `invoice_id`, and
   `PayPal-Request-Id`; PayPal captures at once.

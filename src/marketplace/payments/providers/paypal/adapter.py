@@ -120,7 +120,7 @@ class PayPalProvider:
         ):
             return failed(order_id, "amount_mismatch", "The approved amount is not the order's.")
         if order.get("status") == "COMPLETED":
-            return capture_result(order_id, order)
+            return _captured_for(order_id, order, request)
         if order.get("status") != "APPROVED":
             return failed(order_id, "order_not_approved", "The buyer has not approved it.")
         reference = unit.get("reference_id") or "default"
@@ -149,7 +149,7 @@ class PayPalProvider:
             issue = issue_of(error)
             if issue == "ORDER_ALREADY_CAPTURED":
                 order = await self._sdk("get order", lambda: orders.get_order({"id": order_id}))
-                return capture_result(order_id, order)
+                return _captured_for(order_id, order, request)
             if error.response_code == 422 and issue:
                 return failed(order_id, issue.lower(), f"PayPal refused the capture ({issue}).")
             raise_for(error, "capture")
@@ -343,3 +343,14 @@ class PayPalProvider:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+
+def _captured_for(order_id: str, order: Mapping[str, Any], request: ChargeRequest) -> ChargeResult:
+    """An order found captured already: ours (a retry after a lost answer) only if it carries
+    our payment id; otherwise an approved order is being reused for a second purchase."""
+    unit = (order.get("purchase_units") or [{}])[0]
+    captures = (unit.get("payments") or {}).get("captures") or [{}]
+    tagged = captures[-1].get("custom_id") or unit.get("custom_id")
+    if not tagged or tagged != request.metadata.get("payment_id"):
+        return failed(order_id, "order_already_used", "This PayPal order paid for another order.")
+    return capture_result(order_id, order)
