@@ -38,7 +38,10 @@ from marketplace.orders.service import receipts as orders_receipts
 from marketplace.payments import handlers as payments_handlers
 from marketplace.payments.api import router as payments_router
 from marketplace.payments.providers import Gateways, PaymentProvider, bind_gateways
+from marketplace.payments.providers.paypal import PayPalProvider
+from marketplace.payments.providers.razorpay import RazorpayProvider
 from marketplace.payments.providers.sandbox import SandboxProvider
+from marketplace.payments.providers.stripe import StripeProvider
 from marketplace.platform import maintenance
 from marketplace.platform.cache import Cache, MemoryCache, build_cache
 from marketplace.platform.crypto import FieldCipher, Keyring
@@ -265,6 +268,10 @@ def _storage(settings: Settings) -> Storage:
 
 
 def _payment_gateways(settings: Settings, uow_factory: UnitOfWorkFactory) -> Gateways:
+    if problems := settings.payment_provider_problems():
+        # An enabled gateway without credentials would fail every checkout: refuse to start.
+        raise ValueError("payment providers are not configured: " + "; ".join(problems))
+    tolerance = timedelta(seconds=settings.payments_webhook_tolerance_seconds)
     providers: list[PaymentProvider] = []
     for name in settings.payment_providers:
         if name == "sandbox":
@@ -275,19 +282,42 @@ def _payment_gateways(settings: Settings, uow_factory: UnitOfWorkFactory) -> Gat
                     webhook_secret=secret.get_secret_value().encode()
                     if secret
                     else _derive(settings, "payments-sandbox-webhook"),
-                    webhook_tolerance=timedelta(
-                        seconds=settings.payments_webhook_tolerance_seconds
-                    ),
+                    webhook_tolerance=tolerance,
+                )
+            )
+        elif name == "stripe":
+            providers.append(
+                StripeProvider(
+                    secret_key=_secret(settings.stripe_secret_key),
+                    webhook_secret=_secret(settings.stripe_webhook_secret),
+                    webhook_tolerance=tolerance,
+                )
+            )
+        elif name == "paypal":
+            providers.append(
+                PayPalProvider(
+                    client_id=settings.paypal_client_id or "",
+                    client_secret=_secret(settings.paypal_client_secret),
+                    webhook_id=settings.paypal_webhook_id or "",
+                    environment=settings.paypal_environment,
+                    webhook_tolerance=tolerance,
+                )
+            )
+        elif name == "razorpay":
+            providers.append(
+                RazorpayProvider(
+                    key_id=settings.razorpay_key_id or "",
+                    key_secret=_secret(settings.razorpay_key_secret),
+                    webhook_secret=_secret(settings.razorpay_webhook_secret),
                 )
             )
         else:
-            # Stripe, PayPal and Razorpay adapters come with their own increment.
-            raise ValueError(f"payment provider {name!r} has no adapter yet")
+            raise ValueError(f"unknown payment provider {name!r}")
     return Gateways(providers, hold_period=timedelta(days=settings.payments_hold_days))
 
 
 def _secret(value: SecretStr | None) -> str:
-    # shipping_problems() has refused a missing one already.
+    # Settings have refused an enabled adapter whose credentials are missing already.
     return value.get_secret_value() if value is not None else ""
 
 

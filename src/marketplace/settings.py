@@ -110,6 +110,20 @@ class Settings(BaseSettings):
     payments_webhook_tolerance_seconds: int = Field(
         default=300, ge=1, description="how old a signed webhook may be"
     )
+    # Gateway credentials: each provider named in payment_providers needs all of its own.
+    stripe_secret_key: SecretStr | None = Field(default=None, description="sk_live_… / sk_test_…")
+    stripe_webhook_secret: SecretStr | None = Field(
+        default=None, description="whsec_… of the webhook endpoint (Stripe-Signature)"
+    )
+    paypal_client_id: str | None = None
+    paypal_client_secret: SecretStr | None = None
+    paypal_webhook_id: str | None = Field(
+        default=None, description="id of the webhook PayPal delivers to (signature checks)"
+    )
+    paypal_environment: Literal["sandbox", "production"] = "sandbox"
+    razorpay_key_id: str | None = Field(default=None, description="rzp_live_… / rzp_test_…")
+    razorpay_key_secret: SecretStr | None = None
+    razorpay_webhook_secret: SecretStr | None = None
 
     shipping_carriers: list[Literal["manual", "easypost", "dhl", "fedex"]] = Field(
         default=["manual"],
@@ -185,6 +199,47 @@ class Settings(BaseSettings):
             # The sandbox "charges" test cards and moves no money: a real shop must not take
             # orders through it.
             problems.append("MARKETPLACE_PAYMENT_PROVIDERS enables the sandbox provider")
+        problems.extend(self.payment_provider_problems(production=True))
+        return problems
+
+    def payment_provider_problems(self, *, production: bool = False) -> list[str]:
+        """Enabled gateways without their credentials (refused in every environment), and,
+        for production, gateways in test mode (they take orders and move no money)."""
+        required: dict[str, tuple[tuple[str, object], ...]] = {
+            "stripe": (
+                ("MARKETPLACE_STRIPE_SECRET_KEY", self.stripe_secret_key),
+                ("MARKETPLACE_STRIPE_WEBHOOK_SECRET", self.stripe_webhook_secret),
+            ),
+            "paypal": (
+                ("MARKETPLACE_PAYPAL_CLIENT_ID", self.paypal_client_id),
+                ("MARKETPLACE_PAYPAL_CLIENT_SECRET", self.paypal_client_secret),
+                ("MARKETPLACE_PAYPAL_WEBHOOK_ID", self.paypal_webhook_id),
+            ),
+            "razorpay": (
+                ("MARKETPLACE_RAZORPAY_KEY_ID", self.razorpay_key_id),
+                ("MARKETPLACE_RAZORPAY_KEY_SECRET", self.razorpay_key_secret),
+                ("MARKETPLACE_RAZORPAY_WEBHOOK_SECRET", self.razorpay_webhook_secret),
+            ),
+        }
+        problems = []
+        for provider, settings in required.items():
+            if provider not in self.payment_providers:
+                continue
+            for variable, value in settings:
+                text = value.get_secret_value() if isinstance(value, SecretStr) else value
+                if not text:
+                    problems.append(f"{variable} is not set ({provider} is enabled)")
+        if not production:
+            return problems
+        stripe_key = self.stripe_secret_key.get_secret_value() if self.stripe_secret_key else ""
+        if "stripe" in self.payment_providers and stripe_key.startswith(("sk_test_", "rk_test_")):
+            problems.append("MARKETPLACE_STRIPE_SECRET_KEY is a test-mode key")
+        if "paypal" in self.payment_providers and self.paypal_environment != "production":
+            problems.append("MARKETPLACE_PAYPAL_ENVIRONMENT is not production")
+        if "razorpay" in self.payment_providers and (self.razorpay_key_id or "").startswith(
+            "rzp_test_"
+        ):
+            problems.append("MARKETPLACE_RAZORPAY_KEY_ID is a test-mode key")
         return problems
 
     @property

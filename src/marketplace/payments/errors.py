@@ -48,6 +48,15 @@ class ProviderUnavailableError(AppError):
     title = "The payment provider is unavailable"
 
 
+class ProviderRejectedError(AppError):
+    """The provider refused the request for a reason that is ours, not the customer's
+    (credentials, account configuration): the payment stays pending, operators must act."""
+
+    status = 502
+    code = "payment_provider_error"
+    title = "The payment provider refused the request"
+
+
 class InvalidWebhookSignature(AppError):
     status = 400
     code = "invalid_signature"

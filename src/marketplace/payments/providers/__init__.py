@@ -21,12 +21,14 @@ from marketplace.payments.providers.base import (
     ChargeResult,
     InvalidSignature,
     PaymentProvider,
+    ProviderError,
     ProviderEvent,
     ProviderUnavailable,
     RefundRequest,
     RefundResult,
     TransferRequest,
     TransferResult,
+    VerifiesWebhooksRemotely,
 )
 from marketplace.platform.db import Database
 from marketplace.platform.uow import UnitOfWork
@@ -37,12 +39,14 @@ __all__ = [
     "Gateways",
     "InvalidSignature",
     "PaymentProvider",
+    "ProviderError",
     "ProviderEvent",
     "ProviderUnavailable",
     "RefundRequest",
     "RefundResult",
     "TransferRequest",
     "TransferResult",
+    "VerifiesWebhooksRemotely",
     "bind_gateways",
     "gateways_for",
 ]

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 
 class ProviderUnavailable(Exception):
@@ -23,6 +23,13 @@ class ProviderUnavailable(Exception):
 
 class InvalidSignature(Exception):
     """A webhook whose signature or timestamp does not verify."""
+
+
+class ProviderError(Exception):
+    """The provider refused the request for a reason a retry will not fix and that is not the
+    customer's: bad or missing credentials, a feature not enabled on the account, a request
+    we built wrong. Never a silent success: the payment or refund stays pending and the
+    error reaches the operators (logs, dead letters)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +98,13 @@ class ProviderEvent:
     provider_event_id: str
     type: str
     kind: Literal[
-        "payment_succeeded", "payment_failed", "refund_succeeded", "refund_failed", "other"
+        "payment_succeeded",
+        "payment_failed",
+        "refund_succeeded",
+        "refund_failed",
+        "transfer_paid",
+        "transfer_failed",
+        "other",
     ]
     payment_id: str | None = None
     provider_payment_id: str | None = None
@@ -101,6 +114,8 @@ class ProviderEvent:
     failure_message: str | None = None
     refund_id: str | None = None
     provider_refund_id: str | None = None
+    # transfer_paid / transfer_failed: money on its way to (or back from) a vendor.
+    provider_transfer_id: str | None = None
 
 
 class PaymentProvider(Protocol):
@@ -124,4 +139,18 @@ class PaymentProvider(Protocol):
 
     def parse_webhook(self, body: bytes) -> ProviderEvent:
         """Normalise a verified body (raises ValueError on a body that is not an event)."""
+        ...
+
+
+@runtime_checkable
+class VerifiesWebhooksRemotely(Protocol):
+    """An adapter whose provider verifies its own webhooks (PayPal's
+    `verify-webhook-signature`): the receiver awaits this instead of `verify_webhook`, so
+    no thread waits on the network."""
+
+    async def verify_webhook_remotely(
+        self, body: bytes, headers: Mapping[str, str], now: datetime
+    ) -> None:
+        """Raise InvalidSignature unless the provider confirms the delivery is its own;
+        ProviderUnavailable when it cannot be asked."""
         ...
