@@ -187,7 +187,7 @@ def build_container(
     # The thumbnail job runs outside any request: it finds this storage through the registry.
     catalog_images.bind_storage(registry, storage)
     identity = IdentityRuntime(_identity_config(settings), cache=cache, cipher=cipher)
-    gateways = _payment_gateways(settings, uow_factory)
+    gateways = _payment_gateways(settings, uow_factory, cipher)
     # Jobs and facade functions have only a unit of work: they find the providers by its db.
     bind_gateways(db, gateways)
     jobs = JobRuntime(
@@ -243,7 +243,9 @@ def _storage(settings: Settings) -> Storage:
     )
 
 
-def _payment_gateways(settings: Settings, uow_factory: UnitOfWorkFactory) -> Gateways:
+def _payment_gateways(
+    settings: Settings, uow_factory: UnitOfWorkFactory, cipher: FieldCipher
+) -> Gateways:
     providers: list[PaymentProvider] = []
     for name in settings.payment_providers:
         if name == "sandbox":
@@ -262,7 +264,9 @@ def _payment_gateways(settings: Settings, uow_factory: UnitOfWorkFactory) -> Gat
         else:
             # Stripe, PayPal and Razorpay adapters come with their own increment.
             raise ValueError(f"payment provider {name!r} has no adapter yet")
-    return Gateways(providers, hold_period=timedelta(days=settings.payments_hold_days))
+    return Gateways(
+        providers, hold_period=timedelta(days=settings.payments_hold_days), cipher=cipher
+    )
 
 
 def _encryption_keyring(settings: Settings) -> Keyring:

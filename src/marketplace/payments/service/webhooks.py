@@ -23,6 +23,7 @@ from marketplace.payments.errors import InvalidWebhookSignature, UnknownProvider
 from marketplace.payments.providers import Gateways, InvalidSignature, ProviderEvent
 from marketplace.payments.repository import payment as repo
 from marketplace.payments.service.payments import record_failure, record_success
+from marketplace.payments.service.payouts import apply_payout_event
 from marketplace.payments.service.refunds import record_refund_failure, record_refund_success
 from marketplace.platform.clock import utcnow
 from marketplace.platform.ids import new_id
@@ -104,6 +105,8 @@ async def _payment_id(uow: UnitOfWork, provider: str, event: ProviderEvent) -> s
 async def _apply(uow: UnitOfWork, provider: str, event: ProviderEvent) -> bool:
     if event.kind == "other":
         return False
+    if event.kind in {"payout_paid", "payout_failed"}:
+        return await apply_payout_event(uow, provider, event)
     payment_id = await _payment_id(uow, provider, event)
     if payment_id is None:
         logger.warning(
