@@ -64,7 +64,8 @@ async def test_racing_requests_with_one_key_make_one_payout(live_container: Cont
         *(_request(live_container, vendor.id, "same-key", 2_000) for _ in range(6))
     )
 
-    assert len(set(outcomes)) == 1 and outcomes[0] is not None
+    assert len(set(outcomes)) == 1
+    assert outcomes[0] is not None
     async with live_container.db.session() as session:
         assert await session.scalar(select(func.count()).select_from(Payout)) == 1
         reserved = await session.scalar(

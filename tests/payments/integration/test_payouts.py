@@ -179,7 +179,8 @@ async def test_the_periodic_job_pays_due_schedules_once_per_period(
     ]
     assert await payouts_of(session, manual.id) == []
     schedule = await session.get(PayoutSchedule, vendor.id, populate_existing=True)
-    assert schedule is not None and schedule.next_run_at is not None
+    assert schedule is not None
+    assert schedule.next_run_at is not None
     assert schedule.next_run_at > utcnow()
     assert schedule.next_run_at.weekday() == 0  # weekly on Mondays by default
     keys = (await session.scalars(select(Payout.method).where(Payout.vendor_id == vendor.id))).all()
