@@ -21,7 +21,13 @@ from marketplace.payments.events import (
 )
 from marketplace.payments.providers import gateways_for
 from marketplace.payments.providers.sandbox import DELIVER_WEBHOOK_JOB, SandboxProvider
-from marketplace.payments.service import ledger, payout_schedules, payouts, refunds, webhooks
+from marketplace.payments.service import (
+    ledger,
+    payout_execution,
+    payout_schedules,
+    refunds,
+    webhooks,
+)
 from marketplace.platform.messaging import Message, Registry
 from marketplace.platform.uow import UnitOfWork
 
@@ -67,7 +73,7 @@ async def release_holds(uow: UnitOfWork, message: Message) -> None:
 
 
 async def execute_payout(uow: UnitOfWork, message: Message) -> None:
-    await payouts.execute_payout(
+    await payout_execution.execute_payout(
         uow, gateways_for(uow), payout_id=str(message.payload["payout_id"])
     )
 
@@ -80,7 +86,7 @@ async def run_payout_schedules(uow: UnitOfWork, message: Message) -> None:
 
 
 async def retry_payouts(uow: UnitOfWork, message: Message) -> None:
-    await payouts.retry_stale_payouts(uow)
+    await payout_execution.retry_stale_payouts(uow)
 
 
 def register(registry: Registry) -> None:
@@ -98,7 +104,7 @@ def register(registry: Registry) -> None:
     registry.job(DELIVER_WEBHOOK_JOB)(deliver_sandbox_webhook)
     registry.job(RELEASE_HOLDS_JOB)(release_holds)
     registry.every(RELEASE_INTERVAL, RELEASE_HOLDS_JOB)
-    registry.job(payouts.EXECUTE_PAYOUT_JOB)(execute_payout)
+    registry.job(payout_execution.EXECUTE_PAYOUT_JOB)(execute_payout)
     registry.job(RUN_PAYOUTS_JOB)(run_payout_schedules)
     registry.every(RUN_PAYOUTS_INTERVAL, RUN_PAYOUTS_JOB)
     registry.job(RETRY_PAYOUTS_JOB)(retry_payouts)

@@ -62,6 +62,7 @@ from marketplace.payments.models import (
     WebhookEvent,
 )
 from marketplace.payments.service import ledger as ledger_service
+from marketplace.payments.service import payout_execution
 from marketplace.payments.service import payouts as payouts_service
 from marketplace.platform.clock import utcnow
 from marketplace.platform.db import Database
@@ -347,9 +348,9 @@ class LedgerMachine(RuleBasedStateMachine):
     async def _payout_outcome(self, payout_id: str, succeed: bool) -> None:
         async with self.container.uow_factory() as uow:
             if succeed:
-                await payouts_service.record_payout_paid(uow, payout_id, provider_transfer_id=None)
+                await payout_execution.record_payout_paid(uow, payout_id, provider_transfer_id=None)
             else:
-                await payouts_service.record_payout_failure(
+                await payout_execution.record_payout_failure(
                     uow, payout_id, code="no_account", message=None, provider_transfer_id=None
                 )
             await uow.commit()

@@ -17,7 +17,7 @@ from marketplace.payments import handlers
 from marketplace.payments.models import Payout, PayoutRun, PayoutSchedule, SandboxTransfer
 from marketplace.payments.providers import ProviderUnavailable
 from marketplace.payments.providers.sandbox_payouts import TIMEOUT_DESTINATION
-from marketplace.payments.service import payout_schedules, payouts
+from marketplace.payments.service import payout_execution, payout_schedules, payouts
 from marketplace.platform.clock import utcnow
 from marketplace.platform.messaging import Message
 from marketplace.platform.models import OutboxMessage
@@ -41,7 +41,7 @@ async def _request(container: Container, vendor_id: str, key: str) -> payouts.Pa
 
 async def _execute(container: Container, payout_id: str) -> None:
     async with container.uow_factory() as uow:
-        await payouts.execute_payout(uow, container.payment_gateways, payout_id=payout_id)
+        await payout_execution.execute_payout(uow, container.payment_gateways, payout_id=payout_id)
         await uow.commit()
 
 
@@ -106,7 +106,7 @@ async def test_the_retry_sweep_sends_stale_pending_payouts_again(
     # The execution job was lost (its outbox message never relayed, say).
     await session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.name == payouts.EXECUTE_PAYOUT_JOB)
+        .where(OutboxMessage.name == payout_execution.EXECUTE_PAYOUT_JOB)
         .values(payload={"payout_id": "po_gone"})
     )
     await session.commit()
@@ -114,8 +114,8 @@ async def test_the_retry_sweep_sends_stale_pending_payouts_again(
     stuck = await payouts_of(session, vendor.id)
 
     async with container.uow_factory() as uow:
-        early = await payouts.retry_stale_payouts(uow)
-        late = await payouts.retry_stale_payouts(uow, now=utcnow() + timedelta(minutes=11))
+        early = await payout_execution.retry_stale_payouts(uow)
+        late = await payout_execution.retry_stale_payouts(uow, now=utcnow() + timedelta(minutes=11))
         await uow.commit()
     await container.jobs.drain()
     await container.jobs.drain()

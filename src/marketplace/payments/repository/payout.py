@@ -81,7 +81,7 @@ async def negative_balances(
     total = func.sum(LedgerPosting.amount)
     stmt: Any = (
         select(LedgerPosting.account, LedgerPosting.currency, total)
-        .where(LedgerPosting.account.like(prefix + "%"))
+        .where(LedgerPosting.account.startswith(prefix, autoescape=True))
         .group_by(LedgerPosting.account, LedgerPosting.currency)
         .having(total > 0)
     )

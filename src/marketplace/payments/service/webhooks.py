@@ -23,7 +23,7 @@ from marketplace.payments.errors import InvalidWebhookSignature, UnknownProvider
 from marketplace.payments.providers import Gateways, InvalidSignature, ProviderEvent
 from marketplace.payments.repository import payment as repo
 from marketplace.payments.service.payments import record_failure, record_success
-from marketplace.payments.service.payouts import apply_payout_event
+from marketplace.payments.service.payout_execution import apply_payout_event
 from marketplace.payments.service.refunds import record_refund_failure, record_refund_success
 from marketplace.platform.clock import utcnow
 from marketplace.platform.ids import new_id
