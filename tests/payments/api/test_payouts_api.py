@@ -93,6 +93,30 @@ async def test_a_payout_retried_with_the_same_key_makes_one_payout_and_one_trans
         [(f"vendor_available:{vendor.id}", 10_000), (f"payouts_in_transit:{vendor.id}", -10_000)],
         [(f"payouts_in_transit:{vendor.id}", 10_000), ("gateway_clearing:sandbox", -10_000)],
     ]
+    audited = (
+        await session.scalars(
+            select(AuditLogEntry.resource_id).where(AuditLogEntry.action == "payout.requested")
+        )
+    ).all()
+    assert list(audited) == [body["id"]]
+
+
+async def test_another_vendors_payout_is_not_found(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    vendor = await payable_vendor(container)
+    other = await payable_vendor(container)
+    await earn(container, vendor.id, 1_000)
+    headers = {**auth_headers(container, vendor.owner), "Idempotency-Key": "mine"}
+    made = (await client.post(_url(vendor.id), json={}, headers=headers)).json()
+
+    foreign = await client.get(
+        f"{_url(other.id)}/{made['id']}", headers=auth_headers(container, other.owner)
+    )
+    listed = await client.get(_url(other.id), headers=auth_headers(container, other.owner))
+
+    assert (foreign.status_code, foreign.json()["code"]) == (404, "payout_not_found")
+    assert listed.json() == {"data": [], "next_cursor": None}
 
 
 async def test_the_same_key_with_another_amount_is_refused(
@@ -454,3 +478,28 @@ async def test_negative_balances_net_off_before_anything_is_paid(
         201,
         {"amount": 300, "currency": "EUR"},
     )
+
+
+async def test_payouts_are_listed_newest_first_a_page_at_a_time(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    vendor = await payable_vendor(container)
+    await earn(container, vendor.id, 600)
+    headers = auth_headers(container, vendor.owner)
+    made = []
+    for i, amount in enumerate((100, 200, 300)):
+        response = await client.post(
+            _url(vendor.id),
+            json={"amount": {"amount": amount, "currency": "EUR"}},
+            headers={**headers, "Idempotency-Key": f"list-{i}"},
+        )
+        made.append(response.json()["id"])
+
+    first = await client.get(f"{_url(vendor.id)}?limit=2", headers=headers)
+    rest = await client.get(
+        f"{_url(vendor.id)}?limit=2&cursor={first.json()['next_cursor']}", headers=headers
+    )
+
+    assert [p["amount"]["amount"] for p in first.json()["data"]] == [300, 200]
+    assert [p["id"] for p in first.json()["data"] + rest.json()["data"]] == made[::-1]
+    assert rest.json()["next_cursor"] is None
