@@ -209,7 +209,7 @@ def build_container(
         db, orders_receipts.DocumentSettings(storage, settings.marketplace_name)
     )
     identity = IdentityRuntime(_identity_config(settings), cache=cache, cipher=cipher)
-    gateways = _payment_gateways(settings, uow_factory)
+    gateways = _payment_gateways(settings, uow_factory, cipher)
     # Jobs and facade functions have only a unit of work: they find the providers by its db.
     bind_gateways(db, gateways)
     # Shipping's handlers and jobs find the carrier adapters the same way.
@@ -267,7 +267,9 @@ def _storage(settings: Settings) -> Storage:
     )
 
 
-def _payment_gateways(settings: Settings, uow_factory: UnitOfWorkFactory) -> Gateways:
+def _payment_gateways(
+    settings: Settings, uow_factory: UnitOfWorkFactory, cipher: FieldCipher
+) -> Gateways:
     if problems := settings.payment_provider_problems():
         # An enabled gateway without credentials would fail every checkout: refuse to start.
         raise ValueError("payment providers are not configured: " + "; ".join(problems))
@@ -313,7 +315,9 @@ def _payment_gateways(settings: Settings, uow_factory: UnitOfWorkFactory) -> Gat
             )
         else:
             raise ValueError(f"unknown payment provider {name!r}")
-    return Gateways(providers, hold_period=timedelta(days=settings.payments_hold_days))
+    return Gateways(
+        providers, hold_period=timedelta(days=settings.payments_hold_days), cipher=cipher
+    )
 
 
 def _secret(value: SecretStr | None) -> str:

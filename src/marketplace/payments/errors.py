@@ -66,3 +66,41 @@ class InvalidWebhookSignature(AppError):
 class UnknownProvider(NotFound):
     code = "payment_provider_not_found"
     title = "No such payment provider"
+
+
+class PayoutNotFound(NotFound):
+    code = "payout_not_found"
+    title = "Payout not found"
+
+
+class PayoutRunNotFound(NotFound):
+    code = "payout_run_not_found"
+    title = "Payout run not found"
+
+
+class PayoutKycRequired(Conflict):
+    code = "payout_kyc_required"
+    title = "The vendor's identity (KYC) must be verified before a payout"
+
+
+class PayoutAccountRequired(Conflict):
+    code = "payout_account_required"
+    title = "The vendor has no payout account"
+
+
+class PayoutNothingAvailable(Conflict):
+    code = "payout_nothing_available"
+    title = "The vendor's available balance is zero or negative"
+
+
+class PayoutExceedsAvailable(ValidationFailed):
+    code = "payout_exceeds_available"
+    title = "The payout exceeds the vendor's available balance"
+
+
+class PayoutsUnavailable(AppError):
+    """No enabled provider can make payouts (configuration)."""
+
+    status = 503
+    code = "payouts_unavailable"
+    title = "No payment provider is enabled for payouts"

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from factories import matrix_orders
+from factories import matrix_orders, matrix_payouts
 from factories.catalog import create_category
 from factories.identity import (
     DEFAULT_PASSWORD,
@@ -537,6 +537,25 @@ MATRIX: dict[str, Entry] = {
     "GET /v1/vendors/{vid}/ledger": Entry(vendor_read(200)),
     "GET /v1/admin/ledger/trial-balance": Entry(admin_read()),
     "GET /v1/admin/transactions": Entry(admin_read()),
+    "GET /v1/vendors/{vid}/payout-schedule": Entry(vendor_read(200)),
+    # payouts.manage: the owner and admins (managers, staff, keys and support lack it).
+    "PUT /v1/vendors/{vid}/payout-schedule": Entry(
+        vendor_staff_manage(200),
+        fixed({"interval": "manual", "minimum": {"amount": 0, "currency": "EUR"}}),
+    ),
+    "GET /v1/vendors/{vid}/payouts": Entry(vendor_read(200)),
+    "GET /v1/vendors/{vid}/payouts/{payout_id}": Entry(
+        vendor_read(200), target=matrix_payouts.payout_of_vendor_1
+    ),
+    "POST /v1/vendors/{vid}/payouts": Entry(
+        vendor_staff_manage(201),
+        fixed({"amount": {"amount": 100, "currency": "EUR"}}),
+        matrix_payouts.payout_request,
+    ),
+    "POST /v1/admin/payouts/run": Entry(admin_write(200), fixed({})),
+    "GET /v1/admin/payout-runs": Entry(admin_read()),
+    "GET /v1/admin/payout-runs/{run_id}": Entry(admin_read(), target=matrix_payouts.a_run),
+    "GET /v1/admin/ledger/negative-balances": Entry(admin_read()),
     "POST /v1/orders": Entry(people(201), checkout_request, checkout_key),
     "GET /v1/orders": Entry(people(200)),
     "GET /v1/orders/{oid}": Entry(own_order(200), target=order_of_a),

@@ -245,7 +245,7 @@ async def test_paypal_webhooks_through_the_route(
     assert await _settled(session, payment_id) == ("succeeded", 2_000, 88, "3C679366HH908993F")
 
 
-async def test_transfer_events_are_stored_and_left_for_payouts(
+async def test_a_payout_event_naming_no_payout_of_ours_is_stored_and_ignored(
     client: httpx.AsyncClient, gateways_container: Container, session: AsyncSession
 ) -> None:
     payout = {"id": "po_1OaFDbEcg9tTZuTgNYmX0PKB", "object": "payout", "amount": 4_500}

@@ -503,11 +503,11 @@ def test_webhook_events_are_normalised(paypal_provider: PayPalProvider) -> None:
             provider_refund_id="1JU08902781691411",
         ),
         ProviderEvent(
-            "WH-3", "PAYMENT.PAYOUTS-ITEM.SUCCEEDED", "transfer_paid",
+            "WH-3", "PAYMENT.PAYOUTS-ITEM.SUCCEEDED", "payout_paid",
             provider_transfer_id="5UXD2E8A7EBQJ",
         ),
         ProviderEvent(
-            "WH-4", "PAYMENT.PAYOUTS-ITEM.FAILED", "transfer_failed",
+            "WH-4", "PAYMENT.PAYOUTS-ITEM.FAILED", "payout_failed",
             failure_code="receiver_unregistered", failure_message="Receiver is unregistered",
             provider_transfer_id="5UXD2E8A7EBQJ",
         ),

@@ -397,11 +397,11 @@ def test_webhook_events_are_normalised(razorpay_provider: RazorpayProvider) -> N
             refund_id="ref_1", provider_refund_id=rfnd,
         ),
         ProviderEvent(
-            "transfer.processed:trf_JJD535tJtk6Yy0", "transfer.processed", "transfer_paid",
+            "transfer.processed:trf_JJD535tJtk6Yy0", "transfer.processed", "payout_paid",
             provider_transfer_id="trf_JJD535tJtk6Yy0",
         ),
         ProviderEvent(
-            "transfer.failed:trf_JJD535tJtk6Yy0", "transfer.failed", "transfer_failed",
+            "transfer.failed:trf_JJD535tJtk6Yy0", "transfer.failed", "payout_failed",
             failure_code="linked_account_suspended", failure_message="suspended",
             provider_transfer_id="trf_JJD535tJtk6Yy0",
         ),

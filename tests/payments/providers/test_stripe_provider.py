@@ -463,11 +463,11 @@ def test_webhook_events_are_normalised(stripe_provider: StripeProvider) -> None:
             refund_id="ref_1", provider_refund_id="re_1Nispe2eZvKYlo2Cd31jOCgZ",
         ),
         ProviderEvent(
-            "evt_5", "payout.paid", "transfer_paid",
+            "evt_5", "payout.paid", "payout_paid",
             provider_transfer_id="po_1OaFDbEcg9tTZuTgNYmX0PKB",
         ),
         ProviderEvent(
-            "evt_6", "payout.failed", "transfer_failed",
+            "evt_6", "payout.failed", "payout_failed",
             failure_code="account_closed", failure_message="closed",
             provider_transfer_id="po_1OaFDbEcg9tTZuTgNYmX0PKB",
         ),

@@ -8,7 +8,18 @@ from marketplace.payments.models.payment import (
     Refund,
     WebhookEvent,
 )
-from marketplace.payments.models.sandbox import SandboxEvent, SandboxIntent, SandboxRefund
+from marketplace.payments.models.payout import (
+    Payout,
+    PayoutBalanceLock,
+    PayoutRun,
+    PayoutSchedule,
+)
+from marketplace.payments.models.sandbox import (
+    SandboxEvent,
+    SandboxIntent,
+    SandboxRefund,
+    SandboxTransfer,
+)
 
 __all__ = [
     "CommissionLineRow",
@@ -16,9 +27,14 @@ __all__ = [
     "LedgerTransaction",
     "Payment",
     "PaymentShare",
+    "Payout",
+    "PayoutBalanceLock",
+    "PayoutRun",
+    "PayoutSchedule",
     "Refund",
     "SandboxEvent",
     "SandboxIntent",
     "SandboxRefund",
+    "SandboxTransfer",
     "WebhookEvent",
 ]

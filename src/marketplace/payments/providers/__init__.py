@@ -30,6 +30,7 @@ from marketplace.payments.providers.base import (
     TransferResult,
     VerifiesWebhooksRemotely,
 )
+from marketplace.platform.crypto import FieldCipher
 from marketplace.platform.db import Database
 from marketplace.platform.uow import UnitOfWork
 
@@ -53,16 +54,26 @@ __all__ = [
 
 
 class Gateways:
-    """The enabled providers by name, and the payment policies read with them."""
+    """The enabled providers by name, and the payment policies read with them.
+
+    `cipher` decrypts vendors' payout details for a transfer (jobs have no request to take
+    it from). Payouts go through the first enabled provider: the one whose clearing account
+    holds the money in a single-provider setup."""
 
     def __init__(
         self,
         providers: Iterable[PaymentProvider],
         *,
         hold_period: timedelta = timedelta(days=7),
+        cipher: FieldCipher | None = None,
     ) -> None:
         self._providers: dict[str, PaymentProvider] = {p.name: p for p in providers}
         self.hold_period = hold_period
+        self.cipher = cipher
+
+    @property
+    def payout_provider(self) -> str | None:
+        return next(iter(self._providers), None)
 
     @property
     def enabled(self) -> tuple[str, ...]:

@@ -70,20 +70,27 @@ class RefundResult:
 
 @dataclass(frozen=True, slots=True)
 class TransferRequest:
-    """A payout to a vendor's destination (payouts are a later increment)."""
+    """A payout to a vendor's destination: `destination` holds its decrypted details (`iban`,
+    or `account_number` + `routing_number`, or `wallet_provider` + `wallet_id`, with `type`,
+    `holder_name`, `country`); never log it. `metadata` is echoed in the provider's events."""
 
     idempotency_key: str
     vendor_id: str
     amount: int
     currency: str
     destination: Mapping[str, str]
+    metadata: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
 class TransferResult:
+    """`pending`: accepted, on its way (the outcome comes by webhook); `paid` / `failed`: the
+    provider knew at once."""
+
     provider_transfer_id: str
     status: Literal["pending", "paid", "failed"]
     failure_code: str | None = None
+    failure_message: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +109,8 @@ class ProviderEvent:
         "payment_failed",
         "refund_succeeded",
         "refund_failed",
-        "transfer_paid",
-        "transfer_failed",
+        "payout_paid",
+        "payout_failed",
         "other",
     ]
     payment_id: str | None = None
@@ -114,7 +121,9 @@ class ProviderEvent:
     failure_message: str | None = None
     refund_id: str | None = None
     provider_refund_id: str | None = None
-    # transfer_paid / transfer_failed: money on its way to (or back from) a vendor.
+    # payout_paid / payout_failed: money on its way to (or back from) a vendor. Our payout id
+    # where the provider echoes our metadata, else its transfer id identifies the payout.
+    payout_id: str | None = None
     provider_transfer_id: str | None = None
 
 

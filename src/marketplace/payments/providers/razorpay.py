@@ -371,7 +371,7 @@ def _normalise(
         return ProviderEvent(
             event_id,
             type_,
-            "transfer_paid" if type_ == "transfer.processed" else "transfer_failed",
+            "payout_paid" if type_ == "transfer.processed" else "payout_failed",
             failure_code=error.get("reason") if type_ == "transfer.failed" else None,
             failure_message=error.get("description") if type_ == "transfer.failed" else None,
             provider_transfer_id=entity["id"],

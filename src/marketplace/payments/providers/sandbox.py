@@ -10,9 +10,15 @@ It behaves like a gateway on the other side of the network:
   but its refunds fail (`expired_or_canceled_card`), like Stripe's refund-failure card;
 * it keeps its own records (`payments_sandbox_*`, standing for the provider's database),
   keyed by the idempotency key we send, so a repeated call returns the first result;
+* payouts (`transfer`) are accepted at once and settled by a `payout.paid` or
+  `payout.failed` event: the destinations in `TEST_DESTINATIONS` fail (Stripe's failing
+  test bank accounts: IBAN `DE62370400440532013001`, US `000111111116` `no_account`,
+  `000111111113` `account_closed`, ...), every other one is paid; `TIMEOUT_DESTINATION`
+  (`000999999991`) is paid but its first response is lost;
 * it charges a fee (2.9 % + 30 minor units, like a card processor);
 * it emits Stripe-shaped webhook events (`payment_intent.succeeded`,
-  `payment_intent.payment_failed`, `charge.refunded`, `charge.refund.updated`), signed
+  `payment_intent.payment_failed`, `charge.refunded`, `charge.refund.updated`,
+  `payout.paid`, `payout.failed`), signed
   like Stripe's, which a job delivers to our webhook code path (the service behind
   `POST /v1/webhooks/payments/sandbox`), so the real webhook path is exercised without
   any network.
@@ -23,7 +29,6 @@ provider's would be: the caller has no transaction open while it calls a provide
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -31,7 +36,11 @@ from typing import Any, Final
 import orjson
 from sqlalchemy import select, update
 
-from marketplace.payments.models.sandbox import SandboxEvent, SandboxIntent, SandboxRefund
+from marketplace.payments.models.sandbox import (
+    SandboxEvent,
+    SandboxIntent,
+    SandboxRefund,
+)
 from marketplace.payments.providers import signature
 from marketplace.payments.providers.base import (
     ChargeRequest,
@@ -41,8 +50,11 @@ from marketplace.payments.providers.base import (
     ProviderUnavailable,
     RefundRequest,
     RefundResult,
-    TransferRequest,
-    TransferResult,
+)
+from marketplace.payments.providers.sandbox_payouts import (
+    TEST_DESTINATIONS,
+    TIMEOUT_DESTINATION,
+    SandboxPayouts,
 )
 from marketplace.platform.clock import utcnow
 from marketplace.platform.db import insert_ignore
@@ -69,7 +81,7 @@ def sandbox_fee(amount: int, currency: str) -> int:
     return percent_of(Money(amount, currency), FEE_BPS).amount + FEE_FIXED
 
 
-class SandboxProvider:
+class SandboxProvider(SandboxPayouts):
     """SANDBOX: see the module docstring. No money moves."""
 
     name = "sandbox"
@@ -237,11 +249,6 @@ class SandboxProvider:
             self._emit(uow, "charge.refunded", _charge_object(intent, refund))
         return refund
 
-    async def transfer(self, request: TransferRequest) -> TransferResult:
-        # Payouts come in a later increment; the sandbox "pays" at once.
-        digest = hashlib.sha256(request.idempotency_key.encode()).hexdigest()[:24]
-        return TransferResult(provider_transfer_id=f"tr_{digest}", status="paid")
-
     # --- webhooks ---------------------------------------------------------------------------
 
     def _emit(self, uow: UnitOfWork, type_: str, obj: dict[str, Any]) -> None:
@@ -340,6 +347,16 @@ class SandboxProvider:
                 refund_id=meta.get("refund_id"),
                 provider_refund_id=obj.get("id"),
             )
+        if type_ in {"payout.paid", "payout.failed"}:
+            return ProviderEvent(
+                event_id,
+                type_,
+                "payout_paid" if type_ == "payout.paid" else "payout_failed",
+                failure_code=obj.get("failure_code"),
+                failure_message=obj.get("failure_message"),
+                payout_id=meta.get("payout_id"),
+                provider_transfer_id=obj.get("id"),
+            )
         return ProviderEvent(event_id, type_, "other")
 
 
@@ -417,7 +434,9 @@ def _charge_object(intent: SandboxIntent, refund: SandboxRefund) -> dict[str, An
 __all__ = [
     "DELIVER_WEBHOOK_JOB",
     "SIGNATURE_HEADER",
+    "TEST_DESTINATIONS",
     "TEST_METHODS",
+    "TIMEOUT_DESTINATION",
     "InvalidSignature",
     "SandboxProvider",
     "sandbox_fee",

@@ -212,7 +212,7 @@ class StripeProvider:
             "amount": _units(request.amount, request.currency),
             "currency": request.currency.lower(),
             "destination": account,
-            "metadata": {"vendor_id": request.vendor_id},
+            "metadata": {**request.metadata, "vendor_id": request.vendor_id},
         }
         for key in ("source_transaction", "transfer_group"):
             if value := request.destination.get(key):
@@ -372,14 +372,21 @@ def _normalise(event_id: str, type_: str, obj: Mapping[str, Any]) -> ProviderEve
             provider_refund_id=obj.get("id"),
         )
     if type_ in {"transfer.created", "payout.paid"}:
-        return ProviderEvent(event_id, type_, "transfer_paid", provider_transfer_id=obj.get("id"))
+        return ProviderEvent(
+            event_id,
+            type_,
+            "payout_paid",
+            payout_id=meta.get("payout_id"),
+            provider_transfer_id=obj.get("id"),
+        )
     if type_ in {"transfer.reversed", "payout.failed", "payout.canceled"}:
         return ProviderEvent(
             event_id,
             type_,
-            "transfer_failed",
+            "payout_failed",
             failure_code=obj.get("failure_code"),
             failure_message=obj.get("failure_message"),
+            payout_id=meta.get("payout_id"),
             provider_transfer_id=obj.get("id"),
         )
     return ProviderEvent(event_id, type_, "other")

@@ -33,6 +33,7 @@ from marketplace.payments.providers import (
 )
 from marketplace.payments.repository import payment as repo
 from marketplace.payments.service.payments import record_failure, record_success
+from marketplace.payments.service.payout_execution import apply_payout_event
 from marketplace.payments.service.refunds import record_refund_failure, record_refund_success
 from marketplace.platform.clock import utcnow
 from marketplace.platform.ids import new_id
@@ -118,13 +119,15 @@ async def _payment_id(uow: UnitOfWork, provider: str, event: ProviderEvent) -> s
     return None
 
 
-# Events about payments and refunds; transfer events are stored for the payouts that use them.
+# Events about payments and refunds; payouts and others are dispatched before these.
 _PAYMENT_KINDS = frozenset(
     {"payment_succeeded", "payment_failed", "refund_succeeded", "refund_failed"}
 )
 
 
 async def _apply(uow: UnitOfWork, provider: str, event: ProviderEvent) -> bool:
+    if event.kind in {"payout_paid", "payout_failed"}:
+        return await apply_payout_event(uow, provider, event)
     if event.kind not in _PAYMENT_KINDS:
         return False
     payment_id = await _payment_id(uow, provider, event)

@@ -51,7 +51,7 @@ def normalise(event_id: str, type_: str, resource: Mapping[str, Any]) -> Provide
         )
     if type_ == "PAYMENT.PAYOUTS-ITEM.SUCCEEDED":
         return ProviderEvent(
-            event_id, type_, "transfer_paid", provider_transfer_id=resource.get("payout_batch_id")
+            event_id, type_, "payout_paid", provider_transfer_id=resource.get("payout_batch_id")
         )
     if type_ in {
         "PAYMENT.PAYOUTS-ITEM.FAILED",
@@ -64,7 +64,7 @@ def normalise(event_id: str, type_: str, resource: Mapping[str, Any]) -> Provide
         return ProviderEvent(
             event_id,
             type_,
-            "transfer_failed",
+            "payout_failed",
             failure_code=str(errors.get("name") or resource.get("transaction_status")).lower(),
             failure_message=errors.get("message"),
             provider_transfer_id=resource.get("payout_batch_id"),
