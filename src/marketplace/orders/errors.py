@@ -151,14 +151,15 @@ class ReturnNotFound(NotFound):
 
 
 class InvalidTransition(Conflict):
-    """The order is not in a status this change can start from; `status` says which it is."""
+    """The order is not in a status this change can start from; `current_status` says which
+    it is."""
 
     code = "invalid_transition"
     title = "Not possible in the current status"
 
     def __init__(self, detail: str, *, status: str) -> None:
         self.current_status = status
-        super().__init__(detail, extra={"status": status})
+        super().__init__(detail, extra={"current_status": status})
 
 
 class CheckoutRefused(ValidationFailed):

@@ -80,8 +80,13 @@ class AppError(Exception):
         }
         if self.errors:
             body["errors"] = [e.model_dump() for e in self.errors]
-        body.update(self.extra)
+        # Extra members never replace the RFC 9457 ones: a client reads `status` as the
+        # HTTP status whatever the error adds.
+        body.update({k: v for k, v in self.extra.items() if k not in _PROBLEM_MEMBERS})
         return body
+
+
+_PROBLEM_MEMBERS = frozenset({"type", "title", "status", "detail", "code", "errors"})
 
 
 class BadRequest(AppError):
