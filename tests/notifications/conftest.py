@@ -7,7 +7,7 @@ from __future__ import annotations
 import email
 import email.policy
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
@@ -119,5 +119,5 @@ def make_runtime(container: Container, smtp: SmtpServer, **overrides: Any) -> No
 
 
 @pytest.fixture
-async def runtime(container: Container, smtp: SmtpServer) -> AsyncIterator[NotificationRuntime]:
-    yield make_runtime(container, smtp)
+def runtime(container: Container, smtp: SmtpServer) -> NotificationRuntime:
+    return make_runtime(container, smtp)
