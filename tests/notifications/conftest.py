@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 import socket
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -121,3 +124,63 @@ def make_runtime(container: Container, smtp: SmtpServer, **overrides: Any) -> No
 @pytest.fixture
 def runtime(container: Container, smtp: SmtpServer) -> NotificationRuntime:
     return make_runtime(container, smtp)
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class RecordingHttpServer:
+    """A local HTTP server on 127.0.0.1 that records requests and answers from a queue of
+    (status, JSON body) replies (the last one repeats)."""
+
+    def __init__(self) -> None:
+        self.requests: list[Recorded] = []
+        self.replies: list[tuple[int, dict[str, Any]]] = [(200, {})]
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                outer.requests.append(
+                    Recorded(
+                        self.command,
+                        self.path,
+                        {k.lower(): v for k, v in self.headers.items()},
+                        self.rfile.read(length),
+                    )
+                )
+                status, body = outer.replies[0] if len(outer.replies) == 1 else outer.replies.pop(0)
+                payload = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_POST = _handle  # noqa: N815
+            do_GET = _handle  # noqa: N815
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = int(self._server.server_address[1])
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def http_server() -> Iterator[RecordingHttpServer]:
+    server = RecordingHttpServer()
+    yield server
+    server.close()
