@@ -162,10 +162,10 @@ class RecordingHttpServer:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            do_POST = _handle  # noqa: N815
-            do_GET = _handle  # noqa: N815
+            do_POST = _handle
+            do_GET = _handle
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -11,10 +11,10 @@ import json
 from urllib.parse import parse_qs
 
 import httpx
-from conftest import RecordingHttpServer, SmtpServer, make_runtime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from conftest import RecordingHttpServer, SmtpServer, make_runtime
 from factories.identity import auth_headers, create_user
 from factories.vendors import create_vendor
 from marketplace.bootstrap import Container
