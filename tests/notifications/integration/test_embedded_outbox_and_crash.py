@@ -1,0 +1,115 @@
+"""The embedded default (no SMTP: `.eml` files in the data dir's outbox folder) and the
+at-least-once trade-off: a crash after sending and before recording it sends again, with the
+same Message-ID, once the claim's lease has expired."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from datetime import timedelta
+from pathlib import Path
+
+from conftest import SmtpServer, make_runtime
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from factories.identity import create_user
+from marketplace.bootstrap import Container
+from marketplace.notifications.channels import NotificationRuntime, OutboxFolderMailer, runtime_for
+from marketplace.notifications.models import Delivery
+from marketplace.notifications.service import dispatch
+from marketplace.platform.clock import utcnow
+from marketplace.vendors.events import VendorStatusChanged
+
+
+async def _approve_event(container: Container, owner_id: str, vendor_id: str) -> None:
+    async with container.uow_factory() as uow:
+        uow.publish(
+            VendorStatusChanged(
+                vendor_id=vendor_id,
+                owner_id=owner_id,
+                previous_status="pending",
+                status="approved",
+                action="approve",
+            )
+        )
+        await uow.commit()
+
+
+async def test_without_smtp_messages_land_as_eml_files_in_the_data_dirs_outbox(
+    container: Container, session: AsyncSession, data_dir: Path
+) -> None:
+    # The container was built from settings without an SMTP host.
+    async with container.uow_factory() as uow:
+        mailer = runtime_for(uow).mailer
+    assert isinstance(mailer, OutboxFolderMailer)
+    assert mailer.folder == data_dir / "outbox"
+    owner = await create_user(container, email="owner@example.com", locale="de")
+
+    await _approve_event(container, owner.id, "ven_unknown")
+    await container.jobs.drain()
+
+    delivery = (
+        await session.scalars(
+            select(Delivery)
+            .where(Delivery.address == "owner@example.com")
+            .execution_options(populate_existing=True)
+        )
+    ).one()
+    assert delivery.status == "sent"
+    path = data_dir / "outbox" / f"{delivery.id}_at_marketplace.local.eml"
+    parsed = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    assert parsed["To"] == "owner@example.com"
+    assert parsed["Message-ID"] == f"<{delivery.id}@marketplace.local>"
+    assert parsed["Subject"] == "ven_unknown ist freigeschaltet"
+
+
+async def test_a_crash_between_sending_and_recording_resends_the_same_message_id(
+    container: Container, session: AsyncSession, smtp: SmtpServer, runtime: NotificationRuntime
+) -> None:
+    owner = await create_user(container, email="crash@example.com")
+
+    class CrashAfterSend:
+        """The SMTP server accepts the message, then the worker dies before recording it."""
+
+        def __init__(self, inner: NotificationRuntime) -> None:
+            self.inner = inner.mailer
+
+        async def send(self, message):  # type: ignore[no-untyped-def]
+            await self.inner.send(message)
+            raise SystemExit("worker killed")
+
+    crashing = make_runtime(container, smtp)
+    crashing.mailer = CrashAfterSend(runtime)  # type: ignore[assignment]
+    await _approve_event(container, owner.id, "ven_1")
+    try:
+        await container.jobs.drain()
+    except SystemExit:
+        pass
+    delivery = (
+        await session.scalars(
+            select(Delivery)
+            .where(Delivery.address == "crash@example.com")
+            .execution_options(populate_existing=True)
+        )
+    ).one()
+    assert (delivery.status, delivery.attempts) == ("pending", 1)
+    assert delivery.locked_until is not None
+    assert len(smtp.inbox.to("crash@example.com")) == 1
+
+    # While the lease holds nobody sends it; after it expires the sweep sends it again.
+    make_runtime(container, smtp)
+    async with container.uow_factory() as uow:
+        assert await dispatch.send_due(uow, runtime_for(uow), now=utcnow()) == {}
+        await uow.commit()
+    async with container.uow_factory() as uow:
+        later = delivery.locked_until + timedelta(seconds=1)
+        assert await dispatch.send_due(uow, runtime_for(uow), now=later) == {"sent": 1}
+        await uow.commit()
+
+    first, second = smtp.inbox.to("crash@example.com")
+    assert (
+        first.message["Message-ID"]
+        == second.message["Message-ID"]
+        == f"<{delivery.id}@marketplace.test>"
+    )
