@@ -9,10 +9,11 @@ import email.policy
 from datetime import timedelta
 from pathlib import Path
 
-from conftest import SmtpServer, make_runtime
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from conftest import SmtpServer, make_runtime
 from factories.identity import create_user
 from marketplace.bootstrap import Container
 from marketplace.notifications.channels import NotificationRuntime, OutboxFolderMailer, runtime_for
@@ -82,10 +83,8 @@ async def test_a_crash_between_sending_and_recording_resends_the_same_message_id
     crashing = make_runtime(container, smtp)
     crashing.mailer = CrashAfterSend(runtime)  # type: ignore[assignment]
     await _approve_event(container, owner.id, "ven_1")
-    try:
+    with pytest.raises(SystemExit):
         await container.jobs.drain()
-    except SystemExit:
-        pass
     delivery = (
         await session.scalars(
             select(Delivery)
