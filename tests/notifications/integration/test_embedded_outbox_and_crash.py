@@ -9,7 +9,6 @@ import email.policy
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,6 +20,10 @@ from marketplace.notifications.models import Delivery
 from marketplace.notifications.service import dispatch
 from marketplace.platform.clock import utcnow
 from marketplace.vendors.events import VendorStatusChanged
+
+
+class WorkerKilled(BaseException):
+    """Not an Exception: like a dying process, no `except Exception` records anything."""
 
 
 async def _approve_event(container: Container, owner_id: str, vendor_id: str) -> None:
@@ -83,8 +86,8 @@ async def test_a_crash_between_sending_and_recording_resends_the_same_message_id
     crashing = make_runtime(container, smtp)
     crashing.mailer = CrashAfterSend(runtime)  # type: ignore[assignment]
     await _approve_event(container, owner.id, "ven_1")
-    with pytest.raises(SystemExit):
-        await container.jobs.drain()
+    # The task dies (the job runtime logs it); nothing records the outcome.
+    await container.jobs.drain()
     delivery = (
         await session.scalars(
             select(Delivery)
