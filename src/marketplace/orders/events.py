@@ -124,6 +124,7 @@ class ReturnDecided(Event):
     customer_id: str
     approved: bool
     refund_amount: int
+    currency: str | None = None  # of refund_amount (absent in events published before it)
 
 
 class ReceiptIssued(Event):

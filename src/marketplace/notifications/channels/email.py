@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from email import policy as email_policy
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 from pathlib import Path
@@ -59,6 +60,16 @@ def build_message(email: OutgoingEmail, *, sender: str, sender_name: str) -> Ema
     return message
 
 
+# Lines up to RFC 5322's limit: folding long non-ASCII headers at 78 characters makes
+# CPython split encoded words so that the space between two words is lost ("a été
+# accepté" arrives as "a étéaccepté"); a subject (at most 300 characters) is never folded.
+_WIRE_POLICY = email_policy.SMTP.clone(max_line_length=998)
+
+
+def to_bytes(message: EmailMessage) -> bytes:
+    return message.as_bytes(policy=_WIRE_POLICY)
+
+
 class SmtpMailer:
     """Any SMTP server or relay. Connection errors and 4xx answers are retried; a 5xx
     refusal of the recipient is permanent."""
@@ -90,7 +101,9 @@ class SmtpMailer:
         message = build_message(email, sender=self.sender, sender_name=self.sender_name)
         try:
             await aiosmtplib.send(
-                message,
+                to_bytes(message),
+                sender=self.sender,
+                recipients=[email.to],
                 hostname=self.host,
                 port=self.port,
                 username=self.username,
@@ -122,7 +135,7 @@ class OutboxFolderMailer:
         message = build_message(email, sender=self.sender, sender_name=self.sender_name)
         name = email.message_id.strip("<>").replace("@", "_at_").replace("/", "_")
         path = self.folder / f"{name}.eml"
-        await asyncio.to_thread(self._write, path, bytes(message))
+        await asyncio.to_thread(self._write, path, to_bytes(message))
         logger.info(
             "email written to the local outbox",
             extra={"to": email.to, "subject": email.subject, "path": str(path)},

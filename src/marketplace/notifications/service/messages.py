@@ -224,15 +224,18 @@ async def return_requested(
 async def return_decided(
     uow: UnitOfWork, rt: NotificationRuntime, message: Message, p: Payload
 ) -> Outcome:
-    # The event carries no currency: the amount is shown only through the vendor's refund
-    # message (OrderRefunded), which has one.
+    amount = (
+        _money(p["refund_amount"], p["currency"])
+        if p.get("currency") and p["approved"] and p["refund_amount"]
+        else None
+    )
     return await _to_customer(
         uow,
         rt,
         message,
         p,
         "return_decided",
-        {"return_id": p["return_id"], "approved": bool(p["approved"]), "refund_amount": None},
+        {"return_id": p["return_id"], "approved": bool(p["approved"]), "refund_amount": amount},
     )
 
 

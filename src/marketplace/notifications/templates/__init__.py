@@ -11,6 +11,7 @@ template never breaks a language. Money is formatted for the recipient's languag
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -77,6 +78,11 @@ def _money_formatter(language: str) -> Any:
     return money
 
 
+def _one_line(text: str) -> str:
+    # Not str.split(): it would also break the no-break spaces money formats put before "€".
+    return re.sub(r"[ \t\r\n]+", " ", text).strip()
+
+
 def render(
     kind: str,
     language: str,
@@ -116,8 +122,8 @@ def render(
         **variables,
     )
     return Rendered(
-        subject=" ".join(blocks["subject"].split()),
-        summary=" ".join(blocks["summary"].split()),
+        subject=_one_line(blocks["subject"]),
+        summary=_one_line(blocks["summary"]),
         text=text.strip() + "\n",
         html=html,
     )
