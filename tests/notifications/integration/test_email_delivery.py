@@ -275,3 +275,33 @@ async def test_after_the_last_attempt_a_delivery_is_dead_listed_for_admins_and_r
     )
     assert again.status_code == 409
     assert again.json()["code"] == "delivery_not_dead"
+
+
+async def test_a_receipt_whose_pdf_is_not_stored_yet_is_retried_not_sent_without_it(
+    container: Container, session: AsyncSession, smtp: SmtpServer, runtime: NotificationRuntime
+) -> None:
+    customer = await create_user(container, email="early@example.com")
+    async with container.uow_factory() as uow:
+        uow.publish(
+            ReceiptIssued(
+                order_id="ord_7",
+                customer_id=customer.id,
+                storage_key="receipts/ord_7.pdf",
+                filename="receipt-ord_7.pdf",
+                language="en",
+            )
+        )
+        await uow.commit()
+    await container.jobs.drain()
+
+    [delivery] = await _deliveries(session, address="early@example.com")
+    assert (delivery.status, delivery.attempts) == ("pending", 1)
+    assert delivery.last_error == "attachment receipts/ord_7.pdf not found"
+    assert smtp.inbox.to("early@example.com") == []
+
+    await container.storage.put("receipts/ord_7.pdf", PDF, "application/pdf")
+    async with container.uow_factory() as uow:
+        assert await dispatch.send_due(uow, runtime, now=delivery.next_attempt_at) == {"sent": 1}
+        await uow.commit()
+    [receipt] = smtp.inbox.to("early@example.com")
+    assert [a.get_filename() for a in receipt.message.iter_attachments()] == ["receipt-ord_7.pdf"]

@@ -37,7 +37,7 @@ from marketplace.notifications.service.compose import SEND_JOB
 from marketplace.platform.clock import utcnow
 from marketplace.platform.ids import new_id
 from marketplace.platform.pagination import PageParams
-from marketplace.platform.storage import ObjectNotFound
+from marketplace.platform.storage import ObjectNotFound, ObjectTooLarge
 from marketplace.platform.uow import UnitOfWork
 
 logger = logging.getLogger(__name__)
@@ -67,7 +67,9 @@ async def send_delivery(
     await uow.commit()
     try:
         provider_id, status = await _send(rt, row, secret)
-    except DeliveryFailed as error:
+    except Exception as error:
+        # Anything else (a bug, a storage outage) is retried like a channel failure, so a
+        # delivery always ends sent or dead instead of looping on lease expiries.
         dead = isinstance(error, PermanentFailure) or attempts >= rt.max_attempts
         logger.warning(
             "notification delivery failed",
@@ -78,7 +80,10 @@ async def send_delivery(
                 "dead": dead,
                 "error": str(error),
             },
+            exc_info=not isinstance(error, DeliveryFailed),
         )
+        if not isinstance(error, DeliveryFailed):
+            error = DeliveryFailed(f"{type(error).__name__}: {error}")
         await repo.finish_delivery(
             uow.session,
             delivery_id,
@@ -124,6 +129,8 @@ async def _send(
             except ObjectNotFound as error:
                 # The document may still be being written elsewhere: retry, then dead.
                 raise DeliveryFailed(f"attachment {ref['storage_key']} not found") from error
+            except ObjectTooLarge as error:
+                raise PermanentFailure(f"attachment {ref['storage_key']} too large") from error
             attachments.append(
                 Attachment(
                     filename=str(ref["filename"]),
