@@ -167,7 +167,10 @@ async def list_deliveries(
     responses={404: {"description": "no such delivery"}, 409: {"description": "not dead"}},
 )
 async def retry_delivery(uow: UoW, admin: AdminWriter, delivery_id: IdPath) -> DeliveryRead:
-    return DeliveryRead.model_validate(await dispatch.retry_dead(uow, delivery_id))
+    revived = await dispatch.retry_dead(
+        uow, delivery_id, actor_id=admin.id, actor_role=admin.actor_role
+    )
+    return DeliveryRead.model_validate(revived)
 
 
 @router.post(
@@ -187,6 +190,7 @@ async def create_endpoint(
         url=body.url,
         events=body.events,
         actor_id=access.principal.id,
+        actor_role=access.actor_role,
     )
     return WebhookEndpointCreated(
         **WebhookEndpointRead.model_validate(created.endpoint).model_dump(),
@@ -208,7 +212,13 @@ async def list_endpoints(uow: UoW, access: StoreManager) -> WebhookEndpointList:
     responses={404: {"description": "no such endpoint"}},
 )
 async def delete_endpoint(uow: UoW, access: StoreManager, endpoint_id: IdPath) -> Response:
-    await webhooks.delete_endpoint(uow, vendor_id=access.vendor_id, endpoint_id=endpoint_id)
+    await webhooks.delete_endpoint(
+        uow,
+        vendor_id=access.vendor_id,
+        endpoint_id=endpoint_id,
+        actor_id=access.principal.id,
+        actor_role=access.actor_role,
+    )
     return Response(status_code=204)
 
 

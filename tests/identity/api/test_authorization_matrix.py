@@ -467,6 +467,7 @@ async def _new_endpoint(world: World) -> str:
             url="https://erp.example.com/hooks",
             events=["order.placed"],
             actor_id=world.owner_of_vendor_1(),
+            actor_role="vendor:owner",
         )
         await uow.commit()
     return created.endpoint.id

@@ -17,6 +17,7 @@ from conftest import SmtpServer
 from factories.checkout import checkout_body, key, make_shop
 from factories.identity import auth_headers, create_user
 from marketplace.bootstrap import Container
+from marketplace.compliance.models import AuditLogEntry
 from marketplace.notifications import handlers
 from marketplace.notifications.channels import NotificationRuntime
 from marketplace.notifications.models import Delivery, Notification
@@ -264,6 +265,14 @@ async def test_after_the_last_attempt_a_delivery_is_dead_listed_for_admins_and_r
     )
     assert retried.status_code == 200, retried.text
     assert (retried.json()["status"], retried.json()["attempts"]) == ("pending", 0)
+    audited = await session.execute(
+        select(AuditLogEntry.action, AuditLogEntry.actor_id, AuditLogEntry.actor_role).where(
+            AuditLogEntry.resource_id == delivery.id
+        )
+    )
+    assert [tuple(a) for a in audited.all()] == [
+        ("notification_delivery.retried", admin.id, "admin")
+    ]
     await container.jobs.drain()
 
     assert len(smtp.inbox.to("dana@example.com")) == 1

@@ -18,6 +18,7 @@ from conftest import RecordingHttpServer, SmtpServer, make_runtime
 from factories.identity import auth_headers, create_user
 from factories.vendors import create_vendor
 from marketplace.bootstrap import Container
+from marketplace.compliance.models import AuditLogEntry
 from marketplace.identity.models import User
 from marketplace.inventory.events import StockLow
 from marketplace.notifications.channels import TwilioSms, WebhookSender
@@ -199,6 +200,7 @@ def _verify(secret: str, header: str, body: bytes) -> bool:
 async def test_a_vendor_webhook_endpoint_receives_signed_events_and_logs_deliveries(
     client: httpx.AsyncClient,
     container: Container,
+    session: AsyncSession,
     smtp: SmtpServer,
     http_server: RecordingHttpServer,
 ) -> None:
@@ -265,6 +267,15 @@ async def test_a_vendor_webhook_endpoint_receives_signed_events_and_logs_deliver
         f"/v1/vendors/{vendor.id}/webhook-endpoints/{endpoint['id']}/deliveries", headers=headers
     )
     assert gone.status_code == 404
+    audited = await session.execute(
+        select(AuditLogEntry.action, AuditLogEntry.actor_id, AuditLogEntry.resource_id)
+        .where(AuditLogEntry.resource_type == "webhook_endpoint")
+        .order_by(AuditLogEntry.seq)
+    )
+    assert [tuple(a) for a in audited.all()] == [
+        ("webhook_endpoint.created", vendor.owner.id, endpoint["id"]),
+        ("webhook_endpoint.deleted", vendor.owner.id, endpoint["id"]),
+    ]
 
 
 async def test_webhook_urls_reaching_internal_addresses_are_refused(

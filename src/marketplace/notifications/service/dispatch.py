@@ -20,6 +20,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Final, Literal
 
+from marketplace.compliance.public import record_audit
 from marketplace.notifications import repository as repo
 from marketplace.notifications.channels import (
     Attachment,
@@ -204,7 +205,9 @@ async def list_deliveries(
     return await repo.list_deliveries(uow.session, page=page, status=status)
 
 
-async def retry_dead(uow: UnitOfWork, delivery_id: str) -> Delivery:
+async def retry_dead(
+    uow: UnitOfWork, delivery_id: str, *, actor_id: str, actor_role: str
+) -> Delivery:
     """Admin: give a dead delivery a fresh set of attempts, due now, and enqueue it."""
     row = await repo.delivery(uow.session, delivery_id)
     if row is None:
@@ -214,6 +217,16 @@ async def retry_dead(uow: UnitOfWork, delivery_id: str) -> Delivery:
             f"delivery {delivery_id} is {row.status}; only dead deliveries are retried",
             extra={"current_status": row.status},
         )
+    record_audit(
+        uow,
+        actor_id=actor_id,
+        actor_role=actor_role,
+        action="notification_delivery.retried",
+        resource_type="notification_delivery",
+        resource_id=delivery_id,
+        before={"status": "dead", "attempts": row.attempts},
+        after={"status": "pending", "attempts": 0},
+    )
     uow.enqueue(SEND_JOB, {"delivery_id": delivery_id})
     revived = await repo.delivery(uow.session, delivery_id)
     assert revived is not None

@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from marketplace.compliance.public import record_audit
 from marketplace.notifications import repository as repo
 from marketplace.notifications.channels import NotificationRuntime
 from marketplace.notifications.errors import WebhookEndpointNotFound
@@ -38,6 +39,7 @@ async def create_endpoint(
     url: str,
     events: Sequence[str],
     actor_id: str,
+    actor_role: str,
 ) -> CreatedEndpoint:
     try:
         # Form and literal addresses now; every resolved address again at each delivery.
@@ -69,6 +71,15 @@ async def create_endpoint(
     )
     uow.session.add(endpoint)
     await uow.session.flush()
+    record_audit(
+        uow,
+        actor_id=actor_id,
+        actor_role=actor_role,
+        action="webhook_endpoint.created",
+        resource_type="webhook_endpoint",
+        resource_id=endpoint_id,
+        after={"vendor_id": vendor_id, "url": url, "events": endpoint.events},
+    )
     return CreatedEndpoint(endpoint, secret)
 
 
@@ -76,12 +87,23 @@ async def list_endpoints(uow: UnitOfWork, *, vendor_id: str) -> list[WebhookEndp
     return await repo.endpoints_of(uow.session, vendor_id)
 
 
-async def delete_endpoint(uow: UnitOfWork, *, vendor_id: str, endpoint_id: str) -> None:
+async def delete_endpoint(
+    uow: UnitOfWork, *, vendor_id: str, endpoint_id: str, actor_id: str, actor_role: str
+) -> None:
     endpoint = await repo.endpoint(uow.session, vendor_id, endpoint_id)
     if endpoint is None:
         raise WebhookEndpointNotFound(f"no webhook endpoint {endpoint_id}")
     endpoint.deleted_at = utcnow()
     await uow.session.flush()
+    record_audit(
+        uow,
+        actor_id=actor_id,
+        actor_role=actor_role,
+        action="webhook_endpoint.deleted",
+        resource_type="webhook_endpoint",
+        resource_id=endpoint_id,
+        before={"vendor_id": vendor_id, "url": endpoint.url, "events": endpoint.events},
+    )
 
 
 async def endpoint_deliveries(
