@@ -40,6 +40,8 @@ from marketplace.vendors.events import VendorStatusChanged
 
 SEND_DUE_JOB: Final = "notifications.send_due"
 SEND_DUE_INTERVAL: Final = timedelta(seconds=15)
+PURGE_JOB: Final = "notifications.purge_sent_deliveries"
+PURGE_INTERVAL: Final = timedelta(hours=6)
 
 SUBSCRIBED: Final[tuple[type[Event], ...]] = (
     OrderPlaced,
@@ -80,9 +82,16 @@ async def send_due(uow: UnitOfWork, message: Message) -> None:
     await dispatch.send_due(uow, runtime_for(uow))
 
 
+async def purge_sent(uow: UnitOfWork, message: Message) -> None:
+    if await dispatch.purge_sent(uow) >= dispatch.PURGE_BATCH:
+        uow.enqueue(PURGE_JOB)  # a full batch: more may be due, right after this commits
+
+
 def register(registry: Registry) -> None:
     for event in SUBSCRIBED:
         registry.subscribe(event, name=handler_name(event))(on_event)
     registry.job(SEND_JOB)(send_delivery)
     registry.job(SEND_DUE_JOB)(send_due)
     registry.every(SEND_DUE_INTERVAL, SEND_DUE_JOB)
+    registry.job(PURGE_JOB)(purge_sent)
+    registry.every(PURGE_INTERVAL, PURGE_JOB)

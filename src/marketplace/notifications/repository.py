@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketplace.notifications.models import (
@@ -92,6 +92,17 @@ async def due_deliveries(session: AsyncSession, *, now: datetime, limit: int) ->
         .limit(limit)
     )
     return list(rows.all())
+
+
+async def purge_sent(session: AsyncSession, *, before: datetime, limit: int) -> int:
+    old = (
+        select(Delivery.id)
+        .where(Delivery.status == "sent", Delivery.sent_at < before)
+        .order_by(Delivery.id)
+        .limit(limit)
+    )
+    result = await session.execute(delete(Delivery).where(Delivery.id.in_(old)))
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def revive_delivery(session: AsyncSession, delivery_id: str, *, now: datetime) -> bool:

@@ -115,3 +115,58 @@ async def test_a_crash_between_sending_and_recording_resends_the_same_message_id
         == second.message["Message-ID"]
         == f"<{delivery.id}@marketplace.test>"
     )
+
+
+async def test_sent_deliveries_are_purged_after_ninety_days_dead_and_pending_ones_stay(
+    container: Container, session: AsyncSession
+) -> None:
+    now = utcnow()
+
+    def row(n: int, status: str, sent_days_ago: int | None) -> Delivery:
+        return Delivery(
+            id=f"ndl_{n}",
+            event_id=f"msg_{n}",
+            event_name="orders.receipt_issued.v1",
+            kind="receipt",
+            channel="email",
+            recipient="usr_1",
+            user_id="usr_1",
+            vendor_id=None,
+            address="a@example.com",
+            language="en",
+            subject="Receipt",
+            body_text="Receipt",
+            body_html=None,
+            attachments=[],
+            unsubscribe_url=None,
+            status=status,
+            attempts=1,
+            next_attempt_at=now,
+            locked_until=None,
+            lock_token=None,
+            last_error=None,
+            provider_message_id=None,
+            response_status=None,
+            created_at=now - timedelta(days=200),
+            sent_at=now - timedelta(days=sent_days_ago) if sent_days_ago is not None else None,
+            updated_at=now,
+        )
+
+    async with container.uow_factory() as uow:
+        uow.session.add_all(
+            [
+                row(1, "sent", 91),
+                row(2, "sent", 89),
+                row(3, "dead", None),
+                row(4, "pending", None),
+                row(5, "sent", 365),
+            ]
+        )
+        await uow.commit()
+
+    async with container.uow_factory() as uow:
+        assert await dispatch.purge_sent(uow, now=now) == 2
+        await uow.commit()
+
+    left = await session.scalars(select(Delivery.id).order_by(Delivery.id))
+    assert left.all() == ["ndl_2", "ndl_3", "ndl_4"]

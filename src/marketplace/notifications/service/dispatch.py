@@ -45,6 +45,10 @@ logger = logging.getLogger(__name__)
 
 LEASE: Final = timedelta(minutes=2)
 SWEEP_BATCH: Final = 50
+# Sent deliveries are kept this long (support: "did the customer get the receipt?"), then
+# purged; dead ones stay until an admin deals with them.
+RETENTION: Final = timedelta(days=90)
+PURGE_BATCH: Final = 5000
 
 Result = Literal["sent", "failed", "dead", "skipped"]
 
@@ -197,6 +201,12 @@ async def send_due(
         await uow.commit()
         counts[result] = counts.get(result, 0) + 1
     return counts
+
+
+async def purge_sent(uow: UnitOfWork, *, now: datetime | None = None) -> int:
+    """Delete one batch of deliveries sent more than `RETENTION` ago; the count deleted."""
+    before = (now or utcnow()) - RETENTION
+    return await repo.purge_sent(uow.session, before=before, limit=PURGE_BATCH)
 
 
 async def list_deliveries(
