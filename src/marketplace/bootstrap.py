@@ -32,6 +32,19 @@ from marketplace.identity.runtime import IdentityConfig, IdentityRuntime
 from marketplace.identity.tokens import SigningKeys
 from marketplace.inventory import handlers as inventory_handlers
 from marketplace.inventory.api import router as inventory_router
+from marketplace.notifications import handlers as notifications_handlers
+from marketplace.notifications.api import router as notifications_router
+from marketplace.notifications.channels import (
+    NotificationRuntime,
+    OutboxFolderMailer,
+    SmtpMailer,
+    TwilioSms,
+    WebhookSender,
+    bind_runtime,
+)
+from marketplace.notifications.channels.email import Mailer
+from marketplace.notifications.channels.sms import LogSms, SmsSender
+from marketplace.notifications.models import WebhookEndpoint
 from marketplace.orders import handlers as orders_handlers
 from marketplace.orders.api import router as orders_router
 from marketplace.orders.service import receipts as orders_receipts
@@ -119,6 +132,11 @@ CONTEXTS: tuple[ContextSpec, ...] = (
         routers=lambda: (shipping_router,),
         register=shipping_handlers.register,
     ),
+    ContextSpec(
+        name="notifications",
+        routers=lambda: (notifications_router,),
+        register=notifications_handlers.register,
+    ),
 )
 
 
@@ -139,6 +157,7 @@ ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
     EncryptedColumn(User.__table__, "phone_encrypted"),  # type: ignore[arg-type]
     EncryptedColumn(Vendor.__table__, "tax_id_encrypted"),  # type: ignore[arg-type]
     EncryptedColumn(PayoutAccount.__table__, "details_encrypted"),  # type: ignore[arg-type]
+    EncryptedColumn(WebhookEndpoint.__table__, "secret_encrypted"),  # type: ignore[arg-type]
 )
 
 
@@ -214,6 +233,8 @@ def build_container(
     bind_gateways(db, gateways)
     # Shipping's handlers and jobs find the carrier adapters the same way.
     bind_carriers(db, _carriers(settings))
+    # Handlers, jobs and routes find the channels through their unit of work's database.
+    bind_runtime(db, _notification_runtime(settings, storage, cipher))
     jobs = JobRuntime(
         uow_factory,
         registry,
@@ -357,6 +378,57 @@ def _carriers(settings: Settings) -> Carriers:
         adapters,
         poll_interval=timedelta(minutes=settings.shipping_poll_interval_minutes),
         max_poll_interval=timedelta(hours=settings.shipping_max_poll_interval_hours),
+    )
+
+
+def _notification_runtime(
+    settings: Settings, storage: Storage, cipher: FieldCipher
+) -> NotificationRuntime:
+    mailer: Mailer
+    if settings.notifications_smtp_host:
+        password = settings.notifications_smtp_password
+        mailer = SmtpMailer(
+            host=settings.notifications_smtp_host,
+            port=settings.notifications_smtp_port,
+            sender=settings.notifications_email_from,
+            sender_name=settings.notifications_email_from_name,
+            username=settings.notifications_smtp_username,
+            password=password.get_secret_value() if password else None,
+            use_tls=settings.notifications_smtp_tls,
+            start_tls=settings.notifications_smtp_starttls,
+        )
+    else:
+        mailer = OutboxFolderMailer(
+            settings.outbox_dir,
+            sender=settings.notifications_email_from,
+            sender_name=settings.notifications_email_from_name,
+        )
+    sms: SmsSender = LogSms()
+    token = settings.notifications_twilio_auth_token
+    if settings.notifications_sms_enabled and settings.notifications_twilio_account_sid and token:
+        sms = TwilioSms(
+            account_sid=settings.notifications_twilio_account_sid,
+            auth_token=token.get_secret_value(),
+            from_number=settings.notifications_twilio_from_number,
+            messaging_service_sid=settings.notifications_twilio_messaging_service_sid,
+            api_base_url=settings.notifications_twilio_api_base_url,
+        )
+    secret = settings.notifications_unsubscribe_secret
+    return NotificationRuntime(
+        mailer=mailer,
+        sms=sms,
+        webhooks=WebhookSender(),
+        storage=storage,
+        cipher=cipher,
+        unsubscribe_secret=secret.get_secret_value().encode()
+        if secret
+        else _derive(settings, "notifications-unsubscribe"),
+        public_base_url=settings.public_base_url,
+        site_name=settings.notifications_email_from_name,
+        message_id_domain=settings.notifications_email_from.rpartition("@")[2] or "localhost",
+        sms_enabled=settings.notifications_sms_enabled,
+        max_attempts=settings.notifications_max_attempts,
+        admin_emails=tuple(settings.notifications_admin_emails),
     )
 
 

@@ -148,6 +148,40 @@ class Settings(BaseSettings):
         default=24, ge=1, description="the longest back-off between polls of a quiet parcel"
     )
 
+    public_base_url: str = Field(
+        default="http://localhost:8000",
+        description="where clients reach this API; links in emails (unsubscribe) start here",
+    )
+    notifications_smtp_host: str | None = Field(
+        default=None, description="SMTP server or relay; unset: emails go to data_dir/outbox"
+    )
+    notifications_smtp_port: int = 587
+    notifications_smtp_username: str | None = None
+    notifications_smtp_password: SecretStr | None = None
+    notifications_smtp_tls: bool = Field(default=False, description="implicit TLS (port 465)")
+    notifications_smtp_starttls: bool | None = Field(
+        default=None, description="STARTTLS; unset: when the server offers it"
+    )
+    notifications_email_from: str = "no-reply@marketplace.local"
+    notifications_email_from_name: str = "Marketplace"
+    notifications_sms_enabled: bool = Field(default=False, description="send SMS via Twilio")
+    notifications_twilio_account_sid: str | None = None
+    notifications_twilio_auth_token: SecretStr | None = None
+    notifications_twilio_from_number: str | None = None
+    notifications_twilio_messaging_service_sid: str | None = None
+    notifications_twilio_api_base_url: str | None = Field(
+        default=None, description="replaces https://api.twilio.com (an egress proxy)"
+    )
+    notifications_max_attempts: int = Field(
+        default=6, ge=1, description="send attempts before a delivery is dead"
+    )
+    notifications_admin_emails: list[str] = Field(
+        default_factory=list, description="who hears of operations alerts (reconciliation)"
+    )
+    notifications_unsubscribe_secret: SecretStr | None = Field(
+        default=None, description="signs unsubscribe links; unset: derived from secret_key"
+    )
+
     @cached_property
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -157,6 +191,10 @@ class Settings(BaseSettings):
     @property
     def media_root(self) -> Path:
         return self.data_dir / "media"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
 
     @property
     def is_sqlite(self) -> bool:
@@ -195,6 +233,10 @@ class Settings(BaseSettings):
             problems.append("MARKETPLACE_JWT_SIGNING_KEYS is not set")
         if not self.encryption_keys:
             problems.append("MARKETPLACE_ENCRYPTION_KEYS is not set")
+        if self.notifications_sms_enabled and not (
+            self.notifications_twilio_account_sid and self.notifications_twilio_auth_token
+        ):
+            problems.append("MARKETPLACE_NOTIFICATIONS_SMS_ENABLED without Twilio credentials")
         if "sandbox" in self.payment_providers:
             # The sandbox "charges" test cards and moves no money: a real shop must not take
             # orders through it.

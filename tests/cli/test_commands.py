@@ -177,8 +177,9 @@ def test_rotate_encryption_keys_rewraps_every_encrypted_column(
         "identity_user.phone_encrypted: 0 re-wrapped\n"
         "vendors_vendor.tax_id_encrypted: 2 re-wrapped\n"
         "vendors_payout_account.details_encrypted: 3 re-wrapped\n"
+        "notifications_webhook_endpoint.secret_encrypted: 0 re-wrapped\n"
     )
-    assert again.output.count(": 0 re-wrapped") == 3
+    assert again.output.count(": 0 re-wrapped") == 4
     engine = create_engine(f"sqlite:///{embedded_env / 'marketplace.db'}")
     try:
         with engine.connect() as conn:

@@ -12,6 +12,7 @@ from factories.vendors import MadeVendor, create_vendor
 from marketplace.bootstrap import Container
 from marketplace.catalog.models import Category
 from marketplace.identity.domain import Principal, VendorAccess
+from marketplace.identity.models import User
 from marketplace.vendors.schemas.store import VendorSettings
 from marketplace.vendors.service import store
 
@@ -36,8 +37,10 @@ async def make_shop(
     return_window_days: int = 30,
     currency: str = "EUR",
     category: Category | None = None,
+    owner: User | None = None,
+    title: str | None = None,
 ) -> Shop:
-    vendor = await create_vendor(container)
+    vendor = await create_vendor(container, owner=owner)
     access = VendorAccess(
         principal=Principal(kind="user", id=vendor.owner.id),
         vendor_id=vendor.id,
@@ -69,7 +72,7 @@ async def make_shop(
         option_id = (await vendors.shipping_options(uow, vendor.id))[0].id
     category = category or await create_category(container, name=f"Goods {next(_counter)}")
     product = await create_product(
-        container, vendor, category, price=price, currency=currency, quantity=quantity
+        container, vendor, category, price=price, currency=currency, quantity=quantity, title=title
     )
     async with container.uow_factory() as uow:
         from marketplace.catalog.repository import product as repo

@@ -4,6 +4,7 @@ from marketplace.catalog import models as _catalog_models  # noqa: F401
 from marketplace.compliance import models as _compliance_models  # noqa: F401
 from marketplace.identity import models as _identity_models  # noqa: F401
 from marketplace.inventory import models as _inventory_models  # noqa: F401
+from marketplace.notifications import models as _notifications_models  # noqa: F401
 from marketplace.orders import models as _orders_models  # noqa: F401
 from marketplace.payments import models as _payments_models  # noqa: F401
 from marketplace.platform import models as _platform_models  # noqa: F401

@@ -7,6 +7,8 @@ The notifications context turns them into messages: the customer hears of a chec
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from marketplace.platform.messaging import Event
 
 
@@ -18,6 +20,8 @@ class VendorPart(Event):
     vendor_id: str
     total: int
     item_count: int
+    # What the confirmation lists per vendor: [{order_item_id, sku, title, quantity, total}].
+    lines: list[dict[str, object]] = Field(default_factory=list)
 
 
 class OrderPlaced(Event):
@@ -120,6 +124,7 @@ class ReturnDecided(Event):
     customer_id: str
     approved: bool
     refund_amount: int
+    currency: str | None = None  # of refund_amount (absent in events published before it)
 
 
 class ReceiptIssued(Event):

@@ -41,6 +41,7 @@ __all__ = [
     "address_refusal",
     "check_url",
     "fetch",
+    "post",
     "system_resolver",
 ]
 
@@ -188,7 +189,14 @@ async def _checked_address(
     return addresses[0]
 
 
-def _pinned_request(url: httpx.URL, address: IPAddress) -> httpx.Request:
+def _pinned_request(
+    url: httpx.URL,
+    address: IPAddress,
+    *,
+    method: str = "GET",
+    content: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> httpx.Request:
     """A request for `url` sent to `address`: Host header and TLS name stay the URL's host."""
     host_header = url.netloc.decode("ascii")
     target = url.copy_with(host=str(address))
@@ -197,7 +205,7 @@ def _pinned_request(url: httpx.URL, address: IPAddress) -> httpx.Request:
         # The certificate is verified against the hostname, not the IP we connect to.
         extensions["sni_hostname"] = url.raw_host.decode("ascii")
     return httpx.Request(
-        "GET",
+        method,
         target,
         headers={
             "Host": host_header,
@@ -205,7 +213,9 @@ def _pinned_request(url: httpx.URL, address: IPAddress) -> httpx.Request:
             "Accept": "image/*, */*;q=0.5",
             # Compressed bodies could expand far past the size cap before it is checked.
             "Accept-Encoding": "identity",
+            **(headers or {}),
         },
+        content=content,
         extensions=extensions,
     )
 
@@ -311,3 +321,44 @@ async def _fetch(
             finally:
                 await response.aclose()
     raise FetchRefused(f"more than {max_redirects} redirects")  # pragma: no cover
+
+
+async def post(
+    url: str,
+    *,
+    body: bytes,
+    headers: dict[str, str],
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    read_timeout: float = DEFAULT_READ_TIMEOUT,
+    total_timeout: float = DEFAULT_TOTAL_TIMEOUT,
+    resolver: Resolver | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    allow_networks: Sequence[IPNetwork] = (),
+) -> int:
+    """POST `body` to `url` under the same address rules as `fetch` and return the status.
+
+    For calls to URLs others gave us (vendor webhooks). Redirects are not followed (a
+    redirect answer is returned as its status), and the response body is not read.
+    """
+    current = check_url(url, allow_networks=allow_networks)
+    timeout = httpx.Timeout(
+        connect=connect_timeout, read=read_timeout, write=read_timeout, pool=1.0
+    )
+    try:
+        async with asyncio.timeout(total_timeout):
+            address = await _checked_address(current, resolver or system_resolver, allow_networks)
+            request = _pinned_request(
+                current, address, method="POST", content=body, headers=headers
+            )
+            async with httpx.AsyncClient(
+                transport=transport, timeout=timeout, follow_redirects=False, trust_env=False
+            ) as client:
+                try:
+                    response = await client.send(request)
+                except httpx.TimeoutException:
+                    raise FetchFailed("timed out") from None
+                except httpx.HTTPError as error:
+                    raise FetchFailed(f"connection failed: {type(error).__name__}") from None
+                return response.status_code
+    except TimeoutError:
+        raise FetchFailed(f"took longer than {total_timeout:g} seconds") from None

@@ -406,6 +406,116 @@ async def fresh_return_of_1(world: World, caller: str) -> dict[str, str]:
     return {"vid": world.vendor_1, "rid": await matrix_orders.return_request(world)}
 
 
+async def notification_of_a(world: World, caller: str) -> dict[str, str]:
+    """A fresh in-app entry of customer A's: only A may mark it read, others get 404."""
+    from marketplace.notifications.models import Notification
+    from marketplace.platform.clock import utcnow
+    from marketplace.platform.ids import new_id
+
+    async with world.container.uow_factory() as uow:
+        entry = Notification(
+            id=new_id("ntf"),
+            user_id=world.customer_a(),
+            event_id=new_id("msg"),
+            kind="order_shipped",
+            category="order_updates",
+            title="Shipped",
+            body="Shipped",
+            data={},
+            created_at=utcnow(),
+            read_at=None,
+        )
+        uow.session.add(entry)
+        await uow.commit()
+    return {"notification_id": entry.id}
+
+
+async def unsubscribe_token_of_a(world: World, caller: str) -> dict[str, str]:
+    from marketplace.notifications.channels import runtime_for
+    from marketplace.notifications.domain import unsubscribe_token
+
+    async with world.container.uow_factory() as uow:
+        secret = runtime_for(uow).unsubscribe_secret
+    token = unsubscribe_token(secret, user_id=world.customer_a(), category="order_updates")
+    return {"?token": token}
+
+
+async def dead_delivery(world: World, caller: str) -> dict[str, str]:
+    """A fresh dead email delivery per caller (an admin's retry revives it)."""
+    from marketplace.notifications.models import Delivery
+    from marketplace.platform.clock import utcnow
+    from marketplace.platform.ids import new_id
+
+    now = utcnow()
+    async with world.container.uow_factory() as uow:
+        delivery = Delivery(
+            id=new_id("ndl"),
+            event_id=new_id("msg"),
+            event_name="orders.receipt_issued.v1",
+            kind="receipt",
+            channel="email",
+            recipient=world.customer_a(),
+            user_id=world.customer_a(),
+            vendor_id=None,
+            address="a@example.com",
+            language="en",
+            subject="Receipt",
+            body_text="Receipt",
+            body_html=None,
+            attachments=[],
+            unsubscribe_url=None,
+            status="dead",
+            attempts=6,
+            next_attempt_at=now,
+            locked_until=None,
+            lock_token=None,
+            last_error="SMTPConnectError: down",
+            provider_message_id=None,
+            response_status=None,
+            created_at=now,
+            sent_at=None,
+            updated_at=now,
+        )
+        uow.session.add(delivery)
+        await uow.commit()
+    return {"delivery_id": delivery.id}
+
+
+async def _new_endpoint(world: World) -> str:
+    from marketplace.notifications.channels import runtime_for
+    from marketplace.notifications.service import webhooks
+
+    async with world.container.uow_factory() as uow:
+        created = await webhooks.create_endpoint(
+            uow,
+            runtime_for(uow),
+            vendor_id=world.vendor_1,
+            url="https://erp.example.com/hooks",
+            events=["order.placed"],
+            actor_id=world.owner_of_vendor_1(),
+            actor_role="vendor:owner",
+        )
+        await uow.commit()
+    return created.endpoint.id
+
+
+_shared_endpoints: dict[str, str] = {}
+
+
+async def webhook_endpoint_of_1(world: World, caller: str) -> dict[str, str]:
+    """One endpoint of vendor 1 for every caller (a vendor has at most 10)."""
+    if world.vendor_1 not in _shared_endpoints:
+        _shared_endpoints[world.vendor_1] = await _new_endpoint(world)
+    return {"vid": world.vendor_1, "endpoint_id": _shared_endpoints[world.vendor_1]}
+
+
+async def deletable_endpoint_of_1(world: World, caller: str) -> dict[str, str]:
+    """Its own endpoint for each caller allowed to delete one; the shared one otherwise."""
+    if caller in (V1_OWNER, ADMIN):
+        return {"vid": world.vendor_1, "endpoint_id": await _new_endpoint(world)}
+    return await webhook_endpoint_of_1(world, caller)
+
+
 @dataclass
 class Entry:
     expected: dict[str, int]
@@ -608,6 +718,32 @@ MATRIX: dict[str, Entry] = {
     "GET /v1/vendors/{vid}/shipments": Entry(products_read(200)),
     "POST /v1/vendors/{vid}/shipments/{sid}/events": Entry(
         orders_fulfil(201), fixed({"status": "in_transit"}), fresh_manual_shipment_of_1
+    ),
+    "GET /v1/me/notifications": Entry(people(200)),
+    "GET /v1/me/notifications/unread-count": Entry(people(200)),
+    "POST /v1/me/notifications/read-all": Entry(people(200)),
+    "POST /v1/me/notifications/{notification_id}/read": Entry(
+        {**people(404), CUST_A: 200}, target=notification_of_a
+    ),
+    "GET /v1/me/notification-preferences": Entry(people(200)),
+    "PUT /v1/me/notification-preferences": Entry(people(200), fixed({"preferences": []})),
+    # The signed token is the credential: whoever holds the link may unsubscribe.
+    "GET /v1/notifications/unsubscribe": Entry(everyone(200), target=unsubscribe_token_of_a),
+    "POST /v1/notifications/unsubscribe": Entry(everyone(200), target=unsubscribe_token_of_a),
+    "GET /v1/admin/notifications/deliveries": Entry(admin_read()),
+    "POST /v1/admin/notifications/deliveries/{delivery_id}/retry": Entry(
+        admin_write(200), target=dead_delivery
+    ),
+    "POST /v1/vendors/{vid}/webhook-endpoints": Entry(
+        vendor_staff_manage(201),
+        fixed({"url": "https://erp.example.com/hooks", "events": ["order.placed"]}),
+    ),
+    "GET /v1/vendors/{vid}/webhook-endpoints": Entry(vendor_staff_manage(200)),
+    "DELETE /v1/vendors/{vid}/webhook-endpoints/{endpoint_id}": Entry(
+        vendor_staff_manage(204), target=deletable_endpoint_of_1
+    ),
+    "GET /v1/vendors/{vid}/webhook-endpoints/{endpoint_id}/deliveries": Entry(
+        vendor_staff_manage(200), target=webhook_endpoint_of_1
     ),
 }
 

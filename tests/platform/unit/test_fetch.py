@@ -421,3 +421,46 @@ async def test_the_overall_deadline_bounds_a_trickling_server(
         release.set()
 
     assert failed.value.reason == "took longer than 0.5 seconds"
+
+
+async def test_post_goes_pinned_to_the_checked_address_and_does_not_follow_redirects() -> None:
+    recorder = Recorder(
+        lambda _: httpx.Response(302, headers={"Location": "http://169.254.169.254/"})
+    )
+    resolver = resolving({"erp.example.com": [PUBLIC_IP]})
+
+    status = await fetch_module.post(
+        "https://erp.example.com/hooks?x=1",
+        body=b'{"a":1}',
+        headers={"Content-Type": "application/json"},
+        resolver=resolver,
+        transport=recorder.transport,
+    )
+
+    assert status == 302  # returned, never followed
+    [request] = recorder.requests
+    assert request.method == "POST"
+    assert str(request.url) == f"https://{PUBLIC_IP}/hooks?x=1"
+    assert request.headers["Host"] == "erp.example.com"
+    assert request.extensions["sni_hostname"] == "erp.example.com"
+    assert request.headers["Content-Type"] == "application/json"
+    assert request.content == b'{"a":1}'
+
+
+async def test_post_to_a_host_resolving_privately_is_refused_before_connecting() -> None:
+    recorder = Recorder()
+    resolver = resolving({"erp.example.com": [PUBLIC_IP, "192.168.1.4"]})
+
+    with pytest.raises(FetchRefused) as refused:
+        await fetch_module.post(
+            "https://erp.example.com/hooks",
+            body=b"{}",
+            headers={},
+            resolver=resolver,
+            transport=recorder.transport,
+        )
+
+    assert refused.value.reason == (
+        "erp.example.com resolves to private address 192.168.1.4, which is not allowed"
+    )
+    assert recorder.requests == []

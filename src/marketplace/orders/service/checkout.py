@@ -574,6 +574,17 @@ async def _paid(uow: UnitOfWork, order_id: str, payment: payments.PaymentView) -
                     vendor_id=v.vendor_id,
                     total=v.total_amount,
                     item_count=sum(i.quantity for i in items if i.vendor_order_id == v.id),
+                    lines=[
+                        {
+                            "order_item_id": i.id,
+                            "sku": i.sku,
+                            "title": i.title,
+                            "quantity": i.quantity,
+                            "total": i.total_amount,
+                        }
+                        for i in items
+                        if i.vendor_order_id == v.id
+                    ],
                 )
                 for v in vendor_orders
             ],

@@ -240,6 +240,7 @@ async def decide_return(
             customer_id=request.customer_id,
             approved=approve,
             refund_amount=request.refund_amount if approve else 0,
+            currency=vendor_order.currency,
         )
     )
     await uow.session.flush()

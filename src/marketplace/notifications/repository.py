@@ -1,0 +1,275 @@
+"""Every query of the notifications context."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from marketplace.notifications.models import (
+    Delivery,
+    Notification,
+    Preference,
+    Profile,
+    WebhookEndpoint,
+)
+from marketplace.platform.db import insert_ignore
+from marketplace.platform.pagination import PageParams, SortKey, paginate
+
+
+def _dialect(session: AsyncSession) -> str:
+    return str(session.get_bind().dialect.name)
+
+
+async def add_deliveries(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Insert what is new; a row whose (event, recipient, channel) exists is skipped. Returns
+    the ids inserted now (an event handled twice inserts nothing the second time)."""
+    if not rows:
+        return []
+    dialect = _dialect(session)
+    await session.execute(insert_ignore(Delivery.__table__, dialect, rows))  # type: ignore[arg-type]
+    ids = [str(r["id"]) for r in rows]
+    stored = await session.scalars(select(Delivery.id).where(Delivery.id.in_(ids)))
+    return sorted(stored.all())
+
+
+async def add_notifications(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    dialect = _dialect(session)
+    await session.execute(insert_ignore(Notification.__table__, dialect, rows))  # type: ignore[arg-type]
+
+
+async def claim_delivery(
+    session: AsyncSession, delivery_id: str, *, token: str, now: datetime, lease_until: datetime
+) -> bool:
+    result = await session.execute(
+        update(Delivery)
+        .where(
+            Delivery.id == delivery_id,
+            Delivery.status == "pending",
+            Delivery.next_attempt_at <= now,
+            or_(Delivery.locked_until.is_(None), Delivery.locked_until < now),
+        )
+        .values(
+            lock_token=token,
+            locked_until=lease_until,
+            attempts=Delivery.attempts + 1,
+            updated_at=now,
+        )
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def delivery(session: AsyncSession, delivery_id: str) -> Delivery | None:
+    return await session.get(Delivery, delivery_id, populate_existing=True)
+
+
+async def finish_delivery(
+    session: AsyncSession, delivery_id: str, *, token: str, values: dict[str, Any]
+) -> bool:
+    """Record an attempt's outcome, only if our claim still holds."""
+    result = await session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id, Delivery.lock_token == token)
+        .values(locked_until=None, lock_token=None, **values)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def due_deliveries(session: AsyncSession, *, now: datetime, limit: int) -> list[str]:
+    rows = await session.scalars(
+        select(Delivery.id)
+        .where(
+            Delivery.status == "pending",
+            Delivery.next_attempt_at <= now,
+            or_(Delivery.locked_until.is_(None), Delivery.locked_until < now),
+        )
+        .order_by(Delivery.next_attempt_at, Delivery.id)
+        .limit(limit)
+    )
+    return list(rows.all())
+
+
+async def purge_sent(session: AsyncSession, *, before: datetime, limit: int) -> int:
+    old = (
+        select(Delivery.id)
+        .where(Delivery.status == "sent", Delivery.sent_at < before)
+        .order_by(Delivery.id)
+        .limit(limit)
+    )
+    result = await session.execute(delete(Delivery).where(Delivery.id.in_(old)))
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def revive_delivery(session: AsyncSession, delivery_id: str, *, now: datetime) -> bool:
+    """dead → pending, due now, with a fresh attempt budget."""
+    result = await session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id, Delivery.status == "dead")
+        .values(status="pending", attempts=0, next_attempt_at=now, updated_at=now)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def list_deliveries(
+    session: AsyncSession,
+    *,
+    page: PageParams,
+    status: str | None = None,
+    recipient: str | None = None,
+    channel: str | None = None,
+) -> tuple[list[Delivery], str | None]:
+    stmt = select(Delivery)
+    if status is not None:
+        stmt = stmt.where(Delivery.status == status)
+    if recipient is not None:
+        stmt = stmt.where(Delivery.recipient == recipient)
+    if channel is not None:
+        stmt = stmt.where(Delivery.channel == channel)
+    return await paginate(
+        session,
+        stmt,
+        keys=[SortKey(Delivery.id, descending=True)],
+        params=page,
+        cursor_of=lambda d: [d.id],
+    )
+
+
+async def feed(
+    session: AsyncSession, user_id: str, *, page: PageParams, unread_only: bool
+) -> tuple[list[Notification], str | None]:
+    stmt = select(Notification).where(Notification.user_id == user_id)
+    if unread_only:
+        stmt = stmt.where(Notification.read_at.is_(None))
+    return await paginate(
+        session,
+        stmt,
+        keys=[SortKey(Notification.id, descending=True)],
+        params=page,
+        cursor_of=lambda n: [n.id],
+    )
+
+
+async def unread_count(session: AsyncSession, user_id: str) -> int:
+    count = await session.scalar(
+        select(func.count())
+        .select_from(Notification)
+        .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+    )
+    return int(count or 0)
+
+
+async def mark_read(
+    session: AsyncSession, user_id: str, *, now: datetime, notification_id: str | None = None
+) -> int:
+    conditions = [Notification.user_id == user_id, Notification.read_at.is_(None)]
+    if notification_id is not None:
+        conditions.append(Notification.id == notification_id)
+    result = await session.execute(
+        update(Notification).where(and_(*conditions)).values(read_at=now)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def notification(
+    session: AsyncSession, user_id: str, notification_id: str
+) -> Notification | None:
+    return await session.scalar(
+        select(Notification).where(
+            Notification.id == notification_id, Notification.user_id == user_id
+        )
+    )
+
+
+async def preferences(session: AsyncSession, user_ids: Sequence[str]) -> list[Preference]:
+    if not user_ids:
+        return []
+    rows = await session.scalars(select(Preference).where(Preference.user_id.in_(user_ids)))
+    return list(rows.all())
+
+
+async def set_preference(
+    session: AsyncSession,
+    *,
+    user_id: str,
+    category: str,
+    channel: str,
+    enabled: bool,
+    now: datetime,
+) -> None:
+    row = await session.get(Preference, (user_id, category, channel), with_for_update=True)
+    if row is None:
+        dialect = _dialect(session)
+        await session.execute(
+            insert_ignore(
+                Preference.__table__,  # type: ignore[arg-type]
+                dialect,
+                [
+                    {
+                        "user_id": user_id,
+                        "category": category,
+                        "channel": channel,
+                        "enabled": enabled,
+                        "updated_at": now,
+                    }
+                ],
+            )
+        )
+    # Also covers a concurrent insert that won the race: the last writer's choice stands.
+    await session.execute(
+        update(Preference)
+        .where(
+            Preference.user_id == user_id,
+            Preference.category == category,
+            Preference.channel == channel,
+        )
+        .values(enabled=enabled, updated_at=now)
+    )
+
+
+async def profiles(session: AsyncSession, user_ids: Sequence[str]) -> dict[str, Profile]:
+    if not user_ids:
+        return {}
+    rows = await session.scalars(select(Profile).where(Profile.user_id.in_(user_ids)))
+    return {p.user_id: p for p in rows.all()}
+
+
+async def set_sms_number(
+    session: AsyncSession, *, user_id: str, number: str | None, now: datetime
+) -> None:
+    dialect = _dialect(session)
+    await session.execute(
+        insert_ignore(
+            Profile.__table__,  # type: ignore[arg-type]
+            dialect,
+            [{"user_id": user_id, "sms_number": number, "updated_at": now}],
+        )
+    )
+    await session.execute(
+        update(Profile).where(Profile.user_id == user_id).values(sms_number=number, updated_at=now)
+    )
+
+
+async def endpoints_of(session: AsyncSession, vendor_id: str) -> list[WebhookEndpoint]:
+    rows = await session.scalars(
+        select(WebhookEndpoint)
+        .where(WebhookEndpoint.vendor_id == vendor_id, WebhookEndpoint.deleted_at.is_(None))
+        .order_by(WebhookEndpoint.id)
+    )
+    return list(rows.all())
+
+
+async def endpoint(
+    session: AsyncSession, vendor_id: str, endpoint_id: str
+) -> WebhookEndpoint | None:
+    return await session.scalar(
+        select(WebhookEndpoint).where(
+            WebhookEndpoint.id == endpoint_id,
+            WebhookEndpoint.vendor_id == vendor_id,
+            WebhookEndpoint.deleted_at.is_(None),
+        )
+    )
