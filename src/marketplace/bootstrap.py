@@ -262,7 +262,11 @@ def _payment_gateways(settings: Settings, uow_factory: UnitOfWorkFactory) -> Gat
         else:
             # Stripe, PayPal and Razorpay adapters come with their own increment.
             raise ValueError(f"payment provider {name!r} has no adapter yet")
-    return Gateways(providers, hold_period=timedelta(days=settings.payments_hold_days))
+    return Gateways(
+        providers,
+        hold_period=timedelta(days=settings.payments_hold_days),
+        chargeback_reverses_commission=settings.payments_chargeback_reverses_commission,
+    )
 
 
 def _encryption_keyring(settings: Settings) -> Keyring:

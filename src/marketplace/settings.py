@@ -107,6 +107,11 @@ class Settings(BaseSettings):
     payments_webhook_tolerance_seconds: int = Field(
         default=300, ge=1, description="how old a signed webhook may be"
     )
+    payments_chargeback_reverses_commission: bool = Field(
+        default=True,
+        description="a chargeback gives the platform's commission back like a refund; "
+        "false: the vendor bears the commission too",
+    )
 
     @cached_property
     def resolved_database_url(self) -> str:

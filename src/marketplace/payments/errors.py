@@ -57,3 +57,13 @@ class InvalidWebhookSignature(AppError):
 class UnknownProvider(NotFound):
     code = "payment_provider_not_found"
     title = "No such payment provider"
+
+
+class ChargebackNotFound(NotFound):
+    code = "chargeback_not_found"
+    title = "Chargeback not found"
+
+
+class ReconciliationRunNotFound(NotFound):
+    code = "reconciliation_run_not_found"
+    title = "Reconciliation run not found"

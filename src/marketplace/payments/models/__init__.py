@@ -1,5 +1,11 @@
 """Payments tables."""
 
+from marketplace.payments.models.chargeback import (
+    Chargeback,
+    ChargebackAllocation,
+    ReconciliationMismatch,
+    ReconciliationRun,
+)
 from marketplace.payments.models.ledger import LedgerPosting, LedgerTransaction
 from marketplace.payments.models.payment import (
     CommissionLineRow,
@@ -8,15 +14,25 @@ from marketplace.payments.models.payment import (
     Refund,
     WebhookEvent,
 )
-from marketplace.payments.models.sandbox import SandboxEvent, SandboxIntent, SandboxRefund
+from marketplace.payments.models.sandbox import (
+    SandboxDispute,
+    SandboxEvent,
+    SandboxIntent,
+    SandboxRefund,
+)
 
 __all__ = [
+    "Chargeback",
+    "ChargebackAllocation",
     "CommissionLineRow",
     "LedgerPosting",
     "LedgerTransaction",
     "Payment",
     "PaymentShare",
+    "ReconciliationMismatch",
+    "ReconciliationRun",
     "Refund",
+    "SandboxDispute",
     "SandboxEvent",
     "SandboxIntent",
     "SandboxRefund",

@@ -22,7 +22,9 @@ from marketplace.payments.providers.base import (
     InvalidSignature,
     PaymentProvider,
     ProviderEvent,
+    ProviderRecord,
     ProviderUnavailable,
+    RecordKind,
     RefundRequest,
     RefundResult,
     TransferRequest,
@@ -38,7 +40,9 @@ __all__ = [
     "InvalidSignature",
     "PaymentProvider",
     "ProviderEvent",
+    "ProviderRecord",
     "ProviderUnavailable",
+    "RecordKind",
     "RefundRequest",
     "RefundResult",
     "TransferRequest",
@@ -56,9 +60,13 @@ class Gateways:
         providers: Iterable[PaymentProvider],
         *,
         hold_period: timedelta = timedelta(days=7),
+        chargeback_reverses_commission: bool = True,
     ) -> None:
         self._providers: dict[str, PaymentProvider] = {p.name: p for p in providers}
         self.hold_period = hold_period
+        # A lost dispute is a sale undone: by default the platform gives its commission back
+        # like on a refund; False makes the vendor bear the commission too.
+        self.chargeback_reverses_commission = chargeback_reverses_commission
 
     @property
     def enabled(self) -> tuple[str, ...]:

@@ -91,7 +91,13 @@ class ProviderEvent:
     provider_event_id: str
     type: str
     kind: Literal[
-        "payment_succeeded", "payment_failed", "refund_succeeded", "refund_failed", "other"
+        "payment_succeeded",
+        "payment_failed",
+        "refund_succeeded",
+        "refund_failed",
+        "dispute_opened",
+        "dispute_closed",
+        "other",
     ]
     payment_id: str | None = None
     provider_payment_id: str | None = None
@@ -101,6 +107,32 @@ class ProviderEvent:
     failure_message: str | None = None
     refund_id: str | None = None
     provider_refund_id: str | None = None
+    # Disputes (chargebacks): the amount withdrawn from us, the provider's dispute fee, the
+    # card network's reason, and on closing the outcome.
+    provider_dispute_id: str | None = None
+    dispute_amount: int = 0
+    dispute_fee: int = 0
+    dispute_currency: str | None = None
+    dispute_reason: str | None = None
+    dispute_outcome: Literal["won", "lost"] | None = None
+
+
+RecordKind = Literal["charge", "refund", "dispute", "dispute_reversal", "transfer"]
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderRecord:
+    """One money movement in the provider's own books, like a Stripe balance transaction:
+    `amount` is signed from our side (a charge adds, a refund or a dispute withdraws) and
+    `fee` is what the provider kept for it (negative when it gives a fee back). `source_id`
+    is the provider's object (payment intent, refund, dispute, transfer)."""
+
+    kind: RecordKind
+    source_id: str
+    amount: int
+    fee: int
+    currency: str
+    created_at: datetime
 
 
 class PaymentProvider(Protocol):
@@ -117,6 +149,10 @@ class PaymentProvider(Protocol):
     async def refund(self, request: RefundRequest) -> RefundResult: ...
 
     async def transfer(self, request: TransferRequest) -> TransferResult: ...
+
+    async def list_records(self, *, start: datetime, end: datetime) -> list[ProviderRecord]:
+        """The provider's balance transactions created in [start, end) (reconciliation)."""
+        ...
 
     def verify_webhook(self, body: bytes, headers: Mapping[str, str], now: datetime) -> None:
         """Raise InvalidSignature unless the body is signed by the provider, recently."""

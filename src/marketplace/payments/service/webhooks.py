@@ -22,6 +22,7 @@ import orjson
 from marketplace.payments.errors import InvalidWebhookSignature, UnknownProvider
 from marketplace.payments.providers import Gateways, InvalidSignature, ProviderEvent
 from marketplace.payments.repository import payment as repo
+from marketplace.payments.service import chargebacks
 from marketplace.payments.service.payments import record_failure, record_success
 from marketplace.payments.service.refunds import record_refund_failure, record_refund_success
 from marketplace.platform.clock import utcnow
@@ -85,7 +86,7 @@ async def process_webhook_event(uow: UnitOfWork, gateways: Gateways, *, event_id
         return stored.status if stored is not None else "ignored"
     adapter = gateways[stored.provider]
     event = adapter.parse_webhook(orjson.dumps(stored.payload))
-    applied = await _apply(uow, stored.provider, event)
+    applied = await _apply(uow, gateways, stored.provider, event)
     status = "processed" if applied else "ignored"
     await repo.finish_webhook_event(uow.session, event_id, status=status, now=utcnow())
     return status
@@ -101,7 +102,7 @@ async def _payment_id(uow: UnitOfWork, provider: str, event: ProviderEvent) -> s
     return None
 
 
-async def _apply(uow: UnitOfWork, provider: str, event: ProviderEvent) -> bool:
+async def _apply(uow: UnitOfWork, gateways: Gateways, provider: str, event: ProviderEvent) -> bool:
     if event.kind == "other":
         return False
     payment_id = await _payment_id(uow, provider, event)
@@ -111,6 +112,8 @@ async def _apply(uow: UnitOfWork, provider: str, event: ProviderEvent) -> bool:
             extra={"provider": provider, "event": event.provider_event_id},
         )
         return False
+    if event.kind in {"dispute_opened", "dispute_closed"}:
+        return await _apply_dispute(uow, gateways, payment_id, event)
     if event.kind == "payment_failed":
         await record_failure(
             uow,
@@ -141,3 +144,17 @@ async def _apply(uow: UnitOfWork, provider: str, event: ProviderEvent) -> bool:
             message=event.failure_message,
         )
     return True
+
+
+async def _apply_dispute(
+    uow: UnitOfWork, gateways: Gateways, payment_id: str, event: ProviderEvent
+) -> bool:
+    payment = await repo.payment(uow.session, payment_id)
+    assert payment is not None
+    if event.provider_dispute_id is None:
+        return False
+    reverse = gateways.chargeback_reverses_commission
+    if event.kind == "dispute_opened":
+        opened = await chargebacks.open_chargeback(uow, payment, event, reverse_commission=reverse)
+        return opened is not None
+    return await chargebacks.close_chargeback(uow, payment, event, reverse_commission=reverse)
