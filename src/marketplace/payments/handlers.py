@@ -1,5 +1,6 @@
 """Payments' jobs: executing refunds, processing stored webhook events, the sandbox's
-webhook deliveries, and the periodic release of holds.
+webhook deliveries, the periodic release of holds, and reconciliation with the providers
+(daily for yesterday, or one run an admin requested).
 
 Jobs receive only (uow, message); they find the container's providers with
 `providers.gateways_for(uow)` (bound by the composition root).
@@ -11,14 +12,18 @@ from datetime import timedelta
 from typing import Final
 
 from marketplace.payments.events import (
+    ChargebackClosed,
+    ChargebackOpened,
     PaymentFailed,
     PaymentSucceeded,
+    ReconciliationMismatchFound,
     RefundFailed,
     RefundSucceeded,
 )
 from marketplace.payments.providers import gateways_for
 from marketplace.payments.providers.sandbox import DELIVER_WEBHOOK_JOB, SandboxProvider
-from marketplace.payments.service import ledger, refunds, webhooks
+from marketplace.payments.service import ledger, reconciliation, refunds, webhooks
+from marketplace.platform.clock import utcnow
 from marketplace.platform.messaging import Message, Registry
 from marketplace.platform.uow import UnitOfWork
 
@@ -59,11 +64,32 @@ async def release_holds(uow: UnitOfWork, message: Message) -> None:
         uow.enqueue(RELEASE_HOLDS_JOB)
 
 
+async def reconcile(uow: UnitOfWork, message: Message) -> None:
+    """With a `run_id`: execute that run. Without (the daily schedule): create yesterday's run
+    per enabled provider, once, each executed by its own job."""
+    gateways = gateways_for(uow)
+    run_id = message.payload.get("run_id")
+    if run_id is None:
+        await reconciliation.schedule_daily_runs(uow, gateways, now=utcnow())
+        return
+    await reconciliation.execute_run(uow, gateways, run_id=str(run_id))
+
+
 def register(registry: Registry) -> None:
-    for event in (PaymentSucceeded, PaymentFailed, RefundSucceeded, RefundFailed):
+    for event in (
+        PaymentSucceeded,
+        PaymentFailed,
+        RefundSucceeded,
+        RefundFailed,
+        ChargebackOpened,
+        ChargebackClosed,
+        ReconciliationMismatchFound,
+    ):
         registry.event(event)
     registry.job(refunds.EXECUTE_REFUND_JOB)(execute_refund)
     registry.job(webhooks.PROCESS_WEBHOOK_JOB)(process_webhook_event)
     registry.job(DELIVER_WEBHOOK_JOB)(deliver_sandbox_webhook)
     registry.job(RELEASE_HOLDS_JOB)(release_holds)
     registry.every(RELEASE_INTERVAL, RELEASE_HOLDS_JOB)
+    registry.job(reconciliation.RECONCILE_JOB)(reconcile)
+    registry.every(reconciliation.RECONCILE_INTERVAL, reconciliation.RECONCILE_JOB)

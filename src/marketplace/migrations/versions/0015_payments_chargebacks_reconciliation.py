@@ -11,7 +11,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-
 revision: str = "0015"
 down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
@@ -78,7 +77,8 @@ def upgrade() -> None:
             "status IN ('open', 'won', 'lost')", name=op.f("ck_payments_chargeback_status")
         ),
         sa.CheckConstraint(
-            "amount > 0 AND fee_amount >= 0 AND unallocated_amount >= 0 AND unallocated_amount <= amount",
+            "amount > 0 AND fee_amount >= 0 AND unallocated_amount >= 0 "
+            "AND unallocated_amount <= amount",
             name=op.f("ck_payments_chargeback_amounts"),
         ),
         sa.ForeignKeyConstraint(
