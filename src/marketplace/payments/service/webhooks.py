@@ -6,7 +6,9 @@ its timestamp (a bad one is a 400 and nothing is stored), the event is stored un
 enqueued. Processing runs in that job: it applies the normalised event through the same
 recording functions confirm and the refund job use, so whichever arrives first decides and
 the rest change nothing. Order does not matter: a refund event for a payment whose success
-was not recorded yet records that success first (a refunded charge was captured).
+was not recorded yet records that success first (a refunded charge was captured). Dispute
+events go to `chargebacks` (opened / closed, once per provider dispute id); one for a
+payment whose capture is not recorded yet raises, and the job retries it later.
 """
 
 from __future__ import annotations
