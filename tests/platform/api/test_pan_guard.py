@@ -13,10 +13,17 @@ import httpx
 import orjson
 import pytest
 import structlog
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketplace.platform.observability import configure_logging
-from marketplace.platform.pan_guard import card_number_fields, looks_like_pan
+from marketplace.platform.pan_guard import (
+    _luhn_valid,
+    _may_hold_pan,
+    card_number_fields,
+    looks_like_pan,
+)
 from support import count_notes, probe_router
 
 URL = "/v1/probe/notes"
@@ -174,3 +181,59 @@ async def test_a_refused_card_number_never_reaches_the_logs(
         assert needle not in output
     # body.text, raw, and the stdlib line's event and message.
     assert output.count("[REDACTED]") == 4
+
+
+def _with_check_digit(body: str) -> str:
+    for digit in "0123456789":
+        if _luhn_valid(body + digit):
+            return body + digit
+    raise AssertionError("unreachable: one check digit always fits")
+
+
+@st.composite
+def card_numbers(draw: st.DrawFn) -> str:
+    prefix = draw(st.sampled_from(["4", "51", "55", "2221", "2720", "34", "37", "6011", "35"]))
+    length = draw(st.integers(min_value=13, max_value=19))
+    rest = draw(
+        st.text("0123456789", min_size=length - len(prefix) - 1, max_size=length - len(prefix) - 1)
+    )
+    digits = _with_check_digit(prefix + rest)
+    style = draw(st.sampled_from(["plain", "spaces", "dashes", "number"]))
+    if style == "spaces":
+        return " ".join(digits[i : i + 4] for i in range(0, len(digits), 4))
+    if style == "dashes":
+        return "-".join(digits[i : i + 4] for i in range(0, len(digits), 4))
+    return digits
+
+
+json_leaves = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.text(max_size=30),
+    st.floats(allow_nan=False, allow_infinity=False),
+)
+documents = st.recursive(
+    json_leaves,
+    lambda children: st.one_of(
+        st.lists(children, max_size=4),
+        st.dictionaries(st.text("abcxyz_", min_size=1, max_size=8), children, max_size=4),
+    ),
+    max_leaves=20,
+)
+
+
+@given(documents, card_numbers(), st.lists(st.text("abc", min_size=1, max_size=3), max_size=4))
+def test_a_card_number_anywhere_is_found_and_the_byte_scan_never_misses_it(
+    document: Any, card: str, path: list[str]
+) -> None:
+    value: Any = int(card) if card.isdigit() and card[0] != "0" else card
+    nested: Any = value
+    for key in reversed(path):
+        nested = {key: nested}
+    body = {"doc": document, "card": nested}
+
+    found = list(card_number_fields(body))
+
+    assert ["body", "card", *path] in found
+    assert _may_hold_pan(orjson.dumps(body)) is True
