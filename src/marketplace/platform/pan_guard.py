@@ -38,7 +38,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from marketplace.platform.errors import problem_response
 
-__all__ = ["EXEMPT_FIELDS", "CardNumberGuardMiddleware", "card_number_fields", "looks_like_pan"]
+__all__ = [
+    "EXEMPT_FIELDS",
+    "CardNumberGuardMiddleware",
+    "card_number_fields",
+    "looks_like_pan",
+    "may_hold_pan",
+]
 
 CODE: Final = "card_number_not_allowed"
 EXEMPT_FIELDS: Final = frozenset({"account_number", "tracking_number"})
@@ -110,7 +116,8 @@ def card_number_fields(
         yield list(path)
 
 
-def _may_hold_pan(body: bytes) -> bool:
+def may_hold_pan(body: bytes) -> bool:
+    """The cheap byte scan: False means no field of this JSON body can be a card number."""
     if b"\\u00" in body:
         return True
     for match in _RUN_RE.finditer(body):
@@ -149,7 +156,7 @@ class CardNumberGuardMiddleware:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        if _may_hold_pan(body):
+        if may_hold_pan(body):
             locations = self._locations(body)
             if locations:
                 response = problem_response(
