@@ -24,7 +24,7 @@ from marketplace.payments.models import (
     SandboxEvent,
     WebhookEvent,
 )
-from marketplace.payments.providers import ProviderEvent
+from marketplace.payments.providers import ProviderEvent, RefundRequest
 from marketplace.payments.providers.sandbox import CHARGEBACK_METHOD, SandboxProvider
 from marketplace.payments.service import chargebacks, webhooks
 from marketplace.payments.service import ledger as ledger_service
@@ -358,3 +358,23 @@ def _dispute_event(
         dispute_reason="product_not_received",
         dispute_outcome=outcome,
     )
+
+
+async def test_the_sandbox_refuses_to_refund_disputed_money(
+    container: Container, session: AsyncSession
+) -> None:
+    await paid(container, _two_vendors(), order_id="ord_sbx", payment_method=CHARGEBACK_METHOD)
+    intent = await _intent(session)
+
+    result = await _sandbox(container).refund(
+        RefundRequest("sbx-refund-1", intent, 1, "USD", {"payment_id": "pay_x"})
+    )
+
+    assert (result.status, result.failure_code) == ("failed", "amount_too_large")
+    dispute = await _sandbox(container).dispute_of(intent)
+    assert dispute is not None
+    await _sandbox(container).close_dispute(dispute, "won")  # reinstated: refundable again
+    again = await _sandbox(container).refund(
+        RefundRequest("sbx-refund-2", intent, 10_000, "USD", {"payment_id": "pay_x"})
+    )
+    assert again.status == "succeeded"
