@@ -174,3 +174,14 @@ def test_a_won_dispute_undoes_its_opening(
         # Taken from pending, given back to available (the hold ended meanwhile).
         assert set(net) <= {"vendor_pending:vnd_1", "vendor_available:vnd_1"}
         assert sum(net.values()) == 0
+
+
+def test_a_new_chargeback_goes_below_the_lowest_open_or_lost_range() -> None:
+    """A lost chargeback holds [6000, 8000) and a won one freed [8000, 10000); refunds
+    reserved 1000. The new one fits in [1000, 6000), never over the lost one's range."""
+    room = ShareRoom("vo_1", 10_000, reserved=3_000, charged_back=2_000, top=6_000)
+
+    parts, unallocated = rules.allocate(6_000, [room])
+
+    assert room.free == 5_000
+    assert (parts, unallocated) == ([VendorPart("vo_1", 5_000, 1_000)], 1_000)

@@ -2,7 +2,7 @@
 postings of a dispute opened and of one won. Pure: no I/O, no framework.
 
 * **Allocation.** The disputed amount is charged to the vendor orders in proportion to what
-  is still theirs (`gross - refunds reserved or done - earlier chargebacks`), largest
+  is still theirs (`gross - refunds reserved or done - open or lost chargebacks`), largest
   remainder first, never more than that per vendor order. What no vendor order can absorb
   (the provider disputed money we had refunded already) is the platform's loss
   (`platform_dispute_loss`) until the platform contests the dispute with the refund as
@@ -57,17 +57,26 @@ def dispute_fee_expense(provider: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class ShareRoom:
-    """What a vendor order can still give back: `gross - reserved` (refunds reserved or done,
-    and earlier chargebacks), and how much of its top is charged back already."""
+    """What a vendor order can still give back. `reserved` counts refunds (reserved or done)
+    and open or lost chargebacks; `charged_back` is the latter's part of it, and `top` the
+    lowest start of their ranges (None: `gross - charged_back`, the ranges being
+    contiguous). A won chargeback frees its range, which can leave a hole above `top`: a new
+    chargeback goes below `top` all the same, so ranges never overlap."""
 
     vendor_order_id: str
     gross: int
     reserved: int
     charged_back: int
+    top: int | None = None
+
+    @property
+    def ceiling(self) -> int:
+        return self.gross - self.charged_back if self.top is None else self.top
 
     @property
     def free(self) -> int:
-        return self.gross - self.reserved
+        # Refunds take [0, reserved - charged_back); a new chargeback fits below the ceiling.
+        return self.ceiling - (self.reserved - self.charged_back)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +108,7 @@ def allocate(amount: int, rooms: Sequence[ShareRoom]) -> tuple[list[VendorPart],
         VendorPart(
             vendor_order_id=r.vendor_order_id,
             amount=shares[r.vendor_order_id],
-            range_start=r.gross - r.charged_back - shares[r.vendor_order_id],
+            range_start=r.ceiling - shares[r.vendor_order_id],
         )
         for r in rooms
         if shares[r.vendor_order_id] > 0

@@ -35,10 +35,17 @@ async def lock_shares(session: AsyncSession, payment_id: str) -> list[PaymentSha
     )
 
 
-async def charged_back(session: AsyncSession, vendor_order_ids: Sequence[str]) -> dict[str, int]:
-    """Per vendor order, the amount of its open or lost chargebacks (the top of its gross)."""
+async def charged_back(
+    session: AsyncSession, vendor_order_ids: Sequence[str]
+) -> dict[str, tuple[int, int]]:
+    """Per vendor order, the amount of its open or lost chargebacks and the lowest start of
+    their ranges (they take the top of its gross)."""
     rows = await session.execute(
-        select(ChargebackAllocation.vendor_order_id, func.sum(ChargebackAllocation.amount))
+        select(
+            ChargebackAllocation.vendor_order_id,
+            func.sum(ChargebackAllocation.amount),
+            func.min(ChargebackAllocation.range_start),
+        )
         .join(Chargeback, Chargeback.id == ChargebackAllocation.chargeback_id)
         .where(
             ChargebackAllocation.vendor_order_id.in_(list(vendor_order_ids)),
@@ -46,7 +53,7 @@ async def charged_back(session: AsyncSession, vendor_order_ids: Sequence[str]) -
         )
         .group_by(ChargebackAllocation.vendor_order_id)
     )
-    return {str(vo): int(total) for vo, total in rows.all()}
+    return {str(vo): (int(total), int(low)) for vo, total, low in rows.all()}
 
 
 async def insert(session: AsyncSession, row: dict[str, Any]) -> bool:

@@ -118,7 +118,8 @@ async def open_chargeback(
             s.vendor_order_id,
             s.gross_amount,
             s.refund_reserved_amount,
-            taken.get(s.vendor_order_id, 0),
+            taken[s.vendor_order_id][0] if s.vendor_order_id in taken else 0,
+            taken[s.vendor_order_id][1] if s.vendor_order_id in taken else None,
         )
         for s in shares
     ]
