@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from fastapi import APIRouter
+from pydantic import SecretStr
 from sqlalchemy import Table
 
 from marketplace.catalog import handlers as catalog_handlers
@@ -33,10 +34,14 @@ from marketplace.inventory import handlers as inventory_handlers
 from marketplace.inventory.api import router as inventory_router
 from marketplace.orders import handlers as orders_handlers
 from marketplace.orders.api import router as orders_router
+from marketplace.orders.service import receipts as orders_receipts
 from marketplace.payments import handlers as payments_handlers
 from marketplace.payments.api import router as payments_router
 from marketplace.payments.providers import Gateways, PaymentProvider, bind_gateways
+from marketplace.payments.providers.paypal import PayPalProvider
+from marketplace.payments.providers.razorpay import RazorpayProvider
 from marketplace.payments.providers.sandbox import SandboxProvider
+from marketplace.payments.providers.stripe import StripeProvider
 from marketplace.platform import maintenance
 from marketplace.platform.cache import Cache, MemoryCache, build_cache
 from marketplace.platform.crypto import FieldCipher, Keyring
@@ -49,6 +54,13 @@ from marketplace.platform.storage import Storage, build_storage
 from marketplace.platform.uow import UnitOfWorkFactory
 from marketplace.platform.worker import JobRuntime
 from marketplace.settings import Settings
+from marketplace.shipping import handlers as shipping_handlers
+from marketplace.shipping.api import router as shipping_router
+from marketplace.shipping.carriers import Carriers, bind_carriers
+from marketplace.shipping.carriers.dhl import DhlAdapter
+from marketplace.shipping.carriers.easypost import EasyPostAdapter
+from marketplace.shipping.carriers.fedex import FedexAdapter
+from marketplace.shipping.domain.adapter import CarrierAdapter
 from marketplace.vendors import handlers as vendors_handlers
 from marketplace.vendors import seed as vendors_seed
 from marketplace.vendors.api import router as vendors_router
@@ -101,6 +113,11 @@ CONTEXTS: tuple[ContextSpec, ...] = (
         name="orders",
         routers=lambda: (orders_router,),
         register=orders_handlers.register,
+    ),
+    ContextSpec(
+        name="shipping",
+        routers=lambda: (shipping_router,),
+        register=shipping_handlers.register,
     ),
 )
 
@@ -186,10 +203,17 @@ def build_container(
     storage = _storage(settings)
     # The thumbnail job runs outside any request: it finds this storage through the registry.
     catalog_images.bind_storage(registry, storage)
+    # Receipts and statements are issued by a subscriber and on download: both find their
+    # storage and the marketplace's name through the unit of work's database.
+    orders_receipts.bind_documents(
+        db, orders_receipts.DocumentSettings(storage, settings.marketplace_name)
+    )
     identity = IdentityRuntime(_identity_config(settings), cache=cache, cipher=cipher)
-    gateways = _payment_gateways(settings, uow_factory)
+    gateways = _payment_gateways(settings, uow_factory, cipher)
     # Jobs and facade functions have only a unit of work: they find the providers by its db.
     bind_gateways(db, gateways)
+    # Shipping's handlers and jobs find the carrier adapters the same way.
+    bind_carriers(db, _carriers(settings))
     jobs = JobRuntime(
         uow_factory,
         registry,
@@ -243,7 +267,13 @@ def _storage(settings: Settings) -> Storage:
     )
 
 
-def _payment_gateways(settings: Settings, uow_factory: UnitOfWorkFactory) -> Gateways:
+def _payment_gateways(
+    settings: Settings, uow_factory: UnitOfWorkFactory, cipher: FieldCipher
+) -> Gateways:
+    if problems := settings.payment_provider_problems():
+        # An enabled gateway without credentials would fail every checkout: refuse to start.
+        raise ValueError("payment providers are not configured: " + "; ".join(problems))
+    tolerance = timedelta(seconds=settings.payments_webhook_tolerance_seconds)
     providers: list[PaymentProvider] = []
     for name in settings.payment_providers:
         if name == "sandbox":
@@ -254,18 +284,82 @@ def _payment_gateways(settings: Settings, uow_factory: UnitOfWorkFactory) -> Gat
                     webhook_secret=secret.get_secret_value().encode()
                     if secret
                     else _derive(settings, "payments-sandbox-webhook"),
-                    webhook_tolerance=timedelta(
-                        seconds=settings.payments_webhook_tolerance_seconds
-                    ),
+                    webhook_tolerance=tolerance,
+                )
+            )
+        elif name == "stripe":
+            providers.append(
+                StripeProvider(
+                    secret_key=_secret(settings.stripe_secret_key),
+                    webhook_secret=_secret(settings.stripe_webhook_secret),
+                    webhook_tolerance=tolerance,
+                )
+            )
+        elif name == "paypal":
+            providers.append(
+                PayPalProvider(
+                    client_id=settings.paypal_client_id or "",
+                    client_secret=_secret(settings.paypal_client_secret),
+                    webhook_id=settings.paypal_webhook_id or "",
+                    environment=settings.paypal_environment,
+                    webhook_tolerance=tolerance,
+                )
+            )
+        elif name == "razorpay":
+            providers.append(
+                RazorpayProvider(
+                    key_id=settings.razorpay_key_id or "",
+                    key_secret=_secret(settings.razorpay_key_secret),
+                    webhook_secret=_secret(settings.razorpay_webhook_secret),
                 )
             )
         else:
-            # Stripe, PayPal and Razorpay adapters come with their own increment.
-            raise ValueError(f"payment provider {name!r} has no adapter yet")
+            raise ValueError(f"unknown payment provider {name!r}")
     return Gateways(
         providers,
         hold_period=timedelta(days=settings.payments_hold_days),
         chargeback_reverses_commission=settings.payments_chargeback_reverses_commission,
+        cipher=cipher,
+    )
+
+
+def _secret(value: SecretStr | None) -> str:
+    # Settings have refused an enabled adapter whose credentials are missing already.
+    return value.get_secret_value() if value is not None else ""
+
+
+def _carriers(settings: Settings) -> Carriers:
+    if problems := settings.shipping_problems():
+        raise ValueError("; ".join(problems))
+    adapters: list[CarrierAdapter] = []
+    for name in settings.shipping_carriers:
+        if name == "easypost":
+            adapters.append(
+                EasyPostAdapter(
+                    api_key=_secret(settings.shipping_easypost_api_key),
+                    webhook_secret=_secret(settings.shipping_easypost_webhook_secret),
+                    api_base=settings.shipping_easypost_api_base,
+                )
+            )
+        elif name == "dhl":
+            adapters.append(
+                DhlAdapter(
+                    api_key=_secret(settings.shipping_dhl_api_key),
+                    base_url=settings.shipping_dhl_base_url,
+                )
+            )
+        elif name == "fedex":
+            adapters.append(
+                FedexAdapter(
+                    client_id=settings.shipping_fedex_client_id or "",
+                    client_secret=_secret(settings.shipping_fedex_client_secret),
+                    base_url=settings.shipping_fedex_base_url,
+                )
+            )
+    return Carriers(
+        adapters,
+        poll_interval=timedelta(minutes=settings.shipping_poll_interval_minutes),
+        max_poll_interval=timedelta(hours=settings.shipping_max_poll_interval_hours),
     )
 
 

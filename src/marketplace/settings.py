@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     )
 
     env: Literal["development", "test", "production"] = "development"
+    marketplace_name: str = Field(
+        default="Marketplace", description="the name printed on receipts and statements"
+    )
     data_dir: Path = Path("./var")
     database_url: str | None = Field(
         default=None, description="SQLAlchemy async URL; default a SQLite file in data_dir"
@@ -112,6 +115,43 @@ class Settings(BaseSettings):
         description="a chargeback gives the platform's commission back like a refund; "
         "false: the vendor bears the commission too",
     )
+    # Gateway credentials: each provider named in payment_providers needs all of its own.
+    stripe_secret_key: SecretStr | None = Field(default=None, description="sk_live_… / sk_test_…")
+    stripe_webhook_secret: SecretStr | None = Field(
+        default=None, description="whsec_… of the webhook endpoint (Stripe-Signature)"
+    )
+    paypal_client_id: str | None = None
+    paypal_client_secret: SecretStr | None = None
+    paypal_webhook_id: str | None = Field(
+        default=None, description="id of the webhook PayPal delivers to (signature checks)"
+    )
+    paypal_environment: Literal["sandbox", "production"] = "sandbox"
+    razorpay_key_id: str | None = Field(default=None, description="rzp_live_… / rzp_test_…")
+    razorpay_key_secret: SecretStr | None = None
+    razorpay_webhook_secret: SecretStr | None = None
+
+    shipping_carriers: list[Literal["manual", "easypost", "dhl", "fedex"]] = Field(
+        default=["manual"],
+        description="enabled carrier adapters; `manual` (vendors enter updates) is always on",
+    )
+    shipping_easypost_api_key: SecretStr | None = None
+    shipping_easypost_webhook_secret: SecretStr | None = Field(
+        default=None, description="the secret EasyPost signs tracker webhooks with"
+    )
+    shipping_easypost_api_base: str = "https://api.easypost.com/v2"
+    shipping_dhl_api_key: SecretStr | None = None
+    shipping_dhl_base_url: str = "https://api-eu.dhl.com"
+    shipping_fedex_client_id: str | None = None
+    shipping_fedex_client_secret: SecretStr | None = None
+    shipping_fedex_base_url: str = Field(
+        default="https://apis.fedex.com", description="sandbox: https://apis-sandbox.fedex.com"
+    )
+    shipping_poll_interval_minutes: int = Field(
+        default=60, ge=1, description="how often a polled carrier is asked while there is news"
+    )
+    shipping_max_poll_interval_hours: int = Field(
+        default=24, ge=1, description="the longest back-off between polls of a quiet parcel"
+    )
 
     @cached_property
     def resolved_database_url(self) -> str:
@@ -138,6 +178,19 @@ class Settings(BaseSettings):
                 raise ValueError(f"tax_rates[{country}]: {bps} bps is not between 0 and 10000")
         return rates
 
+    def shipping_problems(self) -> list[str]:
+        """Enabled carriers without the credentials they need: refuse to start."""
+        needs = {
+            "easypost": (self.shipping_easypost_api_key, self.shipping_easypost_webhook_secret),
+            "dhl": (self.shipping_dhl_api_key,),
+            "fedex": (self.shipping_fedex_client_id, self.shipping_fedex_client_secret),
+        }
+        return [
+            f"MARKETPLACE_SHIPPING_CARRIERS enables {name} without its credentials"
+            for name in self.shipping_carriers
+            if any(value is None for value in needs.get(name, ()))
+        ]
+
     def production_problems(self) -> list[str]:
         """What must be configured before this may run in production."""
         problems = []
@@ -151,6 +204,47 @@ class Settings(BaseSettings):
             # The sandbox "charges" test cards and moves no money: a real shop must not take
             # orders through it.
             problems.append("MARKETPLACE_PAYMENT_PROVIDERS enables the sandbox provider")
+        problems.extend(self.payment_provider_problems(production=True))
+        return problems
+
+    def payment_provider_problems(self, *, production: bool = False) -> list[str]:
+        """Enabled gateways without their credentials (refused in every environment), and,
+        for production, gateways in test mode (they take orders and move no money)."""
+        required: dict[str, tuple[tuple[str, object], ...]] = {
+            "stripe": (
+                ("MARKETPLACE_STRIPE_SECRET_KEY", self.stripe_secret_key),
+                ("MARKETPLACE_STRIPE_WEBHOOK_SECRET", self.stripe_webhook_secret),
+            ),
+            "paypal": (
+                ("MARKETPLACE_PAYPAL_CLIENT_ID", self.paypal_client_id),
+                ("MARKETPLACE_PAYPAL_CLIENT_SECRET", self.paypal_client_secret),
+                ("MARKETPLACE_PAYPAL_WEBHOOK_ID", self.paypal_webhook_id),
+            ),
+            "razorpay": (
+                ("MARKETPLACE_RAZORPAY_KEY_ID", self.razorpay_key_id),
+                ("MARKETPLACE_RAZORPAY_KEY_SECRET", self.razorpay_key_secret),
+                ("MARKETPLACE_RAZORPAY_WEBHOOK_SECRET", self.razorpay_webhook_secret),
+            ),
+        }
+        problems = []
+        for provider, settings in required.items():
+            if provider not in self.payment_providers:
+                continue
+            for variable, value in settings:
+                text = value.get_secret_value() if isinstance(value, SecretStr) else value
+                if not text:
+                    problems.append(f"{variable} is not set ({provider} is enabled)")
+        if not production:
+            return problems
+        stripe_key = self.stripe_secret_key.get_secret_value() if self.stripe_secret_key else ""
+        if "stripe" in self.payment_providers and stripe_key.startswith(("sk_test_", "rk_test_")):
+            problems.append("MARKETPLACE_STRIPE_SECRET_KEY is a test-mode key")
+        if "paypal" in self.payment_providers and self.paypal_environment != "production":
+            problems.append("MARKETPLACE_PAYPAL_ENVIRONMENT is not production")
+        if "razorpay" in self.payment_providers and (self.razorpay_key_id or "").startswith(
+            "rzp_test_"
+        ):
+            problems.append("MARKETPLACE_RAZORPAY_KEY_ID is a test-mode key")
         return problems
 
     @property

@@ -144,7 +144,7 @@ async def paid_order(world: OrderWorld, *, delivered: bool = False) -> tuple[str
                 vendor_id=world.vendor_1,
                 actor=actor,
                 carrier="dhl",
-                tracking_number="MATRIX",
+                tracking_number="1234567890",
             )
             await fulfilment.deliver(
                 uow, vendor_order_id=vendor_order.id, vendor_id=world.vendor_1, actor=actor

@@ -17,6 +17,10 @@ from marketplace.platform.models import OutboxMessage
 
 _counter = itertools.count(1)
 
+# Webhook secrets of the gateway adapters in the `gateways_container` fixture.
+STRIPE_WHSEC = "whsec_test_api_0123456789"
+RAZORPAY_WHSEC = "whsec_rzp_api_0123456789"
+
 
 def share(
     vendor_id: str,

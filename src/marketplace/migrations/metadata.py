@@ -8,6 +8,7 @@ from marketplace.orders import models as _orders_models  # noqa: F401
 from marketplace.payments import models as _payments_models  # noqa: F401
 from marketplace.platform import models as _platform_models  # noqa: F401
 from marketplace.platform.db import Base
+from marketplace.shipping import models as _shipping_models  # noqa: F401
 from marketplace.vendors import models as _vendors_models  # noqa: F401
 
 target_metadata = Base.metadata

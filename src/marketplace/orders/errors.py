@@ -114,6 +114,37 @@ class VendorOrderNotFound(NotFound):
     title = "No such vendor order"
 
 
+class ReceiptNotAvailable(Conflict):
+    """The order was never paid (still pending, or its payment failed): there is nothing to
+    give a receipt for. `order_status` says where it is (not `status`: that member is the
+    HTTP status in a problem document)."""
+
+    code = "receipt_not_available"
+    title = "No receipt: the order is not paid"
+
+    def __init__(self, detail: str, *, status: str) -> None:
+        super().__init__(detail, extra={"order_status": status})
+
+
+class StatementNotAvailable(Conflict):
+    """The vendor order was never paid: no statement. `vendor_order_status` says where it is."""
+
+    code = "statement_not_available"
+    title = "No statement: the vendor order is not paid"
+
+    def __init__(self, detail: str, *, status: str) -> None:
+        super().__init__(detail, extra={"vendor_order_status": status})
+
+
+class DocumentUnavailable(AppError):
+    """The document is recorded but its stored PDF can be neither read nor reproduced
+    exactly: an operator must restore it (logged as an error)."""
+
+    status = 503
+    code = "document_unavailable"
+    title = "Document temporarily unavailable"
+
+
 class ReturnNotFound(NotFound):
     code = "return_not_found"
     title = "No such return"

@@ -1,6 +1,7 @@
-"""Orders' subscribers and jobs: payments' outcomes settle orders and count refunds; the
-sweeps settle orders left unpaid and purge carts nobody touched for 30 days; every orders
-event is registered for its subscribers."""
+"""Orders' subscribers and jobs: payments' outcomes settle orders and count refunds,
+carriers' deliveries deliver vendor orders, a paid order gets its receipt and vendor
+statements; the sweeps settle orders left unpaid and purge
+carts nobody touched for 30 days; every orders event is registered for its subscribers."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ from datetime import timedelta
 from typing import Final
 
 from marketplace.orders import events
-from marketplace.orders.service import carts, checkout, fulfilment
+from marketplace.orders.service import carts, checkout, fulfilment, receipts
 from marketplace.payments import public as payments
 from marketplace.payments.events import PaymentFailed, PaymentSucceeded, RefundSucceeded
 from marketplace.platform.messaging import Message, Registry
 from marketplace.platform.uow import UnitOfWork
+from marketplace.shipping.events import ShipmentDelivered
 
 EXPIRE_UNPAID_ORDERS: Final = "orders.expire_unpaid_orders"
 SWEEP_INTERVAL: Final = timedelta(minutes=1)
@@ -56,6 +58,23 @@ async def follow_refund(uow: UnitOfWork, message: Message) -> None:
     )
 
 
+async def follow_delivery(uow: UnitOfWork, message: Message) -> None:
+    """A carrier says a parcel arrived: the vendor order is delivered once all of it has."""
+    event = ShipmentDelivered.model_validate(message.payload)
+    await fulfilment.shipment_delivered(
+        uow,
+        shipment_id=event.shipment_id,
+        vendor_order_id=event.vendor_order_id,
+        delivered_at=event.delivered_at,
+    )
+
+
+async def issue_documents(uow: UnitOfWork, message: Message) -> None:
+    """Receipt and vendor statements of a paid order; a redelivery finds them issued."""
+    event = events.OrderPlaced.model_validate(message.payload)
+    await receipts.issue_documents(uow, order_id=event.order_id)
+
+
 async def expire_unpaid_orders(uow: UnitOfWork, message: Message) -> None:
     if await checkout.expire_unpaid_orders(uow) >= checkout.EXPIRY_BATCH:
         uow.enqueue(EXPIRE_UNPAID_ORDERS)
@@ -73,11 +92,15 @@ def register(registry: Registry) -> None:
         events.OrderRefunded,
         events.ReturnRequested,
         events.ReturnDecided,
+        events.ReceiptIssued,
+        events.VendorStatementIssued,
     ):
         registry.event(event)
     registry.subscribe(PaymentSucceeded, name="orders.follow_payment_succeeded")(follow_payment)
     registry.subscribe(PaymentFailed, name="orders.follow_payment_failed")(follow_payment)
     registry.subscribe(RefundSucceeded, name="orders.follow_refund")(follow_refund)
+    registry.subscribe(ShipmentDelivered, name="orders.follow_delivery")(follow_delivery)
+    registry.subscribe(events.OrderPlaced, name="orders.issue_documents")(issue_documents)
     registry.job(EXPIRE_UNPAID_ORDERS)(expire_unpaid_orders)
     registry.every(SWEEP_INTERVAL, EXPIRE_UNPAID_ORDERS)
     registry.job(COMPLETE_ORDERS)(complete_orders)

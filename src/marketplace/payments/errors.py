@@ -48,6 +48,15 @@ class ProviderUnavailableError(AppError):
     title = "The payment provider is unavailable"
 
 
+class ProviderRejectedError(AppError):
+    """The provider refused the request for a reason that is ours, not the customer's
+    (credentials, account configuration): the payment stays pending, operators must act."""
+
+    status = 502
+    code = "payment_provider_error"
+    title = "The payment provider refused the request"
+
+
 class InvalidWebhookSignature(AppError):
     status = 400
     code = "invalid_signature"
@@ -67,3 +76,41 @@ class ChargebackNotFound(NotFound):
 class ReconciliationRunNotFound(NotFound):
     code = "reconciliation_run_not_found"
     title = "Reconciliation run not found"
+
+
+class PayoutNotFound(NotFound):
+    code = "payout_not_found"
+    title = "Payout not found"
+
+
+class PayoutRunNotFound(NotFound):
+    code = "payout_run_not_found"
+    title = "Payout run not found"
+
+
+class PayoutKycRequired(Conflict):
+    code = "payout_kyc_required"
+    title = "The vendor's identity (KYC) must be verified before a payout"
+
+
+class PayoutAccountRequired(Conflict):
+    code = "payout_account_required"
+    title = "The vendor has no payout account"
+
+
+class PayoutNothingAvailable(Conflict):
+    code = "payout_nothing_available"
+    title = "The vendor's available balance is zero or negative"
+
+
+class PayoutExceedsAvailable(ValidationFailed):
+    code = "payout_exceeds_available"
+    title = "The payout exceeds the vendor's available balance"
+
+
+class PayoutsUnavailable(AppError):
+    """No enabled provider can make payouts (configuration)."""
+
+    status = 503
+    code = "payouts_unavailable"
+    title = "No payment provider is enabled for payouts"

@@ -1,5 +1,6 @@
-"""Payments' jobs: executing refunds, processing stored webhook events, the sandbox's
-webhook deliveries, the periodic release of holds, and reconciliation with the providers
+"""Payments' jobs: executing refunds and payouts, processing stored webhook events, the
+sandbox's webhook deliveries, and the periodic ones: releasing holds, running due payout
+schedules, sending again payouts left pending, and reconciliation with the providers
 (daily for yesterday, or one run an admin requested).
 
 Jobs receive only (uow, message); they find the container's providers with
@@ -16,19 +17,32 @@ from marketplace.payments.events import (
     ChargebackOpened,
     PaymentFailed,
     PaymentSucceeded,
+    PayoutFailed,
+    PayoutSent,
     ReconciliationMismatchFound,
     RefundFailed,
     RefundSucceeded,
 )
 from marketplace.payments.providers import gateways_for
 from marketplace.payments.providers.sandbox import DELIVER_WEBHOOK_JOB, SandboxProvider
-from marketplace.payments.service import ledger, reconciliation, refunds, webhooks
+from marketplace.payments.service import (
+    ledger,
+    payout_execution,
+    payout_schedules,
+    reconciliation,
+    refunds,
+    webhooks,
+)
 from marketplace.platform.clock import utcnow
 from marketplace.platform.messaging import Message, Registry
 from marketplace.platform.uow import UnitOfWork
 
 RELEASE_HOLDS_JOB: Final = "payments.release_holds"
 RELEASE_INTERVAL: Final = timedelta(minutes=1)
+RUN_PAYOUTS_JOB: Final = "payments.run_payout_schedules"
+RUN_PAYOUTS_INTERVAL: Final = timedelta(minutes=1)
+RETRY_PAYOUTS_JOB: Final = "payments.retry_payouts"
+RETRY_PAYOUTS_INTERVAL: Final = timedelta(minutes=5)
 
 
 async def execute_refund(uow: UnitOfWork, message: Message) -> None:
@@ -75,6 +89,23 @@ async def reconcile(uow: UnitOfWork, message: Message) -> None:
     await reconciliation.execute_run(uow, gateways, run_id=str(run_id))
 
 
+async def execute_payout(uow: UnitOfWork, message: Message) -> None:
+    await payout_execution.execute_payout(
+        uow, gateways_for(uow), payout_id=str(message.payload["payout_id"])
+    )
+
+
+async def run_payout_schedules(uow: UnitOfWork, message: Message) -> None:
+    run = await payout_schedules.run_payouts(uow, gateways_for(uow), trigger="schedule")
+    if run is not None and run.vendor_count >= payout_schedules.RUN_BATCH:
+        # A full batch: more schedules may be due; the next run starts after this commits.
+        uow.enqueue(RUN_PAYOUTS_JOB)
+
+
+async def retry_payouts(uow: UnitOfWork, message: Message) -> None:
+    await payout_execution.retry_stale_payouts(uow)
+
+
 def register(registry: Registry) -> None:
     for event in (
         PaymentSucceeded,
@@ -84,6 +115,8 @@ def register(registry: Registry) -> None:
         ChargebackOpened,
         ChargebackClosed,
         ReconciliationMismatchFound,
+        PayoutSent,
+        PayoutFailed,
     ):
         registry.event(event)
     registry.job(refunds.EXECUTE_REFUND_JOB)(execute_refund)
@@ -93,3 +126,8 @@ def register(registry: Registry) -> None:
     registry.every(RELEASE_INTERVAL, RELEASE_HOLDS_JOB)
     registry.job(reconciliation.RECONCILE_JOB)(reconcile)
     registry.every(reconciliation.RECONCILE_INTERVAL, reconciliation.RECONCILE_JOB)
+    registry.job(payout_execution.EXECUTE_PAYOUT_JOB)(execute_payout)
+    registry.job(RUN_PAYOUTS_JOB)(run_payout_schedules)
+    registry.every(RUN_PAYOUTS_INTERVAL, RUN_PAYOUTS_JOB)
+    registry.job(RETRY_PAYOUTS_JOB)(retry_payouts)
+    registry.every(RETRY_PAYOUTS_INTERVAL, RETRY_PAYOUTS_JOB)

@@ -36,6 +36,7 @@ from marketplace.payments.errors import (
 )
 from marketplace.payments.providers import Gateways, gateways_for
 from marketplace.payments.service import ledger
+from marketplace.payments.service.facts import PaymentFacts, ShareFacts, payment_facts
 from marketplace.payments.service.payments import (
     PaymentView,
     cancel_payment,
@@ -52,6 +53,7 @@ __all__ = [
     "Gateways",
     "GatewaysDep",
     "PaymentAlreadyCaptured",
+    "PaymentFacts",
     "PaymentInProgress",
     "PaymentNotFound",
     "PaymentNotRefundable",
@@ -59,11 +61,13 @@ __all__ = [
     "ProviderUnavailableError",
     "RefundExceedsRemaining",
     "RefundView",
+    "ShareFacts",
     "VendorOrderNotFound",
     "VendorShare",
     "cancel_payment",
     "confirm_payment",
     "get_refund",
+    "payment_facts",
     "payment_of_order",
     "request_refund",
     "start_payment",

@@ -18,7 +18,7 @@ from typing import Annotated, Self, TypedDict
 
 import pycountry
 from babel import Locale
-from babel.numbers import format_currency, get_currency_precision
+from babel.numbers import format_currency
 from pydantic import AfterValidator, BaseModel, ConfigDict, StrictInt, StringConstraints
 
 __all__ = [
@@ -61,23 +61,17 @@ _NOT_TENDER = frozenset(
     }
 )  # fmt: skip
 
-# ISO 4217 minor units where CLDR (and so Babel) disagrees. CLDR records the digits people
-# use in practice (e.g. no fils for the Iraqi dinar); settlement and card networks use ISO.
-_ISO_MINOR_UNIT_OVERRIDES: dict[str, int] = {
-    "AFN": 2,
-    "ALL": 2,
-    "IQD": 3,
-    "IRR": 2,
-    "KPW": 2,
-    "LAK": 2,
-    "LBP": 2,
-    "MGA": 2,
-    "MMK": 2,
-    "RSD": 2,
-    "SOS": 2,
-    "SYP": 2,
-    "YER": 2,
-}
+# ISO 4217 minor units of the tender currencies that do not have two (ISO's table, list
+# one). Settlement and card networks use these. CLDR (and so Babel) records the digits
+# people use in practice instead, and changes them between releases (Babel 2.19 moved COP,
+# HUF and others to 0), so amounts in minor units never depend on it.
+_ISO_ZERO_DECIMALS = frozenset(
+    {
+        "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "VND",
+        "VUV", "XAF", "XOF", "XPF",
+    }
+)  # fmt: skip
+_ISO_THREE_DECIMALS = frozenset({"BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"})
 
 # Bounds that keep hostile inputs such as Decimal("1e999999999") from turning into
 # gigantic integer powers; no real amount or exchange rate comes near them.
@@ -89,10 +83,9 @@ _MAX_RATE_MAGNITUDE = 30
 def _exponent_of_valid_code(code: str) -> int:
     if code in _NOT_TENDER or pycountry.currencies.get(alpha_3=code) is None:
         raise UnknownCurrency(f"unknown or non-tender currency code: {code!r}")
-    override = _ISO_MINOR_UNIT_OVERRIDES.get(code)
-    if override is not None:
-        return override
-    return int(get_currency_precision(code))
+    if code in _ISO_ZERO_DECIMALS:
+        return 0
+    return 3 if code in _ISO_THREE_DECIMALS else 2
 
 
 def currency_exponent(code: str) -> int:

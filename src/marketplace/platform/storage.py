@@ -11,8 +11,10 @@ Two interchangeable backends implement :class:`Storage`:
   ``content-length-range``, so the bucket itself refuses anything larger.
 
 Keys are relative, ``/``-separated paths of safe characters (:func:`check_key`). Keys under
-``incoming/`` hold untrusted direct uploads until they are validated: the local media route
-never serves them, and an S3 bucket policy should not make that prefix public either.
+``incoming/`` hold untrusted direct uploads until they are validated; keys under ``private/``
+hold documents only their owners may read (receipts, statements), served by the routes that
+check who asks. The local media route never serves either prefix, and an S3 bucket policy
+must not make them public either.
 
 The kernel decides nothing about what is stored: callers validate content before `put`.
 """
@@ -46,6 +48,7 @@ from marketplace.platform.errors import AppError, BadRequest
 
 __all__ = [
     "INCOMING_PREFIX",
+    "PRIVATE_PREFIX",
     "InvalidKey",
     "LocalStorage",
     "MediaFiles",
@@ -61,6 +64,7 @@ __all__ = [
 ]
 
 INCOMING_PREFIX = "incoming/"
+PRIVATE_PREFIX = "private/"
 MAX_KEY_LENGTH = 512
 _SEGMENT_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
 
@@ -296,10 +300,13 @@ class LocalStorage:
 
 
 class MediaFiles(StaticFiles):
-    """Serves a LocalStorage folder: never `incoming/` (unvalidated uploads), never sniffed."""
+    """Serves a LocalStorage folder: never `incoming/` (unvalidated uploads) nor `private/`
+    (documents read through their own authorized routes), never sniffed."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self.get_path(scope).startswith(INCOMING_PREFIX):
+        if scope["type"] == "http" and self.get_path(scope).startswith(
+            (INCOMING_PREFIX, PRIVATE_PREFIX)
+        ):
             raise HTTPException(status_code=404)
 
         async def send_nosniff(message: Any) -> None:

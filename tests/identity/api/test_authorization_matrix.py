@@ -14,7 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from factories import matrix_orders
+from factories import matrix_orders, matrix_payouts
 from factories.catalog import create_category
 from factories.identity import (
     DEFAULT_PASSWORD,
@@ -374,10 +374,36 @@ async def shipped_vendor_order_of_1(world: World, caller: str) -> dict[str, str]
             vendor_id=world.vendor_1,
             actor=fulfilment.Actor(world.owner_of_vendor_1(), "vendor", "vendor:owner"),
             carrier="dhl",
-            tracking_number="M",
+            tracking_number="1234567891",
         )
         await uow.commit()
     return {"vid": world.vendor_1, "void": vendor_order_id}
+
+
+async def fresh_manual_shipment_of_1(world: World, caller: str) -> dict[str, str]:
+    """A parcel of vendor 1 followed by hand (carrier `other`), shipped as the owner."""
+    from marketplace.orders.service import fulfilment
+
+    _, vendor_order_id = await matrix_orders.paid_order(world)
+    async with world.container.uow_factory() as uow:
+        shipment = await fulfilment.ship(
+            uow,
+            vendor_order_id=vendor_order_id,
+            vendor_id=world.vendor_1,
+            actor=fulfilment.Actor(world.owner_of_vendor_1(), "vendor", "vendor:owner"),
+            carrier="other",
+            tracking_number=f"MATRIX-{caller.replace(' ', '-')}",
+        )
+        await uow.commit()
+    await world.container.jobs.drain()  # shipping follows it
+    return {"vid": world.vendor_1, "sid": shipment.id}
+
+
+async def easypost_carrier(world: World, caller: str) -> dict[str, str]:
+    from factories.shipping import enable_carriers
+
+    enable_carriers(world.container)
+    return {"carrier": "easypost"}
 
 
 async def fresh_refund_target(world: World, caller: str) -> dict[str, str]:
@@ -534,11 +560,32 @@ MATRIX: dict[str, Entry] = {
     "GET /v1/admin/reconciliation-runs/{run_id}": Entry(
         admin_read(404), target=ids(run_id="rec_missing")
     ),
+    "GET /v1/vendors/{vid}/payout-schedule": Entry(vendor_read(200)),
+    # payouts.manage: the owner and admins (managers, staff, keys and support lack it).
+    "PUT /v1/vendors/{vid}/payout-schedule": Entry(
+        vendor_staff_manage(200),
+        fixed({"interval": "manual", "minimum": {"amount": 0, "currency": "EUR"}}),
+    ),
+    "GET /v1/vendors/{vid}/payouts": Entry(vendor_read(200)),
+    "GET /v1/vendors/{vid}/payouts/{payout_id}": Entry(
+        vendor_read(200), target=matrix_payouts.payout_of_vendor_1
+    ),
+    "POST /v1/vendors/{vid}/payouts": Entry(
+        vendor_staff_manage(201),
+        fixed({"amount": {"amount": 100, "currency": "EUR"}}),
+        matrix_payouts.payout_request,
+    ),
+    "POST /v1/admin/payouts/run": Entry(admin_write(200), fixed({})),
+    "GET /v1/admin/payout-runs": Entry(admin_read()),
+    "GET /v1/admin/payout-runs/{run_id}": Entry(admin_read(), target=matrix_payouts.a_run),
+    "GET /v1/admin/ledger/negative-balances": Entry(admin_read()),
     "POST /v1/orders": Entry(people(201), checkout_request, checkout_key),
     "GET /v1/orders": Entry(people(200)),
     "GET /v1/orders/{oid}": Entry(own_order(200), target=order_of_a),
     "GET /v1/orders/{oid}/timeline": Entry(own_order(200), target=order_of_a),
     "GET /v1/orders/{oid}/tracking": Entry(own_order(200), target=order_of_a),
+    # The receipt PDF: the order's customer and platform staff; nobody else learns it exists.
+    "GET /v1/orders/{oid}/receipt": Entry(own_order(200), target=order_of_a),
     # The customer's own cancel and return routes: only customer A (staff use the admin route).
     "POST /v1/orders/{oid}/cancel": Entry(customer_a_only(200), fixed({}), fresh_order_of_a),
     "POST /v1/orders/{oid}/returns": Entry(customer_a_only(201), return_body, delivered_order_of_a),
@@ -552,9 +599,12 @@ MATRIX: dict[str, Entry] = {
     "GET /v1/vendors/{vid}/orders/{void}/timeline": Entry(
         products_read(200), target=vendor_order_of_1
     ),
+    "GET /v1/vendors/{vid}/orders/{void}/statement": Entry(
+        products_read(200), target=vendor_order_of_1
+    ),
     "POST /v1/vendors/{vid}/orders/{void}/ship": Entry(
         orders_fulfil(200),
-        fixed({"carrier": "dhl", "tracking_number": "M1"}),
+        fixed({"carrier": "dhl", "tracking_number": "1234567892"}),
         fresh_vendor_order_of_1,
     ),
     "POST /v1/vendors/{vid}/orders/{void}/deliver": Entry(
@@ -573,6 +623,14 @@ MATRIX: dict[str, Entry] = {
     ),
     "POST /v1/vendors/{vid}/returns/{rid}/reject": Entry(
         orders_fulfil(200), fixed({"note": "used"}), fresh_return_of_1
+    ),
+    # Carriers authenticate by signature, not by caller: unsigned is 400 for everyone.
+    "POST /v1/webhooks/carriers/{carrier}": Entry(
+        everyone(400), fixed({"object": "Event", "id": "evt_matrix"}), easypost_carrier
+    ),
+    "GET /v1/vendors/{vid}/shipments": Entry(products_read(200)),
+    "POST /v1/vendors/{vid}/shipments/{sid}/events": Entry(
+        orders_fulfil(201), fixed({"status": "in_transit"}), fresh_manual_shipment_of_1
     ),
 }
 

@@ -48,7 +48,7 @@ async def test_partial_then_full_shipment_then_delivery(
         f"{base}/ship",
         json={
             "carrier": "dhl",
-            "tracking_number": "JD01",
+            "tracking_number": "JD014600006101234501",
             "items": [{"order_item_id": item, "quantity": 1}],
         },
         headers=vendor,
@@ -58,17 +58,20 @@ async def test_partial_then_full_shipment_then_delivery(
         f"{base}/ship",
         json={
             "carrier": "dhl",
-            "tracking_number": "JD02",
+            "tracking_number": "JD014600006101234502",
             "items": [{"order_item_id": item, "quantity": 3}],
         },
         headers=vendor,
     )
     rest = await client.post(
-        f"{base}/ship", json={"carrier": "dhl", "tracking_number": "JD02"}, headers=vendor
+        f"{base}/ship",
+        json={"carrier": "dhl", "tracking_number": "JD014600006101234502"},
+        headers=vendor,
     )
     shipped = (await client.get(f"/v1/orders/{order['id']}", headers=headers)).json()
     delivered = await client.post(f"{base}/deliver", headers=vendor)
     final = (await client.get(f"/v1/orders/{order['id']}", headers=headers)).json()
+    await container.jobs.drain()  # shipping follows the shipments
     tracking = (await client.get(f"/v1/orders/{order['id']}/tracking", headers=headers)).json()
 
     assert first.status_code == 200, first.text
@@ -83,7 +86,10 @@ async def test_partial_then_full_shipment_then_delivery(
     assert shipped["status"] == "shipped"
     assert delivered.json()["status"] == "delivered"
     assert final["status"] == "delivered"
-    assert [s["tracking_number"] for s in tracking[part["id"]]] == ["JD01", "JD02"]
+    assert [
+        (v["vendor_order_id"], [s["tracking_number"] for s in v["shipments"]])
+        for v in tracking["vendor_orders"]
+    ] == [(part["id"], ["JD014600006101234501", "JD014600006101234502"])]
 
 
 async def test_illegal_transitions_answer_409_with_the_current_status(
@@ -97,10 +103,14 @@ async def test_illegal_transitions_answer_409_with_the_current_status(
 
     early = await client.post(f"{base}/deliver", headers=vendor)
     await client.post(
-        f"{base}/ship", json={"carrier": "ups", "tracking_number": "1Z"}, headers=vendor
+        f"{base}/ship",
+        json={"carrier": "ups", "tracking_number": "1Z999AA10123456784"},
+        headers=vendor,
     )
     again = await client.post(
-        f"{base}/ship", json={"carrier": "ups", "tracking_number": "1Z"}, headers=vendor
+        f"{base}/ship",
+        json={"carrier": "ups", "tracking_number": "1Z999AA10123456784"},
+        headers=vendor,
     )
     late_cancel = await client.post(f"{base}/cancel", json={"reason": "oops"}, headers=vendor)
 
@@ -117,7 +127,7 @@ async def test_cancel_is_refused_for_the_vendor_order_that_shipped(
     fast_part, slow_part = _part(order, fast), _part(order, slow)
     await client.post(
         f"/v1/vendors/{fast.vendor.id}/orders/{fast_part['id']}/ship",
-        json={"carrier": "dhl", "tracking_number": "X1"},
+        json={"carrier": "dhl", "tracking_number": "1234567801"},
         headers=auth_headers(container, fast.vendor.owner),
     )
 
@@ -157,7 +167,7 @@ async def test_a_return_outside_the_window_is_refused_and_inside_it_refunds(
     vendor = auth_headers(container, shop.vendor.owner)
     base = f"/v1/vendors/{shop.vendor.id}/orders/{part['id']}"
     await client.post(
-        f"{base}/ship", json={"carrier": "dhl", "tracking_number": "R1"}, headers=vendor
+        f"{base}/ship", json={"carrier": "dhl", "tracking_number": "1234567802"}, headers=vendor
     )
     await client.post(f"{base}/deliver", headers=vendor)
     item = part["items"][0]
@@ -203,7 +213,7 @@ async def test_a_return_outside_the_window_is_refused_and_inside_it_refunds(
 @pytest.mark.parametrize(
     ("path", "body"),
     [
-        ("ship", {"carrier": "dhl", "tracking_number": "Z"}),
+        ("ship", {"carrier": "dhl", "tracking_number": "1234567803"}),
         ("deliver", None),
         ("cancel", {"reason": "x"}),
     ],
@@ -236,7 +246,7 @@ async def test_orders_complete_when_the_last_return_window_closes(
         base = f"/v1/vendors/{shop.vendor.id}/orders/{_part(order, shop)['id']}"
         vendor = auth_headers(container, shop.vendor.owner)
         await client.post(
-            f"{base}/ship", json={"carrier": "dhl", "tracking_number": "C"}, headers=vendor
+            f"{base}/ship", json={"carrier": "dhl", "tracking_number": "1234567804"}, headers=vendor
         )
         await client.post(f"{base}/deliver", headers=vendor)
     row = await session.get(Order, order["id"], populate_existing=True)

@@ -14,7 +14,11 @@ are won or lost. After each step:
 * no vendor's pending earnings are negative, and an available balance is negative only for a
   vendor whose available account a refund or a chargeback debited (after the hold);
 * a chargeback charges the vendor orders exactly what is still theirs, at most its amount;
-* payments and refunds have exactly the statuses and amounts the model predicts.
+* payments and refunds have exactly the statuses and amounts the model predicts;
+* payouts (requested, then paid or failed, by the provider's job or an outcome given here)
+  never take more than the vendor had available when they were made, a refused payout
+  changes nothing, money in transit is exactly the open payouts, and what was paid out has
+  left the clearing account.
 
 The machine runs with real commits on its own engine (its own event loop, since Hypothesis's
 state machines are synchronous), and empties the payments tables between runs.
@@ -30,7 +34,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -51,20 +55,30 @@ from marketplace.payments.models import (
     LedgerTransaction,
     Payment,
     PaymentShare,
+    Payout,
+    PayoutBalanceLock,
+    PayoutRun,
+    PayoutSchedule,
     Refund,
     SandboxEvent,
     SandboxIntent,
     SandboxRefund,
+    SandboxTransfer,
     WebhookEvent,
 )
 from marketplace.payments.providers import ProviderEvent
 from marketplace.payments.repository import payment as payments_repo
 from marketplace.payments.service import chargebacks as chargeback_service
 from marketplace.payments.service import ledger as ledger_service
+from marketplace.payments.service import payout_execution
+from marketplace.payments.service import payouts as payouts_service
 from marketplace.platform.clock import utcnow
 from marketplace.platform.db import Database
+from marketplace.platform.ids import new_id
 from marketplace.platform.models import Delivery, OutboxMessage
 from marketplace.settings import Settings
+from marketplace.vendors.models import PayoutAccount, Vendor
+from marketplace.vendors.service.store import payout_context
 
 T = TypeVar("T")
 VENDORS = ("vnd_s1", "vnd_s2", "vnd_s3")
@@ -85,6 +99,7 @@ TABLES = (
     Delivery,
     OutboxMessage,
 )
+PAYOUT_TABLES = (Payout, PayoutRun, PayoutSchedule, PayoutBalanceLock, SandboxTransfer)
 
 
 @dataclass
@@ -121,6 +136,16 @@ class Model:
     # Per currency: disputed amounts of open or lost chargebacks, and their provider fees.
     charged_back: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     dispute_fees: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    # payout id -> what was available to its vendor (in its currency) when it was made
+    payouts: dict[str, PayoutModel] = field(default_factory=dict)
+
+
+@dataclass
+class PayoutModel:
+    vendor_id: str
+    currency: str
+    amount: int
+    available_before: int
 
 
 share_spec = st.tuples(
@@ -140,6 +165,7 @@ class LedgerMachine(RuleBasedStateMachine):
         super().__init__()
         self.model = Model()
         self.counter = 0
+        self.available_now: dict[tuple[str, str], int] = {}
         self.run(self._empty())
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
@@ -147,7 +173,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
     async def _empty(self) -> None:
         async with self.container.db.engine.begin() as conn:
-            for table in TABLES:
+            for table in PAYOUT_TABLES + TABLES:
                 await conn.execute(delete(table))
 
     # --- rules ------------------------------------------------------------------------------
@@ -359,6 +385,77 @@ class LedgerMachine(RuleBasedStateMachine):
             await uow.commit()
         return parts
 
+    # --- payouts (kept apart from the payment and refund rules above) ----------------------
+
+    @rule(
+        data=st.data(),
+        fraction=st.integers(min_value=1, max_value=100)
+        | st.integers(min_value=101, max_value=150),
+    )
+    def request_payout(self, data: st.DataObject, fraction: int) -> None:
+        # Mostly where money is available (as the last check found it), so payouts are made.
+        funded = sorted(k for k, v in self.available_now.items() if v > 0)
+        pairs = funded or [(v, c) for v in VENDORS for c in CURRENCIES]
+        vendor, currency = data.draw(st.sampled_from(pairs))
+        available = self.run(self._available(vendor, currency))
+        amount = max(1, available * fraction // 100)
+        before = self.run(self._ledger_size())
+        payout_id = self.run(self._request_payout(vendor, currency, amount))
+        assert (payout_id is not None) == (amount <= available)
+        event("payout made" if payout_id else "payout refused")
+        if payout_id is None:
+            assert self.run(self._ledger_size()) == before  # a refusal changes nothing
+            return
+        self.model.payouts[payout_id] = PayoutModel(vendor, currency, amount, available)
+        assert self.run(self._available(vendor, currency)) == available - amount
+
+    async def _available(self, vendor: str, currency: str) -> int:
+        async with self.container.uow_factory() as uow:
+            return await payouts_service.available_balance(uow, vendor, currency)
+
+    async def _ledger_size(self) -> int:
+        async with self.container.db.session() as s:
+            return int(await s.scalar(select(func.count()).select_from(LedgerPosting)) or 0)
+
+    async def _request_payout(self, vendor: str, currency: str, amount: int) -> str | None:
+        self.counter += 1
+        gateways = self.container.payment_gateways
+        async with self.container.uow_factory() as uow:
+            who = await payouts_service.payee(uow, gateways, vendor)
+            assert isinstance(who, payouts_service.Payee)
+            payout, _available, refusal = await payouts_service.create_payout(
+                uow,
+                gateways,
+                payee=who,
+                currency=currency,
+                requested=amount,
+                idempotency_key=f"po{self.counter}",
+                method="manual",
+                requested_by="usr_sm",
+            )
+            if payout is None:
+                assert refusal == "exceeds_available"
+                return None
+            await uow.commit()
+            return payout.id
+
+    @precondition(lambda self: bool(self.model.payouts))
+    @rule(data=st.data(), succeed=st.booleans())
+    def payout_outcome(self, data: st.DataObject, succeed: bool) -> None:
+        """The provider's word on a payout (its webhook), in any order with the job's."""
+        payout_id = data.draw(st.sampled_from(sorted(self.model.payouts)))
+        self.run(self._payout_outcome(payout_id, succeed))
+
+    async def _payout_outcome(self, payout_id: str, succeed: bool) -> None:
+        async with self.container.uow_factory() as uow:
+            if succeed:
+                await payout_execution.record_payout_paid(uow, payout_id, provider_transfer_id=None)
+            else:
+                await payout_execution.record_payout_failure(
+                    uow, payout_id, code="no_account", message=None, provider_transfer_id=None
+                )
+            await uow.commit()
+
     # --- invariants -------------------------------------------------------------------------
 
     @invariant()
@@ -414,6 +511,10 @@ class LedgerMachine(RuleBasedStateMachine):
             stored = (
                 await s.execute(select(PaymentShare.vendor_order_id, PaymentShare.refunded_amount))
             ).all()
+            paid_out = await self._paid_out(s)
+            stored_payouts = (
+                await s.execute(select(Payout.id, Payout.amount, Payout.status))
+            ).all()
         for currency in CURRENCIES:
 
             def total(prefix: str, currency: str = currency) -> int:
@@ -422,16 +523,19 @@ class LedgerMachine(RuleBasedStateMachine):
                 )
 
             owed = -(total("vendor_") + total("platform_commission_revenue") + total("tax_payable"))
+            owed -= total("payouts_in_transit:")
             net = (
                 self.model.captured[currency]
                 - self.model.refunded[currency]
                 - self.model.charged_back[currency]
             )
-            assert owed - total("platform_discount_expense") - total("platform_dispute_loss") == net
-            dispute_fees = self.model.dispute_fees[currency]
             assert (
-                total("gateway_clearing:") == net - int(fees.get(currency, 0) or 0) - dispute_fees
+                owed - total("platform_discount_expense") - total("platform_dispute_loss")
+                == net - paid_out[currency]
             )
+            dispute_fees = self.model.dispute_fees[currency]
+            cleared = net - int(fees.get(currency, 0) or 0) - dispute_fees - paid_out[currency]
+            assert total("gateway_clearing:") == cleared
             assert total("gateway_dispute_fee_expense:") == dispute_fees
             assert total("gateway_fee_expense:") == int(fees.get(currency, 0) or 0)
         for (account, _currency), value in sums.items():
@@ -440,6 +544,38 @@ class LedgerMachine(RuleBasedStateMachine):
             if account.startswith("vendor_available:") and value > 0:
                 assert account in debited_available
         assert dict(stored) == {s.vendor_order_id: s.refunded for s in self.model.shares}
+        self._payouts_hold(sums, stored_payouts)
+
+    async def _paid_out(self, s: Any) -> dict[str, int]:
+        rows = await s.execute(
+            select(Payout.currency, func.sum(Payout.amount))
+            .where(Payout.status == "paid")
+            .group_by(Payout.currency)
+        )
+        paid: dict[str, int] = defaultdict(int)
+        for currency, total in rows.all():
+            paid[currency] = int(total)
+        return paid
+
+    def _payouts_hold(self, sums: dict[tuple[str, str], int], stored: Any) -> None:
+        """Every payout took at most what was available when it was made; money in transit
+        is exactly the open payouts."""
+        self.available_now = {
+            (account.removeprefix("vendor_available:"), currency): -value
+            for (account, currency), value in sums.items()
+            if account.startswith("vendor_available:")
+        }
+        assert {row[0] for row in stored} == set(self.model.payouts)
+        in_transit: dict[tuple[str, str], int] = defaultdict(int)
+        for payout_id, amount, status in stored:
+            made = self.model.payouts[payout_id]
+            assert amount == made.amount
+            assert 0 < made.amount <= made.available_before
+            if status in {"pending", "in_transit"}:
+                in_transit[(f"payouts_in_transit:{made.vendor_id}", made.currency)] -= amount
+        assert {k: v for k, v in sums.items() if k[0].startswith("payouts_in_transit:") and v} == {
+            k: v for k, v in in_transit.items() if v
+        }
 
 
 def test_ledger_invariants_hold_for_any_sequence(settings_: Settings, database_url_: str) -> None:
@@ -447,6 +583,7 @@ def test_ledger_invariants_hold_for_any_sequence(settings_: Settings, database_u
     db = Database.connect(database_url_, pool_size=5, max_overflow=5)
     container = build_container(settings_, db=db, inline_jobs=True)
     loop.run_until_complete(container.jobs.startup())
+    loop.run_until_complete(_payable_vendors(container))
     LedgerMachine.loop = loop
     LedgerMachine.container = container
     try:
@@ -462,10 +599,62 @@ def test_ledger_invariants_hold_for_any_sequence(settings_: Settings, database_u
     finally:
         machine = LedgerMachine.__new__(LedgerMachine)
         loop.run_until_complete(LedgerMachine._empty(machine))
+        loop.run_until_complete(_remove_vendors(container))
         loop.run_until_complete(container.jobs.stop())
         loop.run_until_complete(container.cache.close())
         loop.run_until_complete(db.dispose())
         loop.close()
+
+
+async def _payable_vendors(container: Container) -> None:
+    """VENDORS as vendors that may be paid: KYC verified, with a bank account the sandbox
+    pays. Written directly (no audit entries left in the shared database)."""
+    now = utcnow()
+    async with container.uow_factory() as uow:
+        for vendor_id in VENDORS:
+            account_id = new_id("pac")
+            uow.session.add_all(
+                [
+                    Vendor(
+                        id=vendor_id,
+                        slug=vendor_id.replace("_", "-"),
+                        name=vendor_id,
+                        status="approved",
+                        owner_id="usr_sm",
+                        legal_name=vendor_id,
+                        country="DE",
+                        address={},
+                        contact_email=f"{vendor_id}@example.com",
+                        default_currency="USD",
+                        currencies=list(CURRENCIES),
+                        policies={},
+                        kyc_status="verified",
+                        created_at=now,
+                        updated_at=now,
+                    ),
+                    PayoutAccount(
+                        id=account_id,
+                        vendor_id=vendor_id,
+                        type="bank",
+                        holder_name=vendor_id,
+                        country="DE",
+                        details_encrypted=container.cipher.encrypt(
+                            '{"iban": "DE89370400440532013000"}',
+                            context=payout_context(account_id),
+                        ),
+                        masked="****3000",
+                        created_at=now,
+                        updated_at=now,
+                    ),
+                ]
+            )
+        await uow.commit()
+
+
+async def _remove_vendors(container: Container) -> None:
+    async with container.db.engine.begin() as conn:
+        await conn.execute(delete(PayoutAccount).where(PayoutAccount.vendor_id.in_(VENDORS)))
+        await conn.execute(delete(Vendor).where(Vendor.id.in_(VENDORS)))
 
 
 @pytest.fixture

@@ -6,21 +6,26 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from factories.payments import events, paid, refund, share
+from factories.payouts import earn, payable_vendor, payouts_of
 from marketplace.bootstrap import Container
 from marketplace.payments.models import (
     Payment,
+    Payout,
     ReconciliationMismatch,
     ReconciliationRun,
     Refund,
     SandboxIntent,
     SandboxRefund,
+    SandboxTransfer,
 )
+from marketplace.payments.providers import ProviderError
 from marketplace.payments.providers.sandbox import CHARGEBACK_METHOD, SandboxProvider
-from marketplace.payments.service import reconciliation
+from marketplace.payments.service import payouts, reconciliation
 from marketplace.payments.service.reconciliation import Entry, Mismatch, compare
 from marketplace.platform.clock import utcnow
 
@@ -195,6 +200,105 @@ async def test_the_daily_run_is_created_once_per_provider_and_day(
     assert await session.scalar(select(func.count()).select_from(ReconciliationRun)) == 1
     schedules = [(p.job, p.every, p.payload) for p in container.registry.periodic]
     assert ("payments.reconcile", timedelta(days=1), {}) in schedules
+
+
+async def _paid_payout(container: Container, session: AsyncSession) -> tuple[str, str]:
+    """A vendor's earnings of 3 000 EUR paid out in full through the sandbox: (our payout
+    id, the sandbox's transfer id)."""
+    vendor = await payable_vendor(container)
+    await earn(container, vendor.id, 3_000)
+    async with container.uow_factory() as uow:
+        view = await payouts.request_payout(
+            uow,
+            container.payment_gateways,
+            vendor_id=vendor.id,
+            amount=None,
+            idempotency_key="rec-payout",
+            actor_id="usr_test",
+            actor_role="vendor:owner",
+        )
+        await uow.commit()
+    await container.jobs.drain()  # the payout job, then the sandbox's payout.paid webhook
+    await container.jobs.drain()
+    assert await payouts_of(session, vendor.id) == [(3_000, "EUR", "paid")]
+    transfer_id = await session.scalar(
+        select(Payout.provider_transfer_id).where(Payout.id == view.id)
+    )
+    assert transfer_id is not None
+    return view.id, transfer_id
+
+
+async def test_a_clean_period_with_a_paid_payout_has_no_mismatch(
+    container: Container, session: AsyncSession
+) -> None:
+    start = utcnow() - timedelta(minutes=5)
+    await _paid_payout(container, session)
+
+    run_id = await _run(container, start, utcnow() + timedelta(minutes=5))
+
+    async with container.uow_factory() as uow:
+        view = await reconciliation.get_run(uow, run_id)
+    # The vendor's charge and the transfer that paid it out, on each side.
+    assert (view.status, view.ledger_records, view.provider_records, view.mismatch_count) == (
+        "completed",
+        2,
+        2,
+        0,
+    )
+    assert await events(session, "payments.reconciliation_mismatch_found.v1") == []
+
+
+async def test_a_transfer_the_provider_booked_for_another_amount_is_reported(
+    container: Container, session: AsyncSession
+) -> None:
+    start = utcnow() - timedelta(minutes=5)
+    payout_id, transfer_id = await _paid_payout(container, session)
+    await session.execute(
+        update(SandboxTransfer).where(SandboxTransfer.id == transfer_id).values(amount=2_900)
+    )
+    await session.commit()
+
+    run_id = await _run(container, start, utcnow() + timedelta(minutes=5))
+
+    rows = (
+        await session.scalars(
+            select(ReconciliationMismatch).where(ReconciliationMismatch.run_id == run_id)
+        )
+    ).all()
+    assert [
+        (m.kind, m.provider_object_id, m.problem, m.currency, m.ledger_amount,
+         m.provider_amount, m.ledger_fee, m.provider_fee, m.reference)
+        for m in rows
+    ] == [
+        ("transfer", transfer_id, "amount_differs", "EUR", -3_000, -2_900, 0, 0, payout_id)
+    ]  # fmt: skip
+    assert await events(session, "payments.reconciliation_mismatch_found.v1") == [
+        {"run_id": run_id, "provider": "sandbox", "mismatch_count": 1}
+    ]
+
+
+async def test_a_provider_that_cannot_list_its_records_fails_the_run(
+    container: Container, session: AsyncSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def unsupported(*, start: datetime, end: datetime) -> list[object]:
+        raise ProviderError("reconciliation is not supported by sandbox yet")
+
+    monkeypatch.setattr(_sandbox(container), "list_records", unsupported)
+    start = utcnow() - timedelta(hours=1)
+
+    run_id = await _run(container, start, start + timedelta(hours=2))
+
+    run = await session.get(ReconciliationRun, run_id)
+    assert run is not None
+    assert (run.status, run.ledger_records, run.provider_records, run.mismatch_count) == (
+        "failed",
+        0,
+        0,
+        0,
+    )
+    assert run.finished_at is not None
+    assert await session.scalar(select(func.count()).select_from(ReconciliationMismatch)) == 0
+    assert await events(session, "payments.reconciliation_mismatch_found.v1") == []
 
 
 def test_compare_is_keyed_by_kind_and_provider_object() -> None:

@@ -1,5 +1,5 @@
-"""Customer order routes (checkout, history, cancel, returns, tracking, timeline) and the
-admin's view and cancellation."""
+"""Customer order routes (checkout, history, cancel, returns, timeline) and the admin's view
+and cancellation. Tracking of the parcels is the shipping context's (`GET .../tracking`)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,6 @@ from marketplace.orders.schemas.order import (
     OrderSummary,
     ReturnIn,
     ReturnRead,
-    ShipmentRead,
     TimelineRead,
     VendorCancelIn,
 )
@@ -173,15 +172,6 @@ async def order_timeline(oid: str, uow: UoW, principal: CurrentUser) -> list[Tim
         )
         for e in await repo.timeline(uow.session, order.id)
     ]
-
-
-@router.get("/orders/{oid}/tracking", summary="The parcels of the order, per vendor")
-async def order_tracking(
-    oid: str, uow: UoW, principal: CurrentUser
-) -> dict[str, list[ShipmentRead]]:
-    order = await _visible_order(uow, oid, principal)
-    read = await order_read(uow.session, order)
-    return {v.id: v.shipments for v in read.vendor_orders}
 
 
 @router.post(

@@ -1,6 +1,7 @@
 """Orders tables (prefix `orders_`), one module per aggregate."""
 
 from marketplace.orders.models.cart import Cart, CartItem
+from marketplace.orders.models.document import Document
 from marketplace.orders.models.order import (
     Order,
     OrderItem,
@@ -13,6 +14,7 @@ from marketplace.orders.models.order import (
 __all__ = [
     "Cart",
     "CartItem",
+    "Document",
     "Order",
     "OrderItem",
     "ReturnRequest",

@@ -39,6 +39,7 @@ from marketplace.platform.clock import utcnow
 from marketplace.platform.errors import ValidationFailed
 from marketplace.platform.ids import new_id
 from marketplace.platform.uow import UnitOfWork
+from marketplace.shipping import public as shipping
 
 ActorRole = Literal["customer", "vendor", "admin", "system"]
 CARRIER_MAX: Final = 40
@@ -199,6 +200,8 @@ async def ship(
         raise ValidationFailed.on_field(
             ["body", "tracking_number"], f"1 to {TRACKING_MAX} characters"
         )
+    # A carrier we know and a number of its shape (422 otherwise), stored as shipping will.
+    carrier, tracking_number = shipping.check_tracking_number(carrier, tracking_number)
     vendor_order = await locked_vendor_order(uow, vendor_order_id, vendor_id=vendor_id)
     if vendor_order.status != "processing":
         raise InvalidTransition(
@@ -277,22 +280,31 @@ async def ship(
 
 
 async def deliver(
-    uow: UnitOfWork, *, vendor_order_id: str, vendor_id: str | None, actor: Actor
+    uow: UnitOfWork,
+    *,
+    vendor_order_id: str,
+    vendor_id: str | None,
+    actor: Actor,
+    delivered_at: datetime | None = None,
 ) -> VendorOrder:
-    """The parcels arrived: the vendor's earnings start their hold (payments)."""
+    """The parcels arrived (now, or when the carrier says they did): the vendor's earnings
+    start their hold (payments) and the return window opens from that time."""
     vendor_order = await locked_vendor_order(uow, vendor_order_id, vendor_id=vendor_id)
     _guard(vendor_order, "delivered")
     now = utcnow()
+    arrived = min(delivered_at, now) if delivered_at is not None else now
     previous = vendor_order.status
     vendor_order.status = "delivered"
-    vendor_order.delivered_at = now
+    vendor_order.delivered_at = arrived
     vendor_order.updated_at = now
     repo.add_timeline(
         uow.session,
         [_entry(vendor_order, "delivered", actor, from_status=previous, to_status="delivered")],
     )
     _audit(uow, actor, "orders.vendor_order_delivered", vendor_order)
-    await payments.vendor_order_delivered(uow, vendor_order_id=vendor_order.id, delivered_at=now)
+    await payments.vendor_order_delivered(
+        uow, vendor_order_id=vendor_order.id, delivered_at=arrived
+    )
     uow.publish(
         VendorOrderDelivered(
             vendor_order_id=vendor_order.id,
@@ -304,6 +316,32 @@ async def deliver(
     await uow.session.flush()
     await refresh_order(uow, vendor_order.order_id)
     return vendor_order
+
+
+async def shipment_delivered(
+    uow: UnitOfWork, *, shipment_id: str, vendor_order_id: str, delivered_at: datetime
+) -> bool:
+    """A parcel arrived (shipping's `ShipmentDelivered`): the shipment records it, and the
+    vendor order is delivered, by the system on the carrier's word, once it has shipped in
+    full and every one of its parcels arrived. Idempotent: a vendor order already delivered
+    (by an earlier event, or by the vendor) changes no more. Returns whether it was delivered
+    now."""
+    vendor_order = await locked_vendor_order(uow, vendor_order_id)
+    shipments = await repo.shipments_of(uow.session, [vendor_order.id])
+    for shipment in shipments:
+        if shipment.id == shipment_id and shipment.delivered_at is None:
+            shipment.delivered_at = delivered_at
+    if vendor_order.status != "shipped" or any(s.delivered_at is None for s in shipments):
+        await uow.session.flush()
+        return False
+    await deliver(
+        uow,
+        vendor_order_id=vendor_order.id,
+        vendor_id=None,
+        actor=Actor(None, "system", "carrier"),
+        delivered_at=max(s.delivered_at for s in shipments if s.delivered_at is not None),
+    )
+    return True
 
 
 async def _restock(uow: UnitOfWork, items: Sequence[OrderItem], reason: str, actor: Actor) -> None:

@@ -40,13 +40,18 @@ MAX_WEBHOOK_BYTES = 256 * 1024
         400: {"description": "invalid_signature: bad or stale signature; nothing stored"},
         404: {"description": "no such enabled provider"},
         413: {"description": "body too large"},
+        503: {"description": "the provider could not confirm the delivery; it will retry"},
     },
     # The body is read raw: the signature covers its exact bytes, so it is not parsed first.
     openapi_extra={
         "requestBody": {
             "required": True,
-            "description": "the provider's event as it sent it; the sandbox signs it in the "
-            '`Sandbox-Signature` header (`t=<unix time>,v1=<hex HMAC-SHA256 of "t.body">`)',
+            "description": "the provider's event as it sent it, verified with its own scheme: "
+            "`sandbox` and `stripe` sign it in `Sandbox-Signature` / `Stripe-Signature` "
+            '(`t=<unix time>,v1=<hex HMAC-SHA256 of "t.body">`), `razorpay` in '
+            "`X-Razorpay-Signature` (hex HMAC-SHA256 of the body), and `paypal` deliveries "
+            "(the `PayPal-Transmission-*`, `PayPal-Auth-Algo` and `PayPal-Cert-Url` headers) "
+            "are confirmed by PayPal's verify-webhook-signature; 503 when it cannot be asked",
             "content": {"application/json": {"schema": {"type": "object"}}},
         }
     },

@@ -30,7 +30,7 @@ Accounts (one per code and currency; the code names the owner where there is one
 | `tax_payable` | liability | credit | sales tax and tax on commission, owed to authorities |
 | `vendor_pending:<vendor>` | liability | credit | earned, inside the hold period |
 | `vendor_available:<vendor>` | liability | credit | payable to the vendor |
-| `payouts_in_transit:<vendor>` | liability | credit | sent, not yet confirmed (payouts, later) |
+| `payouts_in_transit:<vendor>` | liability | credit | reserved for a payout, not yet paid |
 
 Pure: no I/O, no framework.
 """

@@ -14,11 +14,18 @@ from marketplace.payments.models.payment import (
     Refund,
     WebhookEvent,
 )
+from marketplace.payments.models.payout import (
+    Payout,
+    PayoutBalanceLock,
+    PayoutRun,
+    PayoutSchedule,
+)
 from marketplace.payments.models.sandbox import (
     SandboxDispute,
     SandboxEvent,
     SandboxIntent,
     SandboxRefund,
+    SandboxTransfer,
 )
 
 __all__ = [
@@ -29,6 +36,10 @@ __all__ = [
     "LedgerTransaction",
     "Payment",
     "PaymentShare",
+    "Payout",
+    "PayoutBalanceLock",
+    "PayoutRun",
+    "PayoutSchedule",
     "ReconciliationMismatch",
     "ReconciliationRun",
     "Refund",
@@ -36,5 +47,6 @@ __all__ = [
     "SandboxEvent",
     "SandboxIntent",
     "SandboxRefund",
+    "SandboxTransfer",
     "WebhookEvent",
 ]

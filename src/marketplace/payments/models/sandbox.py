@@ -1,6 +1,7 @@
 """The sandbox provider's own records (it plays an external gateway, so these tables stand
-for the provider's database, not ours): payment intents and refunds keyed by the idempotency
-key we sent, and the webhook events it emits. Nothing else reads them."""
+for the provider's database, not ours): payment intents, refunds and transfers (payouts)
+keyed by the idempotency key we sent, and the webhook events it emits. Nothing else reads
+them."""
 
 from __future__ import annotations
 
@@ -68,3 +69,20 @@ class SandboxDispute(Base):
     status: Mapped[str] = mapped_column(String(30))  # needs_response | won | lost
     created_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
+
+
+class SandboxTransfer(Base):
+    """A payout the sandbox was asked to make, keyed by our idempotency key."""
+
+    __tablename__ = "payments_sandbox_transfer"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(80), unique=True)
+    amount: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    destination_last4: Mapped[str] = mapped_column(String(4))
+    status: Mapped[str] = mapped_column(String(20))
+    failure_code: Mapped[str | None] = mapped_column(String(60))
+    failure_message: Mapped[str | None] = mapped_column(String(300))
+    meta: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime]

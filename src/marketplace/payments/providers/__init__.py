@@ -21,6 +21,7 @@ from marketplace.payments.providers.base import (
     ChargeResult,
     InvalidSignature,
     PaymentProvider,
+    ProviderError,
     ProviderEvent,
     ProviderRecord,
     ProviderUnavailable,
@@ -29,7 +30,9 @@ from marketplace.payments.providers.base import (
     RefundResult,
     TransferRequest,
     TransferResult,
+    VerifiesWebhooksRemotely,
 )
+from marketplace.platform.crypto import FieldCipher
 from marketplace.platform.db import Database
 from marketplace.platform.uow import UnitOfWork
 
@@ -39,6 +42,7 @@ __all__ = [
     "Gateways",
     "InvalidSignature",
     "PaymentProvider",
+    "ProviderError",
     "ProviderEvent",
     "ProviderRecord",
     "ProviderUnavailable",
@@ -47,13 +51,18 @@ __all__ = [
     "RefundResult",
     "TransferRequest",
     "TransferResult",
+    "VerifiesWebhooksRemotely",
     "bind_gateways",
     "gateways_for",
 ]
 
 
 class Gateways:
-    """The enabled providers by name, and the payment policies read with them."""
+    """The enabled providers by name, and the payment policies read with them.
+
+    `cipher` decrypts vendors' payout details for a transfer (jobs have no request to take
+    it from). Payouts go through the first enabled provider: the one whose clearing account
+    holds the money in a single-provider setup."""
 
     def __init__(
         self,
@@ -61,12 +70,18 @@ class Gateways:
         *,
         hold_period: timedelta = timedelta(days=7),
         chargeback_reverses_commission: bool = True,
+        cipher: FieldCipher | None = None,
     ) -> None:
         self._providers: dict[str, PaymentProvider] = {p.name: p for p in providers}
         self.hold_period = hold_period
         # A lost dispute is a sale undone: by default the platform gives its commission back
         # like on a refund; False makes the vendor bear the commission too.
         self.chargeback_reverses_commission = chargeback_reverses_commission
+        self.cipher = cipher
+
+    @property
+    def payout_provider(self) -> str | None:
+        return next(iter(self._providers), None)
 
     @property
     def enabled(self) -> tuple[str, ...]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 
 class ProviderUnavailable(Exception):
@@ -23,6 +23,13 @@ class ProviderUnavailable(Exception):
 
 class InvalidSignature(Exception):
     """A webhook whose signature or timestamp does not verify."""
+
+
+class ProviderError(Exception):
+    """The provider refused the request for a reason a retry will not fix and that is not the
+    customer's: bad or missing credentials, a feature not enabled on the account, a request
+    we built wrong. Never a silent success: the payment or refund stays pending and the
+    error reaches the operators (logs, dead letters)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,20 +70,27 @@ class RefundResult:
 
 @dataclass(frozen=True, slots=True)
 class TransferRequest:
-    """A payout to a vendor's destination (payouts are a later increment)."""
+    """A payout to a vendor's destination: `destination` holds its decrypted details (`iban`,
+    or `account_number` + `routing_number`, or `wallet_provider` + `wallet_id`, with `type`,
+    `holder_name`, `country`); never log it. `metadata` is echoed in the provider's events."""
 
     idempotency_key: str
     vendor_id: str
     amount: int
     currency: str
     destination: Mapping[str, str]
+    metadata: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
 class TransferResult:
+    """`pending`: accepted, on its way (the outcome comes by webhook); `paid` / `failed`: the
+    provider knew at once."""
+
     provider_transfer_id: str
     status: Literal["pending", "paid", "failed"]
     failure_code: str | None = None
+    failure_message: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +111,8 @@ class ProviderEvent:
         "refund_failed",
         "dispute_opened",
         "dispute_closed",
+        "payout_paid",
+        "payout_failed",
         "other",
     ]
     payment_id: str | None = None
@@ -115,6 +131,10 @@ class ProviderEvent:
     dispute_currency: str | None = None
     dispute_reason: str | None = None
     dispute_outcome: Literal["won", "lost"] | None = None
+    # payout_paid / payout_failed: money on its way to (or back from) a vendor. Our payout id
+    # where the provider echoes our metadata, else its transfer id identifies the payout.
+    payout_id: str | None = None
+    provider_transfer_id: str | None = None
 
 
 RecordKind = Literal["charge", "refund", "dispute", "dispute_reversal", "transfer"]
@@ -160,4 +180,18 @@ class PaymentProvider(Protocol):
 
     def parse_webhook(self, body: bytes) -> ProviderEvent:
         """Normalise a verified body (raises ValueError on a body that is not an event)."""
+        ...
+
+
+@runtime_checkable
+class VerifiesWebhooksRemotely(Protocol):
+    """An adapter whose provider verifies its own webhooks (PayPal's
+    `verify-webhook-signature`): the receiver awaits this instead of `verify_webhook`, so
+    no thread waits on the network."""
+
+    async def verify_webhook_remotely(
+        self, body: bytes, headers: Mapping[str, str], now: datetime
+    ) -> None:
+        """Raise InvalidSignature unless the provider confirms the delivery is its own;
+        ProviderUnavailable when it cannot be asked."""
         ...

@@ -14,12 +14,17 @@ It behaves like a gateway on the other side of the network:
   `charge.dispute.closed`;
 * it keeps its own records (`payments_sandbox_*`, standing for the provider's database),
   keyed by the idempotency key we send, so a repeated call returns the first result;
+* payouts (`transfer`) are accepted at once and settled by a `payout.paid` or
+  `payout.failed` event: the destinations in `TEST_DESTINATIONS` fail (Stripe's failing
+  test bank accounts: IBAN `DE62370400440532013001`, US `000111111116` `no_account`,
+  `000111111113` `account_closed`, ...), every other one is paid; `TIMEOUT_DESTINATION`
+  (`000999999991`) is paid but its first response is lost;
 * it charges a fee (2.9 % + 30 minor units, like a card processor);
 * it lists its balance transactions for a period (`list_records`), which reconciliation
   compares with the ledger;
 * it emits Stripe-shaped webhook events (`payment_intent.succeeded`,
   `payment_intent.payment_failed`, `charge.refunded`, `charge.refund.updated`,
-  `charge.dispute.created`, `charge.dispute.closed`), signed
+  `charge.dispute.created`, `charge.dispute.closed`, `payout.paid`, `payout.failed`), signed
   like Stripe's, which a job delivers to our webhook code path (the service behind
   `POST /v1/webhooks/payments/sandbox`), so the real webhook path is exercised without
   any network.
@@ -30,7 +35,6 @@ provider's would be: the caller has no transaction open while it calls a provide
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal
@@ -43,6 +47,7 @@ from marketplace.payments.models.sandbox import (
     SandboxEvent,
     SandboxIntent,
     SandboxRefund,
+    SandboxTransfer,
 )
 from marketplace.payments.providers import signature
 from marketplace.payments.providers.base import (
@@ -54,8 +59,11 @@ from marketplace.payments.providers.base import (
     ProviderUnavailable,
     RefundRequest,
     RefundResult,
-    TransferRequest,
-    TransferResult,
+)
+from marketplace.payments.providers.sandbox_payouts import (
+    TEST_DESTINATIONS,
+    TIMEOUT_DESTINATION,
+    SandboxPayouts,
 )
 from marketplace.platform.clock import utcnow
 from marketplace.platform.db import insert_ignore
@@ -88,7 +96,7 @@ def sandbox_fee(amount: int, currency: str) -> int:
     return percent_of(Money(amount, currency), FEE_BPS).amount + FEE_FIXED
 
 
-class SandboxProvider:
+class SandboxProvider(SandboxPayouts):
     """SANDBOX: see the module docstring. No money moves."""
 
     name = "sandbox"
@@ -315,16 +323,12 @@ class SandboxProvider:
             self._emit(uow, "charge.refunded", _charge_object(intent, refund))
         return refund
 
-    async def transfer(self, request: TransferRequest) -> TransferResult:
-        # Payouts come in a later increment; the sandbox "pays" at once.
-        digest = hashlib.sha256(request.idempotency_key.encode()).hexdigest()[:24]
-        return TransferResult(provider_transfer_id=f"tr_{digest}", status="paid")
-
     # --- balance transactions ---------------------------------------------------------------
 
     async def list_records(self, *, start: datetime, end: datetime) -> list[ProviderRecord]:
         """Like Stripe's `GET /v1/balance_transactions?created[gte]=&created[lt]=`: charges,
-        refunds, dispute withdrawals and (won) dispute reversals created in [start, end)."""
+        refunds, dispute withdrawals, (won) dispute reversals and paid transfers created in
+        [start, end)."""
         records: list[ProviderRecord] = []
         async with self._uow_factory() as uow:
             intents = await uow.session.scalars(
@@ -393,6 +397,25 @@ class SandboxProvider:
                         -dispute.fee,
                         dispute.currency,
                         dispute.closed_at,
+                    )
+                )
+            transfers = await uow.session.scalars(
+                select(SandboxTransfer).where(
+                    SandboxTransfer.status == "paid",
+                    SandboxTransfer.created_at >= start,
+                    SandboxTransfer.created_at < end,
+                )
+            )
+            for transfer in transfers:
+                # Money sent to a vendor leaves our balance; the sandbox charges no fee.
+                records.append(
+                    ProviderRecord(
+                        "transfer",
+                        transfer.id,
+                        -transfer.amount,
+                        0,
+                        transfer.currency,
+                        transfer.created_at,
                     )
                 )
         return records
@@ -497,6 +520,16 @@ class SandboxProvider:
             )
         if type_ in {"charge.dispute.created", "charge.dispute.closed"}:
             return _dispute_event(event_id, type_, obj)
+        if type_ in {"payout.paid", "payout.failed"}:
+            return ProviderEvent(
+                event_id,
+                type_,
+                "payout_paid" if type_ == "payout.paid" else "payout_failed",
+                failure_code=obj.get("failure_code"),
+                failure_message=obj.get("failure_message"),
+                payout_id=meta.get("payout_id"),
+                provider_transfer_id=obj.get("id"),
+            )
         return ProviderEvent(event_id, type_, "other")
 
 
@@ -652,7 +685,9 @@ __all__ = [
     "DELIVER_WEBHOOK_JOB",
     "DISPUTE_FEE",
     "SIGNATURE_HEADER",
+    "TEST_DESTINATIONS",
     "TEST_METHODS",
+    "TIMEOUT_DESTINATION",
     "InvalidSignature",
     "SandboxProvider",
     "sandbox_fee",

@@ -19,6 +19,7 @@ from marketplace.payments.models import (
     LedgerPosting,
     LedgerTransaction,
     Payment,
+    Payout,
     ReconciliationMismatch,
     ReconciliationRun,
     Refund,
@@ -104,6 +105,14 @@ async def provider_dispute_ids(session: AsyncSession, ids: Sequence[str]) -> dic
         select(Chargeback.id, Chargeback.provider_dispute_id).where(Chargeback.id.in_(list(ids)))
     )
     return {str(i): str(p) for i, p in rows.all()}
+
+
+async def provider_transfer_ids(session: AsyncSession, ids: Sequence[str]) -> dict[str, str]:
+    """Our payouts' ids to the provider's transfer (payout) ids, where it gave us one."""
+    rows = await session.execute(
+        select(Payout.id, Payout.provider_transfer_id).where(Payout.id.in_(list(ids)))
+    )
+    return {str(i): str(p) for i, p in rows.all() if p}
 
 
 # --- runs -----------------------------------------------------------------------------------

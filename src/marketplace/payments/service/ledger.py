@@ -72,6 +72,10 @@ async def _post(
     )
 
 
+# Other movements of money (payouts) post through the same checks.
+post = _post
+
+
 def vendor_share(row: PaymentShare, lines: Sequence[CommissionLineRow] = ()) -> VendorShare:
     return VendorShare(
         vendor_order_id=row.vendor_order_id,

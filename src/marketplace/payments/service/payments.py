@@ -29,6 +29,7 @@ from marketplace.payments.errors import (
     PaymentAlreadyCaptured,
     PaymentInProgress,
     PaymentNotFound,
+    ProviderRejectedError,
     ProviderUnavailableError,
 )
 from marketplace.payments.events import PaymentFailed, PaymentSucceeded
@@ -36,6 +37,7 @@ from marketplace.payments.models import CommissionLineRow, Payment, PaymentShare
 from marketplace.payments.providers import (
     ChargeRequest,
     Gateways,
+    ProviderError,
     ProviderUnavailable,
     gateways_for,
 )
@@ -260,6 +262,15 @@ async def confirm_payment(uow: UnitOfWork, gateways: Gateways, *, payment_id: st
         # Outcome unknown: the payment stays pending. A retry sends the same key, and the
         # provider's webhook settles it meanwhile if the charge went through.
         raise ProviderUnavailableError(str(error)) from error
+    except ProviderError as error:
+        # Our credentials or configuration, not the customer's card: the details go to the
+        # operators' log, the customer gets a 502 and the payment stays pending.
+        logger.error(
+            "payment provider refused the charge: %s",
+            error,
+            extra={"payment_id": payment_id, "provider": provider.name},
+        )
+        raise ProviderRejectedError("the payment provider refused the request") from error
     if result.status == "succeeded":
         await record_success(
             uow,

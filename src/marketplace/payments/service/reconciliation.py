@@ -9,9 +9,13 @@ different, is a mismatch stored with the run (`payments_reconciliation_run` /
 `_mismatch`), and `ReconciliationMismatchFound` is published when a run finds any.
 
 The comparison is driven by `KINDS`: per record kind, which ledger transactions belong to it
-(and the id of ours they carry) and how our ids map to the provider's. A new kind of money
-movement (transfers to vendors, with payouts) is one more entry there and the provider
-listing it; nothing else changes.
+(and the id of ours they carry) and how our ids map to the provider's: charges, refunds,
+disputes, won dispute reversals and transfers (paid payouts). A new kind of money movement
+is one more entry there and the provider listing it; nothing else changes.
+
+A provider that cannot list its records (`ProviderError`: an adapter without
+reconciliation, or credentials it refuses) fails the run, logged; a provider out of reach
+(`ProviderUnavailable`) leaves it pending for the job's retry.
 
 A run is requested (admin, or the daily job for yesterday, once per provider and day), then
 executed by the job `payments.reconcile`, which calls the provider with no transaction
@@ -32,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from marketplace.payments.errors import ReconciliationRunNotFound
 from marketplace.payments.events import ReconciliationMismatchFound
 from marketplace.payments.models import ReconciliationMismatch, ReconciliationRun
-from marketplace.payments.providers import Gateways, ProviderRecord
+from marketplace.payments.providers import Gateways, ProviderError, ProviderRecord
 from marketplace.payments.repository import reconciliation as repo
 from marketplace.payments.repository.reconciliation import LedgerMovement
 from marketplace.platform.clock import utcnow
@@ -82,6 +86,9 @@ KINDS: Final[dict[str, KindRule]] = {
     "refund": KindRule(_by_type("refund"), repo.provider_refund_ids),
     "dispute": KindRule(_by_key_prefix("chargeback:"), repo.provider_dispute_ids),
     "dispute_reversal": KindRule(_by_key_prefix("chargeback_won:"), repo.provider_dispute_ids),
+    # A payout leaves clearing when paid (`payout_paid:<payout>`); the provider books it as
+    # a transfer (Stripe: a `transfer` or `payout` balance transaction) with no fee.
+    "transfer": KindRule(_by_key_prefix("payout_paid:"), repo.provider_transfer_ids),
 }
 
 
@@ -169,7 +176,7 @@ def provider_entries(records: Sequence[ProviderRecord]) -> list[Entry]:
     entries = []
     for record in records:
         if record.kind not in KINDS:
-            # A kind this ledger does not book yet (transfers before payouts exist).
+            # A kind this ledger does not book (a provider's own fees or top-ups).
             logger.info("provider record of an unreconciled kind", extra={"kind": record.kind})
             continue
         entries.append(
@@ -312,7 +319,24 @@ async def execute_run(uow: UnitOfWork, gateways: Gateways, *, run_id: str) -> No
             now=utcnow(),
         )
         return
-    records = await adapter.list_records(start=start, end=end)  # ProviderUnavailable: retried
+    try:
+        records = await adapter.list_records(start=start, end=end)  # ProviderUnavailable: retried
+    except ProviderError as exc:
+        # Retrying would change nothing: the run fails, the reason goes to the log.
+        logger.error(
+            "reconciliation run failed: the provider cannot list its records",
+            extra={"run_id": run_id, "provider": provider, "error": str(exc)},
+        )
+        await repo.finish_run(
+            uow.session,
+            run_id,
+            status="failed",
+            ledger_records=0,
+            provider_records=0,
+            mismatch_count=0,
+            now=utcnow(),
+        )
+        return
     theirs = provider_entries(records)
     ours = await ledger_entries(uow.session, provider, start, end)
     found = compare(ours, theirs)

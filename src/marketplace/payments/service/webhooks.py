@@ -21,11 +21,22 @@ from typing import Any, Final
 
 import orjson
 
-from marketplace.payments.errors import InvalidWebhookSignature, UnknownProvider
-from marketplace.payments.providers import Gateways, InvalidSignature, ProviderEvent
+from marketplace.payments.errors import (
+    InvalidWebhookSignature,
+    ProviderUnavailableError,
+    UnknownProvider,
+)
+from marketplace.payments.providers import (
+    Gateways,
+    InvalidSignature,
+    ProviderEvent,
+    ProviderUnavailable,
+    VerifiesWebhooksRemotely,
+)
 from marketplace.payments.repository import payment as repo
 from marketplace.payments.service import chargebacks
 from marketplace.payments.service.payments import record_failure, record_success
+from marketplace.payments.service.payout_execution import apply_payout_event
 from marketplace.payments.service.refunds import record_refund_failure, record_refund_success
 from marketplace.platform.clock import utcnow
 from marketplace.platform.ids import new_id
@@ -56,10 +67,17 @@ async def receive_webhook(
     if adapter is None:
         raise UnknownProvider(f"no enabled payment provider {provider!r}")
     try:
-        adapter.verify_webhook(body, headers, now or utcnow())
+        if isinstance(adapter, VerifiesWebhooksRemotely):
+            # Asked of the provider before the session opens: no transaction waits on it.
+            await adapter.verify_webhook_remotely(body, headers, now or utcnow())
+        else:
+            adapter.verify_webhook(body, headers, now or utcnow())
         event = adapter.parse_webhook(body)
     except (InvalidSignature, ValueError) as error:
         raise InvalidWebhookSignature(str(error)) from None
+    except ProviderUnavailable as error:
+        # Not verified either way: a 503 makes the provider deliver the event again later.
+        raise ProviderUnavailableError(str(error)) from None
     payload: dict[str, Any] = orjson.loads(body)
     event_id = new_id("whe")
     stored = await repo.insert_webhook_event(
@@ -104,8 +122,23 @@ async def _payment_id(uow: UnitOfWork, provider: str, event: ProviderEvent) -> s
     return None
 
 
+# Events about payments, refunds and disputes; payouts and others are dispatched before these.
+_PAYMENT_KINDS = frozenset(
+    {
+        "payment_succeeded",
+        "payment_failed",
+        "refund_succeeded",
+        "refund_failed",
+        "dispute_opened",
+        "dispute_closed",
+    }
+)
+
+
 async def _apply(uow: UnitOfWork, gateways: Gateways, provider: str, event: ProviderEvent) -> bool:
-    if event.kind == "other":
+    if event.kind in {"payout_paid", "payout_failed"}:
+        return await apply_payout_event(uow, provider, event)
+    if event.kind not in _PAYMENT_KINDS:
         return False
     payment_id = await _payment_id(uow, provider, event)
     if payment_id is None:

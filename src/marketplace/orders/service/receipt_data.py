@@ -1,0 +1,170 @@
+"""What goes into a receipt or a statement, gathered from the order's snapshots, the payment
+facts (`payments.public.payment_facts`), the reader's locale and the vendors' names, and
+rendered to PDF bytes off the event loop. Reads only: recording is `receipts.py`'s."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from babel.languages import get_official_languages
+
+from marketplace.identity import public as identity
+from marketplace.orders.domain.receipt import (
+    DocumentLine,
+    ReceiptData,
+    StatementData,
+    VendorSection,
+    address_lines,
+    choose_locale,
+    earnings,
+    payment_status,
+    receipt_number,
+    statement_number,
+)
+from marketplace.orders.domain.receipt_pdf import render_receipt, render_statement
+from marketplace.orders.models.order import Order, OrderItem, VendorOrder
+from marketplace.orders.repository import order as repo
+from marketplace.payments import public as payments
+from marketplace.platform.uow import UnitOfWork
+from marketplace.vendors import public as vendors
+
+
+@dataclass(frozen=True, slots=True)
+class Paid:
+    """A paid order with its vendor orders, lines and payment facts."""
+
+    order: Order
+    vendor_orders: list[VendorOrder]
+    items: list[OrderItem]
+    facts: payments.PaymentFacts
+    paid_at: datetime
+
+
+async def paid_order(uow: UnitOfWork, order: Order) -> Paid | None:
+    """The order with its parts and payment, or None if it was never paid."""
+    if order.paid_at is None or order.payment_status != "succeeded":
+        return None
+    facts = await payments.payment_facts(uow, order.id)
+    if facts is None or facts.status != "succeeded":
+        return None
+    vendor_orders = await repo.vendor_orders_of(uow.session, [order.id])
+    items = await repo.items_of(uow.session, [v.id for v in vendor_orders])
+    return Paid(order, vendor_orders, items, facts, facts.succeeded_at or order.paid_at)
+
+
+async def customer_locale(uow: UnitOfWork, order: Order) -> str:
+    """The customer's own locale, else the checkout's Accept-Language, else English."""
+    customer = await identity.user_summary(uow, order.customer_id)
+    return choose_locale(customer.locale if customer else None, order.language)
+
+
+async def vendor_locale(uow: UnitOfWork, vendor_id: str) -> str:
+    """The owner's own locale, else the vendor country's first official language, else
+    English: a statement is read by the vendor, not by the customer."""
+    owner_locale = next(
+        (u.locale for u, role in await identity.vendor_members(uow, vendor_id) if role == "owner"),
+        None,
+    )
+    info = await vendors.vendor_info(uow, vendor_id)
+    country_languages: Sequence[str] = (
+        get_official_languages(info.country, de_facto=True) if info else ()
+    )
+    return choose_locale(owner_locale, *country_languages)
+
+
+def _line(item: OrderItem) -> DocumentLine:
+    return DocumentLine(
+        title=item.title,
+        sku=item.sku,
+        quantity=item.quantity,
+        unit_price=item.unit_price_amount,
+        amount=item.subtotal_amount,
+        commission=item.commission_amount,
+        commission_rate_bps=item.commission_rate_bps,
+    )
+
+
+async def _vendor_name(uow: UnitOfWork, vendor_id: str) -> str:
+    info = await vendors.vendor_info(uow, vendor_id)
+    return info.name if info is not None else vendor_id
+
+
+async def receipt_pdf(uow: UnitOfWork, paid: Paid, *, locale: str, marketplace: str) -> bytes:
+    order = paid.order
+    sections = [
+        VendorSection(
+            vendor_name=await _vendor_name(uow, v.vendor_id),
+            vendor_order_id=v.id,
+            lines=[_line(i) for i in paid.items if i.vendor_order_id == v.id],
+            subtotal=v.subtotal_amount,
+            discount=v.discount_amount,
+            shipping=v.shipping_amount,
+            shipping_method=v.shipping_option_name,
+            tax=v.tax_amount,
+            total=v.total_amount,
+        )
+        for v in paid.vendor_orders
+    ]
+    data = ReceiptData(
+        marketplace_name=marketplace,
+        number=receipt_number(order.id),
+        order_id=order.id,
+        issued_at=paid.paid_at,
+        locale=locale,
+        currency=order.currency,
+        address=address_lines(order.shipping_address),
+        vendors=sections,
+        subtotal=order.subtotal_amount,
+        discount=order.discount_amount,
+        shipping=order.shipping_amount,
+        tax=order.tax_amount,
+        total=order.total_amount,
+        payment_provider=paid.facts.provider,
+        payment_status=payment_status(
+            captured=paid.facts.captured_amount, refunded=paid.facts.refunded_amount
+        ),
+        paid_at=paid.paid_at,
+        amount_paid=paid.facts.captured_amount,
+    )
+    # Layout and font subsetting are CPU work: keep the event loop serving other requests.
+    return await asyncio.to_thread(render_receipt, data)
+
+
+async def statement_pdf(
+    uow: UnitOfWork, paid: Paid, vendor_order: VendorOrder, *, locale: str, marketplace: str
+) -> bytes:
+    # The split as the ledger booked it; the order's own snapshot if payments has no share.
+    share = paid.facts.shares.get(vendor_order.id)
+    commission = share.commission if share else vendor_order.commission_amount
+    commission_tax = share.commission_tax if share else 0
+    platform_discount = share.platform_discount if share else vendor_order.platform_discount_amount
+    data = StatementData(
+        marketplace_name=marketplace,
+        number=statement_number(vendor_order.id),
+        order_id=vendor_order.order_id,
+        vendor_order_id=vendor_order.id,
+        vendor_name=await _vendor_name(uow, vendor_order.vendor_id),
+        issued_at=paid.paid_at,
+        locale=locale,
+        currency=vendor_order.currency,
+        lines=[_line(i) for i in paid.items if i.vendor_order_id == vendor_order.id],
+        subtotal=vendor_order.subtotal_amount,
+        discount=vendor_order.discount_amount,
+        shipping=vendor_order.shipping_amount,
+        tax=vendor_order.tax_amount,
+        gross=vendor_order.total_amount,
+        commission=commission,
+        commission_tax=commission_tax,
+        platform_discount=platform_discount,
+        earnings=earnings(
+            gross=vendor_order.total_amount,
+            tax=vendor_order.tax_amount,
+            commission=commission,
+            commission_tax=commission_tax,
+            platform_discount=platform_discount,
+        ),
+    )
+    return await asyncio.to_thread(render_statement, data)

@@ -1,0 +1,1 @@
+"""Shipping use cases: following shipments (tracking), carrier webhooks, polling."""
