@@ -13,8 +13,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from factories.payments import balances, events, ledger, paid, refund, share
+from factories.payouts import earn, payable_vendor, payouts_of
 from marketplace.bootstrap import Container
 from marketplace.payments import public as payments
+from marketplace.payments.errors import PayoutNothingAvailable
 from marketplace.payments.models import (
     Chargeback,
     ChargebackAllocation,
@@ -26,7 +28,7 @@ from marketplace.payments.models import (
 )
 from marketplace.payments.providers import ProviderEvent, RefundRequest
 from marketplace.payments.providers.sandbox import CHARGEBACK_METHOD, SandboxProvider
-from marketplace.payments.service import chargebacks, webhooks
+from marketplace.payments.service import chargebacks, payouts, webhooks
 from marketplace.payments.service import ledger as ledger_service
 from marketplace.platform.clock import utcnow
 
@@ -378,3 +380,70 @@ async def test_the_sandbox_refuses_to_refund_disputed_money(
         RefundRequest("sbx-refund-2", intent, 10_000, "USD", {"payment_id": "pay_x"})
     )
     assert again.status == "succeeded"
+
+
+async def _pay_out(container: Container, vendor_id: str, key: str) -> None:
+    async with container.uow_factory() as uow:
+        await payouts.request_payout(
+            uow,
+            container.payment_gateways,
+            vendor_id=vendor_id,
+            amount=None,
+            idempotency_key=key,
+            actor_id="usr_test",
+            actor_role="vendor:owner",
+        )
+        await uow.commit()
+    await container.jobs.drain()  # the payout job, then the sandbox's payout.paid webhook
+    await container.jobs.drain()
+
+
+async def _dispute(container: Container, payment: Payment, outcome: str | None) -> None:
+    event = ProviderEvent(
+        f"evt_after_payout_{outcome}",
+        "charge.dispute.closed" if outcome else "charge.dispute.created",
+        "dispute_closed" if outcome else "dispute_opened",
+        provider_payment_id=payment.provider_payment_id,
+        provider_dispute_id="dp_after_payout",
+        dispute_amount=3_000,
+        dispute_fee=1_500,
+        dispute_currency="EUR",
+        dispute_reason="fraudulent",
+        dispute_outcome="won" if outcome == "won" else None,
+    )
+    async with container.uow_factory() as uow:
+        if outcome is None:
+            assert await chargebacks.open_chargeback(uow, payment, event, reverse_commission=True)
+        else:
+            assert await chargebacks.close_chargeback(uow, payment, event, reverse_commission=True)
+        await uow.commit()
+
+
+async def test_a_dispute_after_a_payout_is_a_debt_no_payout_takes_until_covered(
+    container: Container, session: AsyncSession
+) -> None:
+    """The vendor was paid its earnings, then the sale is disputed: its available balance is
+    the debt, nothing is paid out meanwhile, and once the dispute is won new earnings are
+    payable again. Clearing holds captured - fees - dispute fees - paid out throughout."""
+    vendor = await payable_vendor(container)
+    await earn(container, vendor.id, 3_000)
+    await _pay_out(container, vendor.id, "before-dispute")
+    payment = await _payment(session)
+
+    await _dispute(container, payment, None)
+    after_dispute = await _balance(container, vendor.id)
+    with pytest.raises(PayoutNothingAvailable):
+        await _pay_out(container, vendor.id, "while-disputed")
+    await _dispute(container, payment, "won")
+    await earn(container, vendor.id, 1_000)
+    await _pay_out(container, vendor.id, "after-won")
+
+    assert after_dispute == ([0], [-3_000])
+    assert await payouts_of(session, vendor.id) == [(3_000, "EUR", "paid"), (1_000, "EUR", "paid")]
+    assert await _balance(container, vendor.id) == ([0], [0])
+    fees = int(await session.scalar(select(func.sum(Payment.fee_amount))) or 0)
+    assert fees > 0
+    sums = await balances(session)
+    # Captured 4 000, every fee, the dispute fee given back when won, 4 000 paid out.
+    assert sums[(CLEARING, "EUR")] == 4_000 - fees - 4_000
+    assert sums.get((DISPUTE_FEE, "EUR"), 0) == 0
