@@ -1,8 +1,9 @@
 """The ASGI application: mounts the enabled contexts on the platform's HTTP boundary.
 
 `create_app()` is the uvicorn factory (`marketplace serve`). Middleware, outermost first:
-request context (request id, access log, metrics) → unit of work (transaction per request,
-idempotency) → FastAPI's routing and problem+json error handlers.
+request context (request id, access log, metrics) → card-number guard (JSON bodies carrying
+a card number are refused before anything else sees them) → unit of work (transaction per
+request, idempotency) → FastAPI's routing and problem+json error handlers.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from marketplace.platform.observability import (
     metrics_response,
 )
 from marketplace.platform.openapi import install_openapi
+from marketplace.platform.pan_guard import CardNumberGuardMiddleware
 from marketplace.platform.readcache import CachedReadsMiddleware
 from marketplace.platform.storage import LocalStorage, MediaFiles, local_upload_router
 from marketplace.platform.worker import ping_broker
@@ -122,6 +124,9 @@ def create_app(
         idempotency=container.idempotency,
         scope_resolver=container.idempotency_scope,
     )
+    # Outside the unit of work: a body with a card number never reaches a transaction, an
+    # idempotency record or a handler.
+    app.add_middleware(CardNumberGuardMiddleware)
     app.add_middleware(
         CachedReadsMiddleware,
         cache=container.read_cache,

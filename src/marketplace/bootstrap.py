@@ -337,7 +337,10 @@ def _payment_gateways(
         else:
             raise ValueError(f"unknown payment provider {name!r}")
     return Gateways(
-        providers, hold_period=timedelta(days=settings.payments_hold_days), cipher=cipher
+        providers,
+        hold_period=timedelta(days=settings.payments_hold_days),
+        chargeback_reverses_commission=settings.payments_chargeback_reverses_commission,
+        cipher=cipher,
     )
 
 

@@ -110,6 +110,11 @@ class Settings(BaseSettings):
     payments_webhook_tolerance_seconds: int = Field(
         default=300, ge=1, description="how old a signed webhook may be"
     )
+    payments_chargeback_reverses_commission: bool = Field(
+        default=True,
+        description="a chargeback gives the platform's commission back like a refund; "
+        "false: the vendor bears the commission too",
+    )
     # Gateway credentials: each provider named in payment_providers needs all of its own.
     stripe_secret_key: SecretStr | None = Field(default=None, description="sk_live_… / sk_test_…")
     stripe_webhook_secret: SecretStr | None = Field(

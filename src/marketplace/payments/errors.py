@@ -68,6 +68,16 @@ class UnknownProvider(NotFound):
     title = "No such payment provider"
 
 
+class ChargebackNotFound(NotFound):
+    code = "chargeback_not_found"
+    title = "Chargeback not found"
+
+
+class ReconciliationRunNotFound(NotFound):
+    code = "reconciliation_run_not_found"
+    title = "Reconciliation run not found"
+
+
 class PayoutNotFound(NotFound):
     code = "payout_not_found"
     title = "Payout not found"

@@ -1,6 +1,7 @@
 """Payments' jobs: executing refunds and payouts, processing stored webhook events, the
 sandbox's webhook deliveries, and the periodic ones: releasing holds, running due payout
-schedules, and sending again payouts left pending.
+schedules, sending again payouts left pending, and reconciliation with the providers
+(daily for yesterday, or one run an admin requested).
 
 Jobs receive only (uow, message); they find the container's providers with
 `providers.gateways_for(uow)` (bound by the composition root).
@@ -12,10 +13,13 @@ from datetime import timedelta
 from typing import Final
 
 from marketplace.payments.events import (
+    ChargebackClosed,
+    ChargebackOpened,
     PaymentFailed,
     PaymentSucceeded,
     PayoutFailed,
     PayoutSent,
+    ReconciliationMismatchFound,
     RefundFailed,
     RefundSucceeded,
 )
@@ -25,9 +29,11 @@ from marketplace.payments.service import (
     ledger,
     payout_execution,
     payout_schedules,
+    reconciliation,
     refunds,
     webhooks,
 )
+from marketplace.platform.clock import utcnow
 from marketplace.platform.messaging import Message, Registry
 from marketplace.platform.uow import UnitOfWork
 
@@ -72,6 +78,17 @@ async def release_holds(uow: UnitOfWork, message: Message) -> None:
         uow.enqueue(RELEASE_HOLDS_JOB)
 
 
+async def reconcile(uow: UnitOfWork, message: Message) -> None:
+    """With a `run_id`: execute that run. Without (the daily schedule): create yesterday's run
+    per enabled provider, once, each executed by its own job."""
+    gateways = gateways_for(uow)
+    run_id = message.payload.get("run_id")
+    if run_id is None:
+        await reconciliation.schedule_daily_runs(uow, gateways, now=utcnow())
+        return
+    await reconciliation.execute_run(uow, gateways, run_id=str(run_id))
+
+
 async def execute_payout(uow: UnitOfWork, message: Message) -> None:
     await payout_execution.execute_payout(
         uow, gateways_for(uow), payout_id=str(message.payload["payout_id"])
@@ -95,6 +112,9 @@ def register(registry: Registry) -> None:
         PaymentFailed,
         RefundSucceeded,
         RefundFailed,
+        ChargebackOpened,
+        ChargebackClosed,
+        ReconciliationMismatchFound,
         PayoutSent,
         PayoutFailed,
     ):
@@ -104,6 +124,8 @@ def register(registry: Registry) -> None:
     registry.job(DELIVER_WEBHOOK_JOB)(deliver_sandbox_webhook)
     registry.job(RELEASE_HOLDS_JOB)(release_holds)
     registry.every(RELEASE_INTERVAL, RELEASE_HOLDS_JOB)
+    registry.job(reconciliation.RECONCILE_JOB)(reconcile)
+    registry.every(reconciliation.RECONCILE_INTERVAL, reconciliation.RECONCILE_JOB)
     registry.job(payout_execution.EXECUTE_PAYOUT_JOB)(execute_payout)
     registry.job(RUN_PAYOUTS_JOB)(run_payout_schedules)
     registry.every(RUN_PAYOUTS_INTERVAL, RUN_PAYOUTS_JOB)

@@ -153,6 +153,15 @@ async def vendor_1(world: World, caller: str) -> dict[str, str]:
     return {"vid": world.vendor_1, "key_id": world.existing_key_id}
 
 
+def ids(**values: str) -> Target:
+    """Fixed path ids (an unknown one: staff get 404, everybody else is refused first)."""
+
+    async def target(world: World, caller: str) -> dict[str, str]:
+        return dict(values)
+
+    return target
+
+
 def fresh_vendor(status: str) -> Target:
     """A vendor of its own per caller, for decisions that change its status."""
 
@@ -647,6 +656,20 @@ MATRIX: dict[str, Entry] = {
     "GET /v1/vendors/{vid}/ledger": Entry(vendor_read(200)),
     "GET /v1/admin/ledger/trial-balance": Entry(admin_read()),
     "GET /v1/admin/transactions": Entry(admin_read()),
+    "GET /v1/admin/chargebacks": Entry(admin_read()),
+    "GET /v1/admin/chargebacks/{chargeback_id}": Entry(
+        admin_read(404), target=ids(chargeback_id="cbk_missing")
+    ),
+    "POST /v1/admin/reconciliation-runs": Entry(
+        admin_write(202),
+        fixed(
+            {"provider": "sandbox", "from": "2026-12-01T00:00:00Z", "to": "2026-12-02T00:00:00Z"}
+        ),
+    ),
+    "GET /v1/admin/reconciliation-runs": Entry(admin_read()),
+    "GET /v1/admin/reconciliation-runs/{run_id}": Entry(
+        admin_read(404), target=ids(run_id="rec_missing")
+    ),
     "GET /v1/vendors/{vid}/payout-schedule": Entry(vendor_read(200)),
     # payouts.manage: the owner and admins (managers, staff, keys and support lack it).
     "PUT /v1/vendors/{vid}/payout-schedule": Entry(

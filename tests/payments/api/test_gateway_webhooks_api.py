@@ -22,7 +22,7 @@ from factories.payments import RAZORPAY_WHSEC, STRIPE_WHSEC, share
 from marketplace.app import create_app
 from marketplace.bootstrap import Container
 from marketplace.payments import public as payments
-from marketplace.payments.models import Payment, WebhookEvent
+from marketplace.payments.models import Chargeback, Payment, WebhookEvent
 from marketplace.platform.clock import utcnow
 from marketplace.platform.models import OutboxMessage
 
@@ -263,3 +263,84 @@ async def test_a_payout_event_naming_no_payout_of_ours_is_stored_and_ignored(
     assert response.status_code == 200
     stored = (await session.execute(select(WebhookEvent.type, WebhookEvent.status))).all()
     assert [tuple(row) for row in stored] == [("payout.paid", "ignored")]
+
+
+async def test_a_stripe_dispute_through_the_route_opens_then_loses_a_chargeback(
+    client: httpx.AsyncClient, gateways_container: Container, session: AsyncSession
+) -> None:
+    payment_id = await _pending(gateways_container, "stripe", "pm_1MtwBwLkdIwHu7ix", "USD")
+    intent = {
+        "id": "pi_3MtwBwLkdIwHu7ix28a3tqPa",
+        "object": "payment_intent",
+        "amount": 2_000,
+        "amount_received": 2_000,
+        "currency": "usd",
+        "metadata": {"payment_id": payment_id},
+        "status": "succeeded",
+    }
+    withdrawal = {
+        "id": "txn_1MtJUT2eZvKYlo2C",
+        "object": "balance_transaction",
+        "amount": -1_200,
+        "currency": "usd",
+        "fee": 1_500,
+        "net": -2_700,
+        "reporting_category": "dispute",
+        "source": "du_1MtJUT2eZvKYlo2CNaw2HvEv",
+        "type": "adjustment",
+    }
+    dispute = {
+        "id": "du_1MtJUT2eZvKYlo2CNaw2HvEv",
+        "object": "dispute",
+        "amount": 1_200,
+        "balance_transactions": [withdrawal],
+        "charge": "ch_3MtwBwLkdIwHu7ix28a3tqPa",
+        "currency": "usd",
+        "is_charge_refundable": False,
+        "livemode": False,
+        "metadata": {},
+        "payment_intent": "pi_3MtwBwLkdIwHu7ix28a3tqPa",
+        "reason": "product_not_received",
+        "status": "needs_response",
+    }
+    deliveries = [
+        ("evt_pi", "payment_intent.succeeded", intent),
+        ("evt_du_created", "charge.dispute.created", dispute),
+        ("evt_du_closed", "charge.dispute.closed", dispute | {"status": "lost"}),
+    ]
+    states = []
+    for event_id, type_, obj in deliveries:
+        body = orjson.dumps(
+            {"id": event_id, "object": "event", "type": type_, "data": {"object": obj}}
+        )
+        response = await client.post(
+            "/v1/webhooks/payments/stripe",
+            content=body,
+            headers={"Stripe-Signature": _stripe_signature(body)},
+        )
+        assert response.status_code == 200
+        await gateways_container.jobs.drain()
+        rows = await session.execute(
+            select(
+                Chargeback.payment_id,
+                Chargeback.provider_dispute_id,
+                Chargeback.status,
+                Chargeback.amount,
+                Chargeback.fee_amount,
+                Chargeback.reason,
+            ).execution_options(populate_existing=True)
+        )
+        states.append([tuple(row) for row in rows.all()])
+
+    opened = (payment_id, "du_1MtJUT2eZvKYlo2CNaw2HvEv", "open", 1_200, 1_500)
+    assert states == [
+        [],
+        [(*opened, "product_not_received")],
+        [(*opened[:2], "lost", *opened[3:], "product_not_received")],
+    ]
+    stored = (await session.execute(select(WebhookEvent.type, WebhookEvent.status))).all()
+    assert sorted(tuple(row) for row in stored) == [
+        ("charge.dispute.closed", "processed"),
+        ("charge.dispute.created", "processed"),
+        ("payment_intent.succeeded", "processed"),
+    ]

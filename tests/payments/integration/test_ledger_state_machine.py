@@ -3,14 +3,17 @@ invariants checked on the real database after every step.
 
 Payments split across several vendors in two currencies; some are declined; refunds are
 partial, some beyond what remains (refused); deliveries start holds and time moves past
-them. After each step:
+them; providers dispute payments (part, all, or more than refunds left) and the disputes
+are won or lost. After each step:
 
 * every transaction's postings sum to zero per currency;
 * per currency, what the ledger owes or earned equals what was collected and not given back:
-  vendors' balances + commission revenue + tax payable - platform-funded discounts
-  == captured - refunded, and the provider clearing account holds captured - refunded - fees;
+  vendors' balances + commission revenue + tax payable - platform-funded discounts -
+  dispute losses == captured - refunded - charged back (open or lost chargebacks), and the
+  provider clearing account holds captured - refunded - charged back - fees - dispute fees;
 * no vendor's pending earnings are negative, and an available balance is negative only for a
-  vendor whose available account a refund debited (refunds after the hold);
+  vendor whose available account a refund or a chargeback debited (after the hold);
+* a chargeback charges the vendor orders exactly what is still theirs, at most its amount;
 * payments and refunds have exactly the statuses and amounts the model predicts;
 * payouts (requested, then paid or failed, by the provider's job or an outcome given here)
   never take more than the vendor had available when they were made, a refused payout
@@ -45,6 +48,8 @@ from sqlalchemy import delete, func, select
 from marketplace.bootstrap import Container, build_container
 from marketplace.payments import public as payments
 from marketplace.payments.models import (
+    Chargeback,
+    ChargebackAllocation,
     CommissionLineRow,
     LedgerPosting,
     LedgerTransaction,
@@ -61,6 +66,9 @@ from marketplace.payments.models import (
     SandboxTransfer,
     WebhookEvent,
 )
+from marketplace.payments.providers import ProviderEvent
+from marketplace.payments.repository import payment as payments_repo
+from marketplace.payments.service import chargebacks as chargeback_service
 from marketplace.payments.service import ledger as ledger_service
 from marketplace.payments.service import payout_execution
 from marketplace.payments.service import payouts as payouts_service
@@ -76,6 +84,8 @@ T = TypeVar("T")
 VENDORS = ("vnd_s1", "vnd_s2", "vnd_s3")
 CURRENCIES = ("USD", "EUR")
 TABLES = (
+    ChargebackAllocation,
+    Chargeback,
     LedgerPosting,
     LedgerTransaction,
     Refund,
@@ -102,6 +112,18 @@ class ShareModel:
     paid: bool
     refunded: int = 0
     delivered: bool = False
+    charged_back: int = 0  # this vendor order's part of open or lost chargebacks
+
+
+@dataclass
+class DisputeModel:
+    dispute_id: str
+    order_id: str
+    currency: str
+    amount: int
+    fee: int
+    parts: dict[str, int]  # vendor order -> amount charged to it
+    status: str = "open"
 
 
 @dataclass
@@ -110,6 +132,10 @@ class Model:
     refunded: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     shares: list[ShareModel] = field(default_factory=list)
     now: datetime = field(default_factory=utcnow)
+    disputes: list[DisputeModel] = field(default_factory=list)
+    # Per currency: disputed amounts of open or lost chargebacks, and their provider fees.
+    charged_back: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    dispute_fees: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     # payout id -> what was available to its vendor (in its currency) when it was made
     payouts: dict[str, PayoutModel] = field(default_factory=dict)
 
@@ -227,7 +253,7 @@ class LedgerMachine(RuleBasedStateMachine):
         candidates = [s for s in self.model.shares if s.paid]
         target = data.draw(st.sampled_from(candidates))
         amount = max(1, target.gross * fraction // 100)
-        fits = target.refunded + amount <= target.gross
+        fits = target.refunded + target.charged_back + amount <= target.gross
         refused = self.run(self._refund(target, amount))
         assert refused == (not fits)
         if fits:
@@ -283,6 +309,81 @@ class LedgerMachine(RuleBasedStateMachine):
     def webhooks_arrive(self) -> None:
         """Deliver whatever the provider still has queued (duplicates of decided outcomes)."""
         self.run(self.container.jobs.drain())
+
+    # --- chargebacks ------------------------------------------------------------------------
+
+    def _disputable_orders(self) -> list[str]:
+        disputed = {d.order_id for d in self.model.disputes}
+        return sorted({s.order_id for s in self.model.shares if s.paid} - disputed)
+
+    @precondition(lambda self: bool(self._disputable_orders()))
+    @rule(
+        data=st.data(),
+        fraction=st.integers(min_value=1, max_value=100),
+        fee=st.sampled_from((0, 1_500)),
+    )
+    def dispute_opens(self, data: st.DataObject, fraction: int, fee: int) -> None:
+        """The provider disputes part or all of a payment (possibly more than is left after
+        refunds: the excess is the platform's loss, never the vendors')."""
+        order_id = data.draw(st.sampled_from(self._disputable_orders()))
+        shares = [s for s in self.model.shares if s.order_id == order_id]
+        amount = max(1, sum(s.gross for s in shares) * fraction // 100)
+        room = sum(s.gross - s.refunded - s.charged_back for s in shares)
+        self.counter += 1
+        dispute = DisputeModel(
+            f"dp_sm{self.counter}", order_id, shares[0].currency, amount, fee, {}
+        )
+        dispute.parts = self.run(self._dispute(dispute, None))
+        self.model.disputes.append(dispute)
+        self.model.charged_back[dispute.currency] += amount
+        self.model.dispute_fees[dispute.currency] += fee
+        for s in shares:
+            s.charged_back += dispute.parts.get(s.vendor_order_id, 0)
+        # The vendors absorb what is still theirs, no more.
+        assert sum(dispute.parts.values()) == min(amount, room)
+
+    @precondition(lambda self: any(d.status == "open" for d in self.model.disputes))
+    @rule(data=st.data(), won=st.booleans())
+    def dispute_closes(self, data: st.DataObject, won: bool) -> None:
+        dispute = data.draw(st.sampled_from([d for d in self.model.disputes if d.status == "open"]))
+        dispute.status = "won" if won else "lost"
+        self.run(self._dispute(dispute, dispute.status))
+        if won:
+            self.model.charged_back[dispute.currency] -= dispute.amount
+            self.model.dispute_fees[dispute.currency] -= dispute.fee
+            for s in self.model.shares:
+                s.charged_back -= dispute.parts.get(s.vendor_order_id, 0)
+
+    async def _dispute(self, dispute: DisputeModel, outcome: str | None) -> dict[str, int]:
+        async with self.container.uow_factory() as uow:
+            payment = await payments_repo.payment_by_order(uow.session, dispute.order_id)
+            assert payment is not None
+            event = ProviderEvent(
+                f"evt_{dispute.dispute_id}_{outcome}",
+                "charge.dispute.closed" if outcome else "charge.dispute.created",
+                "dispute_closed" if outcome else "dispute_opened",
+                provider_payment_id=payment.provider_payment_id,
+                provider_dispute_id=dispute.dispute_id,
+                dispute_amount=dispute.amount,
+                dispute_fee=dispute.fee,
+                dispute_outcome="won" if outcome == "won" else "lost" if outcome else None,
+            )
+            if outcome is None:
+                opened = await chargeback_service.open_chargeback(
+                    uow, payment, event, reverse_commission=True
+                )
+                assert opened is not None
+                view = await chargeback_service.get_chargeback(uow, opened.id)
+                parts = {a.vendor_order_id: a.amount for a in view.allocations}
+                assert view.unallocated_amount == dispute.amount - sum(parts.values())
+            else:
+                closed = await chargeback_service.close_chargeback(
+                    uow, payment, event, reverse_commission=True
+                )
+                assert closed
+                parts = dispute.parts
+            await uow.commit()
+        return parts
 
     # --- payouts (kept apart from the payment and refund rules above) ----------------------
 
@@ -390,7 +491,8 @@ class LedgerMachine(RuleBasedStateMachine):
                             LedgerTransaction, LedgerTransaction.id == LedgerPosting.transaction_id
                         )
                         .where(
-                            LedgerTransaction.type == "refund",
+                            # refunds, and chargebacks (adjustments), may debit available
+                            LedgerTransaction.type.in_(("refund", "adjustment")),
                             LedgerPosting.account.like("vendor_available:%"),
                             LedgerPosting.amount > 0,
                         )
@@ -422,10 +524,19 @@ class LedgerMachine(RuleBasedStateMachine):
 
             owed = -(total("vendor_") + total("platform_commission_revenue") + total("tax_payable"))
             owed -= total("payouts_in_transit:")
-            net = self.model.captured[currency] - self.model.refunded[currency]
-            assert owed - total("platform_discount_expense") == net - paid_out[currency]
-            cleared = net - int(fees.get(currency, 0) or 0) - paid_out[currency]
+            net = (
+                self.model.captured[currency]
+                - self.model.refunded[currency]
+                - self.model.charged_back[currency]
+            )
+            assert (
+                owed - total("platform_discount_expense") - total("platform_dispute_loss")
+                == net - paid_out[currency]
+            )
+            dispute_fees = self.model.dispute_fees[currency]
+            cleared = net - int(fees.get(currency, 0) or 0) - dispute_fees - paid_out[currency]
             assert total("gateway_clearing:") == cleared
+            assert total("gateway_dispute_fee_expense:") == dispute_fees
             assert total("gateway_fee_expense:") == int(fees.get(currency, 0) or 0)
         for (account, _currency), value in sums.items():
             if account.startswith("vendor_pending:"):

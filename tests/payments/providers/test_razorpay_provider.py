@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -24,6 +25,7 @@ from marketplace.payments.providers import (
     InvalidSignature,
     ProviderError,
     ProviderEvent,
+    ProviderRecord,
     ProviderUnavailable,
     RefundRequest,
     RefundResult,
@@ -409,3 +411,103 @@ def test_webhook_events_are_normalised(razorpay_provider: RazorpayProvider) -> N
     ]  # fmt: skip
     with pytest.raises(ValueError, match="not a Razorpay event"):
         razorpay_provider.parse_webhook(b'{"event": "payment.captured", "payload": {}}')
+
+
+# --- records (reconciliation) ---------------------------------------------------------------
+
+DAY = 1_764_720_000  # 2026-12-03T00:00:00Z
+
+
+def collection(items: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"entity": "collection", "count": len(items), "items": items}
+
+
+def listed_refund(refund_id: str, status: str, created_at: int) -> dict[str, Any]:
+    """A refund as `GET /v1/refunds` lists it."""
+    return refund_entity(status) | {"id": refund_id, "amount": 12_000, "created_at": created_at}
+
+
+def listed_transfer(transfer_id: str, status: str, created_at: int) -> dict[str, Any]:
+    """A Route transfer as `GET /v1/transfers` lists it (with its fees, GST included)."""
+    return transfer_entity(status) | {
+        "id": transfer_id,
+        "amount": 30_000,
+        "fees": 118,
+        "tax": 18,
+        "created_at": created_at,
+        "processed_at": created_at + 2,
+    }
+
+
+async def test_records_of_a_period_are_listed_page_by_page(
+    mocked: responses.RequestsMock, razorpay_provider: RazorpayProvider
+) -> None:
+    # A full first page (100: one captured payment, the rest failed attempts), then the rest.
+    first_page = [payment_entity("captured", id=PAY, created_at=DAY + 60)] + [
+        payment_entity("failed", id=f"pay_failed{i:03}", created_at=DAY + 61) for i in range(99)
+    ]
+    second_page = [
+        payment_entity("refunded", id="pay_refunded", amount=20_000, fee=590, created_at=DAY + 70),
+        payment_entity("authorized", id="pay_authorized", created_at=DAY + 80),
+    ]
+    period = {"from": str(DAY), "to": str(DAY + 86_399), "count": "100"}
+    payments_first = mocked.get(
+        f"{API}/payments",
+        json=collection(first_page),
+        match=[responses.matchers.query_param_matcher(period | {"skip": "0"})],
+    )
+    payments_second = mocked.get(
+        f"{API}/payments",
+        json=collection(second_page),
+        match=[responses.matchers.query_param_matcher(period | {"skip": "100"})],
+    )
+    refunds = mocked.get(
+        f"{API}/refunds",
+        json=collection(
+            [
+                listed_refund("rfnd_FP8QHiV938haTz", "processed", DAY + 90),
+                listed_refund("rfnd_FP8R8EGjGbPkVb", "pending", DAY + 91),
+            ]
+        ),
+        match=[responses.matchers.query_param_matcher(period | {"skip": "0"})],
+    )
+    transfers = mocked.get(
+        f"{API}/transfers",
+        json=collection(
+            [
+                listed_transfer("trf_E9uhYLFLLZ2pks", "processed", DAY + 100),
+                listed_transfer("trf_E9utgtfGTcpcmm", "failed", DAY + 101),
+            ]
+        ),
+        match=[responses.matchers.query_param_matcher(period | {"skip": "0"})],
+    )
+    start = datetime.fromtimestamp(DAY, UTC)
+
+    records = await razorpay_provider.list_records(start=start, end=start + timedelta(days=1))
+
+    def at(offset: int) -> datetime:
+        return datetime.fromtimestamp(DAY + offset, UTC)
+
+    assert records == [
+        ProviderRecord("charge", PAY, 50_000, 1_180, "INR", at(60)),
+        ProviderRecord("charge", "pay_refunded", 20_000, 590, "INR", at(70)),
+        ProviderRecord("refund", "rfnd_FP8QHiV938haTz", -12_000, 0, "INR", at(90)),
+        ProviderRecord("transfer", "trf_E9uhYLFLLZ2pks", -30_000, 118, "INR", at(100)),
+    ]
+    for route in (payments_first, payments_second, refunds, transfers):
+        assert route.call_count == 1
+        assert route.calls[0].request.headers["Authorization"] == BASIC
+
+
+async def test_listing_records_with_refused_keys_is_an_error(
+    mocked: responses.RequestsMock, razorpay_provider: RazorpayProvider
+) -> None:
+    mocked.get(
+        f"{API}/payments",
+        status=401,
+        json=error("Authentication failed", "BAD_REQUEST_ERROR"),
+    )
+    start = datetime.fromtimestamp(DAY, UTC)
+
+    with pytest.raises(ProviderError, match="key id and secret were refused"):
+        await razorpay_provider.list_records(start=start, end=start + timedelta(days=1))

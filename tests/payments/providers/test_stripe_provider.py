@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -23,6 +23,7 @@ from marketplace.payments.providers import (
     InvalidSignature,
     ProviderError,
     ProviderEvent,
+    ProviderRecord,
     ProviderUnavailable,
     RefundRequest,
     RefundResult,
@@ -475,3 +476,210 @@ def test_webhook_events_are_normalised(stripe_provider: StripeProvider) -> None:
     ]  # fmt: skip
     with pytest.raises(ValueError, match="not a Stripe event"):
         stripe_provider.parse_webhook(b'{"id": "evt_x"}')
+
+
+# --- balance transactions (reconciliation) --------------------------------------------------
+
+
+def balance_transaction(
+    txn_id: str,
+    type_: str,
+    amount: int,
+    fee: int,
+    source: str | dict[str, Any],
+    *,
+    category: str | None = None,
+    currency: str = "usd",
+    created: int = 1764720000,
+) -> dict[str, Any]:
+    """A BalanceTransaction as `GET /v1/balance_transactions` lists it."""
+    return {
+        "id": txn_id,
+        "object": "balance_transaction",
+        "amount": amount,
+        "available_on": created + 2 * 86_400,
+        "created": created,
+        "currency": currency,
+        "description": None,
+        "exchange_rate": None,
+        "fee": fee,
+        "fee_details": (
+            [{"amount": fee, "application": None, "currency": currency,
+              "description": "Stripe processing fees", "type": "stripe_fee"}] if fee else []
+        ),
+        "net": amount - fee,
+        "reporting_category": category or type_,
+        "source": source,
+        "status": "pending",
+        "type": type_,
+    }  # fmt: skip
+
+
+def listing(data: list[dict[str, Any]], *, has_more: bool) -> dict[str, Any]:
+    return {"object": "list", "url": "/v1/balance_transactions", "has_more": has_more, "data": data}
+
+
+@respx.mock
+async def test_balance_transactions_of_a_period_are_listed_page_by_page(
+    respx_mock: respx.MockRouter, stripe_provider: StripeProvider
+) -> None:
+    charge = {
+        "id": "ch_3MtwBwLkdIwHu7ix28a3tqPa",
+        "object": "charge",
+        "amount": 2_000,
+        "currency": "usd",
+        "payment_intent": "pi_3MtwBwLkdIwHu7ix28a3tqPa",
+    }
+    dispute = {"id": "du_1MtJUT2eZvKYlo2CNaw2HvEv", "object": "dispute", "amount": 2_000}
+    first = listing(
+        [
+            balance_transaction("txn_1", "charge", 2_000, 88, charge),
+            balance_transaction(
+                "txn_2",
+                "refund",
+                -500,
+                0,
+                {"id": "re_1Nispe2eZvKYlo2Cd31jOCgZ", "object": "refund"},
+            ),
+            balance_transaction("txn_3", "adjustment", -2_000, 1_500, dispute, category="dispute"),
+        ],
+        has_more=True,
+    )
+    second = listing(
+        [
+            balance_transaction(
+                "txn_4", "adjustment", 2_000, -1_500, dispute, category="dispute_reversal"
+            ),
+            balance_transaction(
+                "txn_5", "transfer", -4_500, 0, {"id": "tr_1MiN3gLkdIwHu7ixNCZvFdgA"}
+            ),
+            # Stripe's own movements are not ours to match.
+            balance_transaction("txn_6", "stripe_fee", -200, 0, None, category="fee"),
+            balance_transaction(
+                "txn_7", "payout", -10_000, 0, {"id": "po_1OaFDbEcg9tTZuTgNYmX0PKB"}
+            ),
+            balance_transaction(
+                "txn_8", "payment", 1_500, 0, {"id": "py_1", "object": "charge"}, currency="jpy"
+            ),
+        ],
+        has_more=False,
+    )
+    route = respx_mock.get(f"{API}/v1/balance_transactions").mock(
+        side_effect=[httpx.Response(200, json=first), httpx.Response(200, json=second)]
+    )
+    start = datetime(2026, 12, 3, tzinfo=UTC)
+
+    records = await stripe_provider.list_records(start=start, end=start + timedelta(days=1))
+
+    at = datetime.fromtimestamp(1764720000, UTC)
+    assert records == [
+        ProviderRecord("charge", "pi_3MtwBwLkdIwHu7ix28a3tqPa", 2_000, 88, "USD", at),
+        ProviderRecord("refund", "re_1Nispe2eZvKYlo2Cd31jOCgZ", -500, 0, "USD", at),
+        ProviderRecord("dispute", "du_1MtJUT2eZvKYlo2CNaw2HvEv", -2_000, 1_500, "USD", at),
+        ProviderRecord("dispute_reversal", "du_1MtJUT2eZvKYlo2CNaw2HvEv", 2_000, -1_500, "USD", at),
+        ProviderRecord("transfer", "tr_1MiN3gLkdIwHu7ixNCZvFdgA", -4_500, 0, "USD", at),
+        # A charge without a PaymentIntent is known by its own id; JPY has no minor units.
+        ProviderRecord("charge", "py_1", 1_500, 0, "JPY", at),
+    ]
+    queries = [dict(parse_qsl(call.request.url.query.decode())) for call in route.calls]
+    period = {
+        "created[gte]": str(int(start.timestamp())),
+        "created[lt]": str(int(start.timestamp()) + 86_400),
+        "limit": "100",
+        "expand[0]": "data.source",
+    }
+    assert queries == [period, period | {"starting_after": "txn_3"}]
+    assert route.calls.last.request.headers["Authorization"] == f"Bearer {SECRET_KEY}"
+
+
+@respx.mock
+async def test_listing_balance_transactions_with_a_refused_key_is_an_error(
+    respx_mock: respx.MockRouter, stripe_provider: StripeProvider
+) -> None:
+    respx_mock.get(f"{API}/v1/balance_transactions").respond(
+        401,
+        json={
+            "error": {
+                "message": "Invalid API Key provided: sk_test_****",
+                "type": "invalid_request_error",
+            }
+        },
+    )
+    start = datetime(2026, 12, 3, tzinfo=UTC)
+
+    with pytest.raises(ProviderError, match="secret key was refused"):
+        await stripe_provider.list_records(start=start, end=start + timedelta(days=1))
+
+
+# --- disputes -------------------------------------------------------------------------------
+
+
+def dispute_object(status: str, *, won: bool = False) -> dict[str, Any]:
+    """Stripe's Dispute object (`charge.dispute.*` events): the withdrawal with its 15.00
+    dispute fee, and on a won dispute the reinstatement giving it back."""
+    withdrawal = balance_transaction(
+        "txn_1MtJUT2eZvKYlo2C", "adjustment", -2_000, 1_500, "du_1MtJUT2eZvKYlo2CNaw2HvEv",
+        category="dispute",
+    )  # fmt: skip
+    reinstatement = balance_transaction(
+        "txn_1MtJUT2eZvKYlo2D", "adjustment", 2_000, -1_500, "du_1MtJUT2eZvKYlo2CNaw2HvEv",
+        category="dispute_reversal",
+    )  # fmt: skip
+    return {
+        "id": "du_1MtJUT2eZvKYlo2CNaw2HvEv",
+        "object": "dispute",
+        "amount": 2_000,
+        "balance_transactions": [withdrawal, reinstatement] if won else [withdrawal],
+        "charge": "ch_3MtwBwLkdIwHu7ix28a3tqPa",
+        "created": 1680651737,
+        "currency": "usd",
+        "evidence_details": {
+            "due_by": 1682294399,
+            "has_evidence": False,
+            "past_due": False,
+            "submission_count": 0,
+        },
+        "is_charge_refundable": False,
+        "livemode": False,
+        "metadata": {"payment_id": "pay_1"},
+        "payment_intent": "pi_3MtwBwLkdIwHu7ix28a3tqPa",
+        "reason": "fraudulent",
+        "status": status,
+    }
+
+
+def test_dispute_webhooks_are_verified_and_normalised(stripe_provider: StripeProvider) -> None:
+    deliveries = [
+        ("charge.dispute.created", dispute_object("needs_response")),
+        ("charge.dispute.closed", dispute_object("won", won=True)),
+        ("charge.dispute.closed", dispute_object("lost")),
+        ("charge.dispute.closed", dispute_object("warning_closed") | {"balance_transactions": []}),
+    ]
+    parsed = []
+    for i, (type_, obj) in enumerate(deliveries):
+        body = event(type_, obj, f"evt_dp{i}")
+        stripe_provider.verify_webhook(
+            body, {"stripe-signature": stripe_signature(body, int(time.time()))}, utcnow()
+        )
+        parsed.append(stripe_provider.parse_webhook(body))
+
+    common: dict[str, Any] = {
+        "payment_id": "pay_1",
+        "provider_payment_id": "pi_3MtwBwLkdIwHu7ix28a3tqPa",
+        "provider_dispute_id": "du_1MtJUT2eZvKYlo2CNaw2HvEv",
+        "dispute_amount": 2_000,
+        "dispute_fee": 1_500,
+        "dispute_currency": "USD",
+        "dispute_reason": "fraudulent",
+    }
+    assert parsed == [
+        ProviderEvent("evt_dp0", "charge.dispute.created", "dispute_opened", **common),
+        ProviderEvent(
+            "evt_dp1", "charge.dispute.closed", "dispute_closed", dispute_outcome="won", **common
+        ),
+        ProviderEvent(
+            "evt_dp2", "charge.dispute.closed", "dispute_closed", dispute_outcome="lost", **common
+        ),
+        # An inquiry closed without a chargeback moved no money.
+        ProviderEvent("evt_dp3", "charge.dispute.closed", "other"),
+    ]

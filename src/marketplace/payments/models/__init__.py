@@ -1,5 +1,11 @@
 """Payments tables."""
 
+from marketplace.payments.models.chargeback import (
+    Chargeback,
+    ChargebackAllocation,
+    ReconciliationMismatch,
+    ReconciliationRun,
+)
 from marketplace.payments.models.ledger import LedgerPosting, LedgerTransaction
 from marketplace.payments.models.payment import (
     CommissionLineRow,
@@ -15,6 +21,7 @@ from marketplace.payments.models.payout import (
     PayoutSchedule,
 )
 from marketplace.payments.models.sandbox import (
+    SandboxDispute,
     SandboxEvent,
     SandboxIntent,
     SandboxRefund,
@@ -22,6 +29,8 @@ from marketplace.payments.models.sandbox import (
 )
 
 __all__ = [
+    "Chargeback",
+    "ChargebackAllocation",
     "CommissionLineRow",
     "LedgerPosting",
     "LedgerTransaction",
@@ -31,7 +40,10 @@ __all__ = [
     "PayoutBalanceLock",
     "PayoutRun",
     "PayoutSchedule",
+    "ReconciliationMismatch",
+    "ReconciliationRun",
     "Refund",
+    "SandboxDispute",
     "SandboxEvent",
     "SandboxIntent",
     "SandboxRefund",

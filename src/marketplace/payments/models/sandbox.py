@@ -55,6 +55,22 @@ class SandboxEvent(Base):
     delivered_at: Mapped[datetime | None]
 
 
+class SandboxDispute(Base):
+    """A dispute the sandbox opened on one of its intents (`pm_card_chargeback`)."""
+
+    __tablename__ = "payments_sandbox_dispute"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    intent_id: Mapped[str] = mapped_column(String(40), unique=True)
+    amount: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    fee: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(60))
+    status: Mapped[str] = mapped_column(String(30))  # needs_response | won | lost
+    created_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+
+
 class SandboxTransfer(Base):
     """A payout the sandbox was asked to make, keyed by our idempotency key."""
 

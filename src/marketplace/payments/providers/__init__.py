@@ -23,7 +23,9 @@ from marketplace.payments.providers.base import (
     PaymentProvider,
     ProviderError,
     ProviderEvent,
+    ProviderRecord,
     ProviderUnavailable,
+    RecordKind,
     RefundRequest,
     RefundResult,
     TransferRequest,
@@ -42,7 +44,9 @@ __all__ = [
     "PaymentProvider",
     "ProviderError",
     "ProviderEvent",
+    "ProviderRecord",
     "ProviderUnavailable",
+    "RecordKind",
     "RefundRequest",
     "RefundResult",
     "TransferRequest",
@@ -65,10 +69,14 @@ class Gateways:
         providers: Iterable[PaymentProvider],
         *,
         hold_period: timedelta = timedelta(days=7),
+        chargeback_reverses_commission: bool = True,
         cipher: FieldCipher | None = None,
     ) -> None:
         self._providers: dict[str, PaymentProvider] = {p.name: p for p in providers}
         self.hold_period = hold_period
+        # A lost dispute is a sale undone: by default the platform gives its commission back
+        # like on a refund; False makes the vendor bear the commission too.
+        self.chargeback_reverses_commission = chargeback_reverses_commission
         self.cipher = cipher
 
     @property

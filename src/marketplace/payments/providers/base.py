@@ -109,6 +109,8 @@ class ProviderEvent:
         "payment_failed",
         "refund_succeeded",
         "refund_failed",
+        "dispute_opened",
+        "dispute_closed",
         "payout_paid",
         "payout_failed",
         "other",
@@ -121,10 +123,36 @@ class ProviderEvent:
     failure_message: str | None = None
     refund_id: str | None = None
     provider_refund_id: str | None = None
+    # Disputes (chargebacks): the amount withdrawn from us, the provider's dispute fee, the
+    # card network's reason, and on closing the outcome.
+    provider_dispute_id: str | None = None
+    dispute_amount: int = 0
+    dispute_fee: int = 0
+    dispute_currency: str | None = None
+    dispute_reason: str | None = None
+    dispute_outcome: Literal["won", "lost"] | None = None
     # payout_paid / payout_failed: money on its way to (or back from) a vendor. Our payout id
     # where the provider echoes our metadata, else its transfer id identifies the payout.
     payout_id: str | None = None
     provider_transfer_id: str | None = None
+
+
+RecordKind = Literal["charge", "refund", "dispute", "dispute_reversal", "transfer"]
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderRecord:
+    """One money movement in the provider's own books, like a Stripe balance transaction:
+    `amount` is signed from our side (a charge adds, a refund or a dispute withdraws) and
+    `fee` is what the provider kept for it (negative when it gives a fee back). `source_id`
+    is the provider's object (payment intent, refund, dispute, transfer)."""
+
+    kind: RecordKind
+    source_id: str
+    amount: int
+    fee: int
+    currency: str
+    created_at: datetime
 
 
 class PaymentProvider(Protocol):
@@ -141,6 +169,10 @@ class PaymentProvider(Protocol):
     async def refund(self, request: RefundRequest) -> RefundResult: ...
 
     async def transfer(self, request: TransferRequest) -> TransferResult: ...
+
+    async def list_records(self, *, start: datetime, end: datetime) -> list[ProviderRecord]:
+        """The provider's balance transactions created in [start, end) (reconciliation)."""
+        ...
 
     def verify_webhook(self, body: bytes, headers: Mapping[str, str], now: datetime) -> None:
         """Raise InvalidSignature unless the body is signed by the provider, recently."""

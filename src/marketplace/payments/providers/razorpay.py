@@ -23,6 +23,9 @@ theirs before calling a provider).
   balance (`POST /v1/transfers`). Razorpay takes no idempotency key for transfers: our key is
   in the transfer's `notes`, and an unknown outcome is `ProviderUnavailable`, to be looked up
   by that note before any retry.
+* **Records** (reconciliation): captured payments (fee with GST), processed refunds and
+  processed transfers of a period, from the payments, refunds and transfers lists with
+  `from` / `to`, page by page (`count` 100, `skip`).
 * **Webhooks**: `X-Razorpay-Signature` is the hex HMAC-SHA256 of the raw body with the
   webhook secret, checked by the SDK's `utility.verify_webhook_signature`. The scheme signs
   no timestamp: a replay is harmless because events are stored once per id, which is the
@@ -40,9 +43,11 @@ thousandths for KWD), the same unit as ours.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import math
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
 
 import orjson
@@ -61,7 +66,9 @@ from marketplace.payments.providers.base import (
     InvalidSignature,
     ProviderError,
     ProviderEvent,
+    ProviderRecord,
     ProviderUnavailable,
+    RecordKind,
     RefundRequest,
     RefundResult,
     TransferRequest,
@@ -77,6 +84,7 @@ logger = logging.getLogger(__name__)
 
 SIGNATURE_HEADER: Final = "x-razorpay-signature"
 TIMEOUT_SECONDS: Final = 30
+PAGE_SIZE: Final = 100  # Razorpay's largest `count`
 T = TypeVar("T")
 
 
@@ -103,6 +111,20 @@ def _units(amount: int, currency: str) -> int:
 def _amount(units: Any, currency: Any) -> int:
     code = str(currency or "INR").upper()
     return from_gateway_units(int(units or 0), code, exponent(code))
+
+
+def _record(
+    kind: RecordKind, item: Mapping[str, Any], fee: Any, *, sign: int = 1
+) -> ProviderRecord:
+    currency = str(item.get("currency") or "INR").upper()
+    return ProviderRecord(
+        kind=kind,
+        source_id=str(item["id"]),
+        amount=sign * _amount(item.get("amount"), currency),
+        fee=_amount(fee, currency),
+        currency=currency,
+        created_at=datetime.fromtimestamp(int(item["created_at"]), UTC),
+    )
 
 
 def _notes(value: Any) -> Mapping[str, Any]:
@@ -268,6 +290,43 @@ class RazorpayProvider:
                 transfer["id"], "failed", failure_code=error_info.get("reason") or str(status)
             )
         return TransferResult(transfer["id"], "pending")
+
+    # --- reconciliation ---------------------------------------------------------------------
+
+    async def list_records(self, *, start: datetime, end: datetime) -> list[ProviderRecord]:
+        """Captured payments (their fee with GST), processed refunds and processed Route
+        transfers created in [start, end), from `GET /v1/payments`, `/v1/refunds` and
+        `/v1/transfers` with `from` / `to` (inclusive, in seconds), 100 per page by `skip`.
+        Disputes are not listed: this adapter does not book Razorpay's disputes."""
+        since, until = math.floor(start.timestamp()), math.ceil(end.timestamp()) - 1
+        records: list[ProviderRecord] = []
+        for item in await self._every("payments", self._client.payment.all, since, until):
+            if item.get("captured") and item.get("status") in {"captured", "refunded"}:
+                records.append(_record("charge", item, item.get("fee")))
+        for item in await self._every("refunds", self._client.refund.all, since, until):
+            if item.get("status") == "processed":
+                records.append(_record("refund", item, 0, sign=-1))
+        for item in await self._every("transfers", self._client.transfer.all, since, until):
+            if item.get("status") == "processed":
+                records.append(_record("transfer", item, item.get("fees"), sign=-1))
+        return [r for r in records if start <= r.created_at < end]
+
+    async def _every(
+        self, what: str, fetch: Callable[..., Any], since: int, until: int
+    ) -> list[Mapping[str, Any]]:
+        items: list[Mapping[str, Any]] = []
+        while True:
+            query = {"from": since, "to": until, "count": PAGE_SIZE, "skip": len(items)}
+            try:
+                page = await self._call(
+                    f"list {what}", functools.partial(fetch, query, timeout=TIMEOUT_SECONDS)
+                )
+            except BadRequestError as error:
+                raise _refused(f"list {what}", error) from error
+            batch = page.get("items") or []
+            items.extend(batch)
+            if len(batch) < PAGE_SIZE:
+                return items
 
     # --- webhooks ---------------------------------------------------------------------------
 

@@ -7,7 +7,11 @@ It behaves like a gateway on the other side of the network:
   is declined (`card_declined`), `pm_card_insufficient_funds` is declined
   (`insufficient_funds`), `pm_card_visa_timeout` succeeds but "loses" the response the
   first time (ProviderUnavailable), to exercise retries, and `pm_card_refund_fail` succeeds
-  but its refunds fail (`expired_or_canceled_card`), like Stripe's refund-failure card;
+  but its refunds fail (`expired_or_canceled_card`), like Stripe's refund-failure card,
+  and `pm_card_chargeback` succeeds and is then disputed by the cardholder's bank at once
+  (`charge.dispute.created`, reason `fraudulent`, a dispute fee of 1500 minor units), like
+  Stripe's `pm_card_createDispute`; `close_dispute` decides it (`won` or `lost`) and emits
+  `charge.dispute.closed`;
 * it keeps its own records (`payments_sandbox_*`, standing for the provider's database),
   keyed by the idempotency key we send, so a repeated call returns the first result;
 * payouts (`transfer`) are accepted at once and settled by a `payout.paid` or
@@ -16,9 +20,11 @@ It behaves like a gateway on the other side of the network:
   `000111111113` `account_closed`, ...), every other one is paid; `TIMEOUT_DESTINATION`
   (`000999999991`) is paid but its first response is lost;
 * it charges a fee (2.9 % + 30 minor units, like a card processor);
+* it lists its balance transactions for a period (`list_records`), which reconciliation
+  compares with the ledger;
 * it emits Stripe-shaped webhook events (`payment_intent.succeeded`,
   `payment_intent.payment_failed`, `charge.refunded`, `charge.refund.updated`,
-  `payout.paid`, `payout.failed`), signed
+  `charge.dispute.created`, `charge.dispute.closed`, `payout.paid`, `payout.failed`), signed
   like Stripe's, which a job delivers to our webhook code path (the service behind
   `POST /v1/webhooks/payments/sandbox`), so the real webhook path is exercised without
   any network.
@@ -31,15 +37,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import orjson
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from marketplace.payments.models.sandbox import (
+    SandboxDispute,
     SandboxEvent,
     SandboxIntent,
     SandboxRefund,
+    SandboxTransfer,
 )
 from marketplace.payments.providers import signature
 from marketplace.payments.providers.base import (
@@ -47,6 +55,7 @@ from marketplace.payments.providers.base import (
     ChargeResult,
     InvalidSignature,
     ProviderEvent,
+    ProviderRecord,
     ProviderUnavailable,
     RefundRequest,
     RefundResult,
@@ -66,12 +75,18 @@ DELIVER_WEBHOOK_JOB: Final = "payments.deliver_sandbox_webhook"
 SIGNATURE_HEADER: Final = "sandbox-signature"
 FEE_BPS: Final = 290
 FEE_FIXED: Final = 30
+# Stripe's dispute fee is 15.00 in the account's currency; the sandbox charges 1500 minor
+# units whatever the currency, and gives it back when the dispute is won.
+DISPUTE_FEE: Final = 1500
+DISPUTE_REASON: Final = "fraudulent"
+CHARGEBACK_METHOD: Final = "pm_card_chargeback"
 
 # payment method -> (failure code, message); None: succeeds.
 TEST_METHODS: Final[Mapping[str, tuple[str, str] | None]] = {
     "pm_card_visa": None,
     "pm_card_visa_timeout": None,
     "pm_card_refund_fail": None,
+    CHARGEBACK_METHOD: None,
     "pm_card_declined": ("card_declined", "Your card was declined."),
     "pm_card_insufficient_funds": ("insufficient_funds", "Your card has insufficient funds."),
 }
@@ -161,7 +176,57 @@ class SandboxProvider(SandboxPayouts):
         if inserted == 1:
             kind = "payment_intent.succeeded" if succeeded else "payment_intent.payment_failed"
             self._emit(uow, kind, _intent_object(intent))
+            if succeeded and request.payment_method == CHARGEBACK_METHOD:
+                await self._open_dispute(uow, intent)
         return intent
+
+    # --- disputes ---------------------------------------------------------------------------
+
+    async def _open_dispute(self, uow: UnitOfWork, intent: SandboxIntent) -> None:
+        dispute = SandboxDispute(
+            id=new_id("dp"),
+            intent_id=intent.id,
+            amount=intent.amount_received - intent.amount_refunded,
+            currency=intent.currency,
+            fee=DISPUTE_FEE,
+            reason=DISPUTE_REASON,
+            status="needs_response",
+            created_at=utcnow(),
+            closed_at=None,
+        )
+        uow.session.add(dispute)
+        await uow.session.flush()
+        self._emit(uow, "charge.dispute.created", _dispute_object(intent, dispute))
+
+    async def close_dispute(self, dispute_id: str, outcome: Literal["won", "lost"]) -> None:
+        """Decide a dispute (what the card network does after the evidence), once; emits
+        `charge.dispute.closed`. Test and demo control, as Stripe's test evidence is."""
+        async with self._uow_factory() as uow:
+            closed = (
+                await uow.session.execute(
+                    update(SandboxDispute)
+                    .where(
+                        SandboxDispute.id == dispute_id, SandboxDispute.status == "needs_response"
+                    )
+                    .values(status=outcome, closed_at=utcnow()),
+                    execution_options={"synchronize_session": False},
+                )
+            ).rowcount  # type: ignore[attr-defined]
+            if closed == 1:
+                dispute = await uow.session.get(SandboxDispute, dispute_id, populate_existing=True)
+                assert dispute is not None
+                intent = await uow.session.get(SandboxIntent, dispute.intent_id)
+                assert intent is not None
+                self._emit(uow, "charge.dispute.closed", _dispute_object(intent, dispute))
+            await uow.commit()
+
+    async def dispute_of(self, provider_payment_id: str) -> str | None:
+        """The dispute opened on an intent, if any (test and demo control)."""
+        async with self._uow_factory() as uow:
+            found: str | None = await uow.session.scalar(
+                select(SandboxDispute.id).where(SandboxDispute.intent_id == provider_payment_id)
+            )
+        return found
 
     async def refund(self, request: RefundRequest) -> RefundResult:
         async with self._uow_factory() as uow:
@@ -213,13 +278,22 @@ class SandboxProvider(SandboxPayouts):
                 .values(status="failed", failure_code="expired_or_canceled_card")
             )
         elif inserted == 1:
-            # The provider's own guard: never refund more than it received.
+            # The provider's own guard: never refund more than it received and still holds
+            # (a disputed amount was already taken back by the card network).
+            disputed = (
+                select(func.coalesce(func.sum(SandboxDispute.amount), 0))
+                .where(
+                    SandboxDispute.intent_id == request.provider_payment_id,
+                    SandboxDispute.status != "won",
+                )
+                .scalar_subquery()
+            )
             taken = (
                 await uow.session.execute(
                     update(SandboxIntent)
                     .where(
                         SandboxIntent.id == request.provider_payment_id,
-                        SandboxIntent.amount_received - SandboxIntent.amount_refunded
+                        SandboxIntent.amount_received - SandboxIntent.amount_refunded - disputed
                         >= request.amount,
                     )
                     .values(amount_refunded=SandboxIntent.amount_refunded + request.amount)
@@ -248,6 +322,103 @@ class SandboxProvider(SandboxPayouts):
             assert intent is not None
             self._emit(uow, "charge.refunded", _charge_object(intent, refund))
         return refund
+
+    # --- balance transactions ---------------------------------------------------------------
+
+    async def list_records(self, *, start: datetime, end: datetime) -> list[ProviderRecord]:
+        """Like Stripe's `GET /v1/balance_transactions?created[gte]=&created[lt]=`: charges,
+        refunds, dispute withdrawals, (won) dispute reversals and paid transfers created in
+        [start, end)."""
+        records: list[ProviderRecord] = []
+        async with self._uow_factory() as uow:
+            intents = await uow.session.scalars(
+                select(SandboxIntent).where(
+                    SandboxIntent.status == "succeeded",
+                    SandboxIntent.created_at >= start,
+                    SandboxIntent.created_at < end,
+                )
+            )
+            for intent in intents:
+                records.append(
+                    ProviderRecord(
+                        "charge",
+                        intent.id,
+                        intent.amount_received,
+                        intent.fee,
+                        intent.currency,
+                        intent.created_at,
+                    )
+                )
+            refunds = await uow.session.execute(
+                select(SandboxRefund, SandboxIntent.currency)
+                .join(SandboxIntent, SandboxIntent.id == SandboxRefund.intent_id)
+                .where(
+                    SandboxRefund.status == "succeeded",
+                    SandboxRefund.created_at >= start,
+                    SandboxRefund.created_at < end,
+                )
+            )
+            for refund, currency in refunds.all():
+                records.append(
+                    ProviderRecord(
+                        "refund", refund.id, -refund.amount, 0, currency, refund.created_at
+                    )
+                )
+            opened = await uow.session.scalars(
+                select(SandboxDispute).where(
+                    SandboxDispute.created_at >= start, SandboxDispute.created_at < end
+                )
+            )
+            for dispute in opened:
+                records.append(
+                    ProviderRecord(
+                        "dispute",
+                        dispute.id,
+                        -dispute.amount,
+                        dispute.fee,
+                        dispute.currency,
+                        dispute.created_at,
+                    )
+                )
+            won = await uow.session.scalars(
+                select(SandboxDispute).where(
+                    SandboxDispute.status == "won",
+                    SandboxDispute.closed_at >= start,
+                    SandboxDispute.closed_at < end,
+                )
+            )
+            for dispute in won:
+                assert dispute.closed_at is not None
+                records.append(
+                    ProviderRecord(
+                        "dispute_reversal",
+                        dispute.id,
+                        dispute.amount,
+                        -dispute.fee,
+                        dispute.currency,
+                        dispute.closed_at,
+                    )
+                )
+            transfers = await uow.session.scalars(
+                select(SandboxTransfer).where(
+                    SandboxTransfer.status == "paid",
+                    SandboxTransfer.created_at >= start,
+                    SandboxTransfer.created_at < end,
+                )
+            )
+            for transfer in transfers:
+                # Money sent to a vendor leaves our balance; the sandbox charges no fee.
+                records.append(
+                    ProviderRecord(
+                        "transfer",
+                        transfer.id,
+                        -transfer.amount,
+                        0,
+                        transfer.currency,
+                        transfer.created_at,
+                    )
+                )
+        return records
 
     # --- webhooks ---------------------------------------------------------------------------
 
@@ -347,6 +518,8 @@ class SandboxProvider(SandboxPayouts):
                 refund_id=meta.get("refund_id"),
                 provider_refund_id=obj.get("id"),
             )
+        if type_ in {"charge.dispute.created", "charge.dispute.closed"}:
+            return _dispute_event(event_id, type_, obj)
         if type_ in {"payout.paid", "payout.failed"}:
             return ProviderEvent(
                 event_id,
@@ -358,6 +531,34 @@ class SandboxProvider(SandboxPayouts):
                 provider_transfer_id=obj.get("id"),
             )
         return ProviderEvent(event_id, type_, "other")
+
+
+def _dispute_event(event_id: str, type_: str, obj: dict[str, Any]) -> ProviderEvent:
+    status = obj.get("status")
+    closed = type_ == "charge.dispute.closed"
+    if closed and status not in {"won", "lost"}:
+        return ProviderEvent(event_id, type_, "other")  # warning_closed: no money moved
+    # The withdrawal is the balance transaction that takes money (negative amount); its fee
+    # is the dispute fee.
+    fee = sum(
+        int(txn.get("fee", 0))
+        for txn in obj.get("balance_transactions") or []
+        if int(txn.get("amount", 0)) < 0
+    )
+    currency = obj.get("currency")
+    return ProviderEvent(
+        event_id,
+        type_,
+        "dispute_closed" if closed else "dispute_opened",
+        payment_id=(obj.get("metadata") or {}).get("payment_id"),
+        provider_payment_id=obj.get("payment_intent"),
+        provider_dispute_id=obj.get("id"),
+        dispute_amount=int(obj.get("amount", 0)),
+        dispute_fee=fee,
+        dispute_currency=str(currency).upper() if currency else None,
+        dispute_reason=obj.get("reason"),
+        dispute_outcome=status if closed else None,
+    )
 
 
 def _charge_result(intent: SandboxIntent) -> ChargeResult:
@@ -407,6 +608,54 @@ def _refund_object(request: RefundRequest, refund: SandboxRefund) -> dict[str, A
     }
 
 
+def _dispute_object(intent: SandboxIntent, dispute: SandboxDispute) -> dict[str, Any]:
+    """Stripe's Dispute object, with its balance transactions (the withdrawal, and once won
+    the reinstatement, which gives the fee back)."""
+    currency = dispute.currency.lower()
+    transactions: list[dict[str, Any]] = [
+        {
+            "id": "txn_" + dispute.id.removeprefix("dp_"),
+            "object": "balance_transaction",
+            "amount": -dispute.amount,
+            "currency": currency,
+            "fee": dispute.fee,
+            "net": -dispute.amount - dispute.fee,
+            "reporting_category": "dispute",
+            "type": "adjustment",
+            "source": dispute.id,
+        }
+    ]
+    if dispute.status == "won":
+        transactions.append(
+            {
+                "id": "txn_r" + dispute.id.removeprefix("dp_"),
+                "object": "balance_transaction",
+                "amount": dispute.amount,
+                "currency": currency,
+                "fee": -dispute.fee,
+                "net": dispute.amount + dispute.fee,
+                "reporting_category": "dispute_reversal",
+                "type": "adjustment",
+                "source": dispute.id,
+            }
+        )
+    return {
+        "id": dispute.id,
+        "object": "dispute",
+        "amount": dispute.amount,
+        "balance_transactions": transactions,
+        "charge": "ch_" + intent.id.removeprefix("pi_"),
+        "created": int(dispute.created_at.timestamp()),
+        "currency": currency,
+        "is_charge_refundable": False,
+        "livemode": False,
+        "metadata": {},
+        "payment_intent": intent.id,
+        "reason": dispute.reason,
+        "status": dispute.status,
+    }
+
+
 def _charge_object(intent: SandboxIntent, refund: SandboxRefund) -> dict[str, Any]:
     return {
         "id": "ch_" + intent.id.removeprefix("pi_"),
@@ -432,7 +681,9 @@ def _charge_object(intent: SandboxIntent, refund: SandboxRefund) -> dict[str, An
 
 
 __all__ = [
+    "CHARGEBACK_METHOD",
     "DELIVER_WEBHOOK_JOB",
+    "DISPUTE_FEE",
     "SIGNATURE_HEADER",
     "TEST_DESTINATIONS",
     "TEST_METHODS",

@@ -16,10 +16,17 @@ SDK's async API over httpx, so no thread waits on Stripe.
 * **Transfer** (a vendor payout): `POST /v1/transfers` to the vendor's connected account.
   `destination` holds `stripe_account` (`acct_…`) and optionally `source_transaction` (a
   `ch_…` charge, so the transfer waits for that charge's funds) and `transfer_group`.
+* **Balance transactions** (reconciliation): `GET /v1/balance_transactions` with
+  `created[gte]` / `created[lt]` and `expand[]=data.source`, every page (the SDK's
+  auto-paging). Types `charge` / `payment` are charges keyed by the charge's PaymentIntent,
+  `refund` / `payment_refund` refunds, `adjustment`s reported as `dispute` /
+  `dispute_reversal` a dispute's withdrawal and reinstatement, `transfer` a vendor payout;
+  the rest (Stripe's own fees, payouts of the platform's balance...) is not ours to match.
 * **Webhooks**: `Stripe-Signature` verified by `stripe.WebhookSignature.verify_header` with
   the configured tolerance (the SDK reads the clock itself); `payment_intent.succeeded` /
   `payment_failed`, `charge.refunded`, `refund.updated` / `charge.refund.updated`,
-  `transfer.*` and `payout.*` are normalised. Webhook objects are not expanded, so a payment
+  `charge.dispute.created` / `charge.dispute.closed` (won or lost; `warning_closed` moved no
+  money), `transfer.*` and `payout.*` are normalised. Webhook objects are not expanded, so a payment
   settled by its webhook records no fee (reconciliation reads it later).
 * **Errors**: network errors, timeouts, 409 (a request with this key still running), 429
   and 5xx are `ProviderUnavailable` (a retry sends the same key); bad credentials, a key
@@ -33,8 +40,9 @@ ending in 0 (`units.py` converts exactly).
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, NoReturn, cast
 
 import orjson
@@ -46,7 +54,9 @@ from marketplace.payments.providers.base import (
     InvalidSignature,
     ProviderError,
     ProviderEvent,
+    ProviderRecord,
     ProviderUnavailable,
+    RecordKind,
     RefundRequest,
     RefundResult,
     TransferRequest,
@@ -237,6 +247,28 @@ class StripeProvider:
         # charge's funds do); the account's own payouts take it to the bank.
         return TransferResult(provider_transfer_id=data["id"], status="paid")
 
+    # --- balance transactions ---------------------------------------------------------------
+
+    async def list_records(self, *, start: datetime, end: datetime) -> list[ProviderRecord]:
+        """Every balance transaction created in [start, end) that reconciliation matches."""
+        params: dict[str, Any] = {
+            # Stripe's timestamps are whole seconds: [floor(start), ceil(end)) covers the period.
+            "created": {"gte": math.floor(start.timestamp()), "lt": math.ceil(end.timestamp())},
+            "limit": 100,
+            # The charge behind a `charge` transaction names its PaymentIntent, our payment's id.
+            "expand": ["data.source"],
+        }
+        records: list[ProviderRecord] = []
+        try:
+            page = await self._client.v1.balance_transactions.list_async(cast(Any, params))
+            async for txn in page.auto_paging_iter():
+                record = _record(txn.to_dict())
+                if record is not None:
+                    records.append(record)
+        except stripe.StripeError as error:
+            _raise_for(error, "balance transactions")
+        return records
+
     # --- webhooks ---------------------------------------------------------------------------
 
     def verify_webhook(self, body: bytes, headers: Mapping[str, str], now: datetime) -> None:
@@ -316,6 +348,83 @@ def _fee(intent: Mapping[str, Any], currency: str) -> int:
     return _amount(int(txn.get("fee", 0)), currency)
 
 
+_RECORD_KINDS: Final[Mapping[str, RecordKind]] = {
+    "charge": "charge",
+    "payment": "charge",
+    "refund": "refund",
+    "payment_refund": "refund",
+    "transfer": "transfer",
+}
+_ADJUSTMENT_KINDS: Final[Mapping[str, RecordKind]] = {
+    "dispute": "dispute",
+    "dispute_reversal": "dispute_reversal",
+}
+
+
+def _record(txn: Mapping[str, Any]) -> ProviderRecord | None:
+    type_ = str(txn.get("type"))
+    if type_ == "adjustment":
+        kind = _ADJUSTMENT_KINDS.get(str(txn.get("reporting_category")))
+    else:
+        kind = _RECORD_KINDS.get(type_)
+    source = txn.get("source")
+    if kind is None or source is None:
+        return None
+    if isinstance(source, dict):
+        # A charge is known to us by its PaymentIntent; every other source by its own id.
+        source_id = str(
+            (source.get("payment_intent") if kind == "charge" else None) or source.get("id")
+        )
+    else:
+        source_id = str(source)
+    currency = str(txn["currency"]).upper()
+    return ProviderRecord(
+        kind=kind,
+        source_id=source_id,
+        amount=_signed_amount(int(txn["amount"]), currency),
+        fee=_signed_amount(int(txn.get("fee", 0)), currency),
+        currency=currency,
+        created_at=datetime.fromtimestamp(int(txn["created"]), UTC),
+    )
+
+
+def _signed_amount(units: int, currency: str) -> int:
+    amount = _amount(abs(units), currency)
+    return -amount if units < 0 else amount
+
+
+def _dispute_event(event_id: str, type_: str, obj: Mapping[str, Any]) -> ProviderEvent:
+    """`charge.dispute.created` / `.closed`: Stripe's Dispute object. The dispute fee is the
+    fee of its withdrawal (the balance transaction taking money); on closing only `won` and
+    `lost` move money (`warning_closed` ends an inquiry that withdrew nothing)."""
+    status = obj.get("status")
+    closed = type_ == "charge.dispute.closed"
+    if closed and status not in {"won", "lost"}:
+        return ProviderEvent(event_id, type_, "other")
+    currency = str(obj.get("currency", "usd")).upper()
+    fee = sum(
+        _amount(int(txn.get("fee", 0)), currency)
+        for txn in obj.get("balance_transactions") or []
+        if isinstance(txn, dict)
+        and int(txn.get("amount", 0)) < 0
+        and str(txn.get("currency", "")).upper() == currency
+    )
+    intent = obj.get("payment_intent")
+    return ProviderEvent(
+        event_id,
+        type_,
+        "dispute_closed" if closed else "dispute_opened",
+        payment_id=(obj.get("metadata") or {}).get("payment_id"),
+        provider_payment_id=intent if isinstance(intent, str) else None,
+        provider_dispute_id=obj.get("id"),
+        dispute_amount=_amount(int(obj.get("amount", 0)), currency),
+        dispute_fee=fee,
+        dispute_currency=currency,
+        dispute_reason=obj.get("reason"),
+        dispute_outcome="won" if status == "won" else "lost" if closed else None,
+    )
+
+
 def _normalise(event_id: str, type_: str, obj: Mapping[str, Any]) -> ProviderEvent:
     meta = obj.get("metadata") or {}
     currency = str(obj.get("currency", "usd")).upper()
@@ -371,6 +480,8 @@ def _normalise(event_id: str, type_: str, obj: Mapping[str, Any]) -> ProviderEve
             refund_id=meta.get("refund_id"),
             provider_refund_id=obj.get("id"),
         )
+    if type_ in {"charge.dispute.created", "charge.dispute.closed"}:
+        return _dispute_event(event_id, type_, obj)
     if type_ in {"transfer.created", "payout.paid"}:
         return ProviderEvent(
             event_id,

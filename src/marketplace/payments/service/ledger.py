@@ -293,3 +293,7 @@ async def transactions(
     for posting in postings:
         by_transaction[posting.transaction_id].append(posting)
     return [(t, by_transaction[t.id]) for t in items], cursor
+
+
+# Sibling use cases (chargebacks) post their own transactions through the same checks.
+post_transaction = _post

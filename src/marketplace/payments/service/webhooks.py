@@ -6,7 +6,9 @@ its timestamp (a bad one is a 400 and nothing is stored), the event is stored un
 enqueued. Processing runs in that job: it applies the normalised event through the same
 recording functions confirm and the refund job use, so whichever arrives first decides and
 the rest change nothing. Order does not matter: a refund event for a payment whose success
-was not recorded yet records that success first (a refunded charge was captured).
+was not recorded yet records that success first (a refunded charge was captured). Dispute
+events go to `chargebacks` (opened / closed, once per provider dispute id); one for a
+payment whose capture is not recorded yet raises, and the job retries it later.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from marketplace.payments.providers import (
     VerifiesWebhooksRemotely,
 )
 from marketplace.payments.repository import payment as repo
+from marketplace.payments.service import chargebacks
 from marketplace.payments.service.payments import record_failure, record_success
 from marketplace.payments.service.payout_execution import apply_payout_event
 from marketplace.payments.service.refunds import record_refund_failure, record_refund_success
@@ -103,7 +106,7 @@ async def process_webhook_event(uow: UnitOfWork, gateways: Gateways, *, event_id
         return stored.status if stored is not None else "ignored"
     adapter = gateways[stored.provider]
     event = adapter.parse_webhook(orjson.dumps(stored.payload))
-    applied = await _apply(uow, stored.provider, event)
+    applied = await _apply(uow, gateways, stored.provider, event)
     status = "processed" if applied else "ignored"
     await repo.finish_webhook_event(uow.session, event_id, status=status, now=utcnow())
     return status
@@ -119,13 +122,20 @@ async def _payment_id(uow: UnitOfWork, provider: str, event: ProviderEvent) -> s
     return None
 
 
-# Events about payments and refunds; payouts and others are dispatched before these.
+# Events about payments, refunds and disputes; payouts and others are dispatched before these.
 _PAYMENT_KINDS = frozenset(
-    {"payment_succeeded", "payment_failed", "refund_succeeded", "refund_failed"}
+    {
+        "payment_succeeded",
+        "payment_failed",
+        "refund_succeeded",
+        "refund_failed",
+        "dispute_opened",
+        "dispute_closed",
+    }
 )
 
 
-async def _apply(uow: UnitOfWork, provider: str, event: ProviderEvent) -> bool:
+async def _apply(uow: UnitOfWork, gateways: Gateways, provider: str, event: ProviderEvent) -> bool:
     if event.kind in {"payout_paid", "payout_failed"}:
         return await apply_payout_event(uow, provider, event)
     if event.kind not in _PAYMENT_KINDS:
@@ -137,6 +147,8 @@ async def _apply(uow: UnitOfWork, provider: str, event: ProviderEvent) -> bool:
             extra={"provider": provider, "event": event.provider_event_id},
         )
         return False
+    if event.kind in {"dispute_opened", "dispute_closed"}:
+        return await _apply_dispute(uow, gateways, payment_id, event)
     if event.kind == "payment_failed":
         await record_failure(
             uow,
@@ -167,3 +179,17 @@ async def _apply(uow: UnitOfWork, provider: str, event: ProviderEvent) -> bool:
             message=event.failure_message,
         )
     return True
+
+
+async def _apply_dispute(
+    uow: UnitOfWork, gateways: Gateways, payment_id: str, event: ProviderEvent
+) -> bool:
+    payment = await repo.payment(uow.session, payment_id)
+    assert payment is not None
+    if event.provider_dispute_id is None:
+        return False
+    reverse = gateways.chargeback_reverses_commission
+    if event.kind == "dispute_opened":
+        opened = await chargebacks.open_chargeback(uow, payment, event, reverse_commission=reverse)
+        return opened is not None
+    return await chargebacks.close_chargeback(uow, payment, event, reverse_commission=reverse)

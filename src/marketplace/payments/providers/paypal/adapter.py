@@ -25,6 +25,7 @@ from marketplace.payments.providers.base import (
     InvalidSignature,
     ProviderError,
     ProviderEvent,
+    ProviderRecord,
     ProviderUnavailable,
     RefundRequest,
     RefundResult,
@@ -292,6 +293,14 @@ class PayPalProvider:
             header.get("batch_status"), "pending"
         )
         return TransferResult(header["payout_batch_id"], status)  # type: ignore[arg-type]
+
+    # --- reconciliation ---------------------------------------------------------------------
+
+    async def list_records(self, *, start: datetime, end: datetime) -> list[ProviderRecord]:
+        """Not implemented yet; it would read Transaction Search (`GET /v1/reporting/transactions`).
+        The reconciliation run fails with this reason rather than reporting every ledger
+        movement as missing."""
+        raise ProviderError("reconciliation is not supported by paypal yet")
 
     # --- webhooks ---------------------------------------------------------------------------
 
