@@ -93,6 +93,11 @@ class PayoutKycRequired(Conflict):
     title = "The vendor's identity (KYC) must be verified before a payout"
 
 
+class PayoutVendorNotApproved(Conflict):
+    code = "payout_vendor_not_approved"
+    title = "Payouts are held while the store is suspended or not approved"
+
+
 class PayoutAccountRequired(Conflict):
     code = "payout_account_required"
     title = "The vendor has no payout account"

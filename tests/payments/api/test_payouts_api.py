@@ -32,6 +32,7 @@ from marketplace.payments.models import (
 from marketplace.payments.providers.sandbox import SIGNATURE_HEADER, SandboxProvider
 from marketplace.platform.clock import utcnow
 from marketplace.platform.models import OutboxMessage
+from marketplace.vendors.models import Vendor
 
 
 async def _count(session: AsyncSession, model: type) -> int:
@@ -225,6 +226,38 @@ async def test_vendors_without_kyc_or_without_a_payout_account_are_refused(
     ]
     assert await _count(session, Payout) == 0
     assert await _count(session, LedgerTransaction) == transactions
+
+
+async def test_a_suspended_store_is_not_paid_out_until_reinstated(
+    client: httpx.AsyncClient, container: Container, session: AsyncSession
+) -> None:
+    vendor = await payable_vendor(container)
+    await earn(container, vendor.id, 3_000)
+    headers = {**auth_headers(container, vendor.owner), "Idempotency-Key": "held"}
+    await _set_vendor_status(container, vendor.id, "suspended")
+    transactions = await _count(session, LedgerTransaction)
+
+    refused = await client.post(_url(vendor.id), json={}, headers=headers)
+
+    assert (refused.status_code, refused.json()["code"]) == (409, "payout_vendor_not_approved")
+    assert await _count(session, Payout) == 0
+    assert await _count(session, LedgerTransaction) == transactions
+    assert await _available(client, vendor.id, headers) == [{"amount": 3_000, "currency": "EUR"}]
+
+    await _set_vendor_status(container, vendor.id, "approved")
+    paid = await client.post(_url(vendor.id), json={}, headers=headers)
+    assert (paid.status_code, paid.json()["amount"]) == (
+        201,
+        {"amount": 3_000, "currency": "EUR"},
+    )
+
+
+async def _set_vendor_status(container: Container, vendor_id: str, status: str) -> None:
+    async with container.uow_factory() as uow:
+        await uow.session.execute(
+            update(Vendor).where(Vendor.id == vendor_id).values(status=status)
+        )
+        await uow.commit()
 
 
 async def test_a_failed_payout_returns_the_funds(

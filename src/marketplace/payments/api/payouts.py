@@ -125,7 +125,8 @@ async def get_payout(
     summary="Request a payout of the available balance (Idempotency-Key required)",
     responses={
         409: {
-            "description": "payout_kyc_required, payout_account_required, payout_nothing_available"
+            "description": "payout_vendor_not_approved, payout_kyc_required, "
+            "payout_account_required, payout_nothing_available"
         },
         422: {"description": "payout_exceeds_available (body.amount.amount)"},
     },

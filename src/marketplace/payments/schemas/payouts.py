@@ -74,7 +74,8 @@ class SkippedVendor(BaseModel):
     vendor_id: str
     currency: str | None
     reason: str = Field(
-        description="kyc_not_verified | no_payout_account | vendor_not_found | "
+        description="vendor_not_approved | kyc_not_verified | no_payout_account | "
+        "vendor_not_found | "
         "nothing_available | below_minimum"
     )
 

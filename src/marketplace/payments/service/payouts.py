@@ -26,6 +26,7 @@ from marketplace.payments.errors import (
     PayoutNotFound,
     PayoutNothingAvailable,
     PayoutsUnavailable,
+    PayoutVendorNotApproved,
 )
 from marketplace.payments.models import Payout
 from marketplace.payments.providers import Gateways
@@ -96,10 +97,14 @@ class Payee:
 
 async def payee(uow: UnitOfWork, gateways: Gateways, vendor_id: str) -> Payee | str:
     """The vendor, if it may be paid; otherwise why not (`vendor_not_found`,
-    `kyc_not_verified`, `no_payout_account`)."""
+    `vendor_not_approved`, `kyc_not_verified`, `no_payout_account`)."""
     info = await vendors.vendor_info(uow, vendor_id)
     if info is None:
         return "vendor_not_found"
+    if info.status != "approved":
+        # A suspended store's money stays put while the platform looks into it: refunds and
+        # disputes may still need it.
+        return "vendor_not_approved"
     if info.kyc_status != "verified":
         return "kyc_not_verified"
     destination = (
@@ -218,6 +223,8 @@ async def request_payout(
     who = await payee(uow, gateways, vendor_id)
     if who == "vendor_not_found":
         raise NotFound("vendor not found", code="vendor_not_found")
+    if who == "vendor_not_approved":
+        raise PayoutVendorNotApproved("payouts are held while the store is not approved")
     if who == "kyc_not_verified":
         raise PayoutKycRequired("the vendor's KYC must be verified before any payout")
     if who == "no_payout_account":
