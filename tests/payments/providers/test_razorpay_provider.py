@@ -292,6 +292,9 @@ def transfer_entity(status: str = "processed", source: str = PAY) -> dict[str, A
 async def test_route_transfers_from_a_payment_or_from_the_balance(
     mocked: responses.RequestsMock, razorpay_provider: RazorpayProvider
 ) -> None:
+    none_yet = {"entity": "collection", "count": 0, "items": []}
+    mocked.get(f"{API}/payments/{PAY}/transfers", json=none_yet)
+    mocked.get(f"{API}/transfers", json=none_yet)
     from_payment = mocked.post(
         f"{API}/payments/{PAY}/transfers",
         json={"entity": "collection", "count": 1, "items": [transfer_entity()]},
@@ -320,6 +323,31 @@ async def test_route_transfers_from_a_payment_or_from_the_balance(
     assert json.loads(direct.calls[0].request.body) == item
     with pytest.raises(ProviderError, match="razorpay_account"):
         await razorpay_provider.transfer(TransferRequest("k" * 12, "vnd_1", 1, "INR", {}))
+
+
+async def test_a_retried_transfer_finds_the_one_its_key_made_and_makes_no_other(
+    mocked: responses.RequestsMock, razorpay_provider: RazorpayProvider
+) -> None:
+    # Given a transfer made with our key whose answer was lost (and another one's transfer)
+    other = transfer_entity() | {"id": "trf_other", "notes": {"idempotency_key": "mk_other"}}
+    listed = mocked.get(
+        f"{API}/transfers",
+        json={"entity": "collection", "count": 2, "items": [other, transfer_entity()]},
+    )
+    create = mocked.post(f"{API}/transfers", json=transfer_entity())
+    destination = {"razorpay_account": "acc_IROu8Nod6PXPtZ"}
+
+    # When the payout job sends the same key again
+    again = await razorpay_provider.transfer(
+        TransferRequest("mk_payout_0011223344", "vnd_1", 45_000, "INR", destination)
+    )
+
+    # Then it is answered from the transfer found, and nothing new is created
+    assert again == TransferResult("trf_JJD535tJtk6Yy0", "paid")
+    assert create.call_count == 0
+    query = listed.calls[0].request.params
+    assert (query["count"], query["skip"]) == ("100", "0")
+    assert int(query["to"]) - int(query["from"]) >= 7 * 24 * 3600
 
 
 def webhook(event: str, **entities: dict[str, Any]) -> bytes:

@@ -21,8 +21,9 @@ theirs before calling a provider).
   Account) and optionally `source_payment` (a captured `pay_…`: the transfer is made from that
   payment, `POST /v1/payments/{id}/transfers`), otherwise a direct transfer from the
   balance (`POST /v1/transfers`). Razorpay takes no idempotency key for transfers: our key is
-  in the transfer's `notes`, and an unknown outcome is `ProviderUnavailable`, to be looked up
-  by that note before any retry.
+  in the transfer's `notes`, an unknown outcome is `ProviderUnavailable`, and every call first
+  looks for a transfer carrying that note (the source payment's transfers, or the last 7
+  days' of the account) and answers from it instead of making a second one.
 * **Records** (reconciliation): captured payments (fee with GST), processed refunds and
   processed transfers of a period, from the payments, refunds and transfers lists with
   `from` / `to`, page by page (`count` 100, `skip`).
@@ -47,7 +48,7 @@ import functools
 import logging
 import math
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, TypeVar
 
 import orjson
@@ -85,6 +86,9 @@ logger = logging.getLogger(__name__)
 SIGNATURE_HEADER: Final = "x-razorpay-signature"
 TIMEOUT_SECONDS: Final = 30
 PAGE_SIZE: Final = 100  # Razorpay's largest `count`
+# How far back a retried transfer looks for the one its key may have made already: longer
+# than payouts are retried (the retry sweep gives up on a payout long before).
+TRANSFER_LOOKBACK: Final = timedelta(days=7)
 T = TypeVar("T")
 
 
@@ -264,8 +268,13 @@ class RazorpayProvider:
             "notes": {"vendor_id": request.vendor_id, "idempotency_key": request.idempotency_key},
         }
         source = request.destination.get("source_payment")
+        # Razorpay takes no idempotency key for transfers: a retry after a lost answer first
+        # looks for the transfer our key made, so it is never made twice.
+        earlier = await self._transfer_with_key(request.idempotency_key, source)
         try:
-            if source:
+            if earlier is not None:
+                transfer = earlier
+            elif source:
                 answer = await self._call(
                     "transfer",
                     lambda: self._client.payment.transfer(
@@ -290,6 +299,31 @@ class RazorpayProvider:
                 transfer["id"], "failed", failure_code=error_info.get("reason") or str(status)
             )
         return TransferResult(transfer["id"], "pending")
+
+    async def _transfer_with_key(self, key: str, source: str | None) -> Mapping[str, Any] | None:
+        """The transfer an earlier call with `key` made: among the source payment's
+        transfers, or the account's transfers of the last `TRANSFER_LOOKBACK`."""
+        if source:
+            try:
+                page = await self._call(
+                    "list transfers",
+                    lambda: self._client.payment.transfers(source, timeout=TIMEOUT_SECONDS),
+                )
+            except BadRequestError as error:
+                raise _refused("list transfers", error) from error
+            candidates: list[Mapping[str, Any]] = list(page.get("items") or [])
+        else:
+            now = datetime.now(UTC)
+            candidates = await self._every(
+                "transfers",
+                self._client.transfer.all,
+                math.floor((now - TRANSFER_LOOKBACK).timestamp()),
+                math.ceil(now.timestamp()),
+            )
+        for item in candidates:
+            if _notes(item.get("notes")).get("idempotency_key") == key:
+                return item
+        return None
 
     # --- reconciliation ---------------------------------------------------------------------
 
