@@ -1,6 +1,6 @@
-"""PayPal adapter: Orders v2 and refunds on the official `paypal-server-sdk`; Payouts and
-webhook verification, which that SDK does not cover, on PayPal's REST endpoints over httpx
-with the SDK's OAuth token.
+"""PayPal adapter: Orders v2 and refunds on the official `paypal-server-sdk`; Payouts,
+webhook verification and Transaction Search (reconciliation), which that SDK does not
+cover, on PayPal's REST endpoints over httpx with the SDK's OAuth token.
 
 The SDK is synchronous (requests), so its calls run in a worker thread; the REST calls are
 async. No database transaction is open during any of them.
@@ -33,6 +33,9 @@ async. No database transaction is open during any of them.
   time outside the tolerance, so a captured delivery cannot be replayed later.
   `PAYMENT.CAPTURE.COMPLETED` / `DENIED` / `DECLINED` / `REFUNDED`, and `PAYMENT.PAYOUTS-ITEM.*`
   are normalised.
+* **Reconciliation**: Transaction Search (`GET /v1/reporting/transactions`, at most 31
+  days a request, 500 rows a page, every page) with the same OAuth token; event codes map
+  to our record kinds in `records.py`, which says which ids match the ledger's.
 * **Errors**: timeouts, connection errors, 409, 429 and 5xx are `ProviderUnavailable`;
   refused credentials and requests PayPal rejects are `ProviderError`.
 

@@ -63,6 +63,14 @@ def issue_of(error: ApiException) -> str:
     return str(details[0].get("issue") or body.get("name") or "")
 
 
+def error_name(response: Any) -> str:
+    """PayPal's error `name` in an httpx answer (`INVALID_REQUEST`), or nothing."""
+    try:
+        return str(response.json().get("name") or "")
+    except (ValueError, AttributeError):
+        return ""
+
+
 def raise_for(error: ApiException, action: str) -> NoReturn:
     status = error.response_code
     if status >= 500 or status in {409, 429}:
