@@ -7,7 +7,7 @@ fees, and how PayPal's refusals and outages surface."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -214,7 +214,8 @@ async def test_a_period_longer_than_31_days_is_searched_in_windows(
 @pytest.mark.parametrize(
     ("status", "body"),
     [
-        (401, {"error": "invalid_token", "error_description": "Token signature verification failed"}),
+        (401, {"error": "invalid_token",
+               "error_description": "Token signature verification failed"}),
         (403, {"name": "NOT_AUTHORIZED", "message": "Authorization failed due to insufficient "
                "permissions.", "debug_id": "7f5f4c2e4b9c3", "links": []}),
         (400, {"name": "INVALID_REQUEST", "message": "Request is not well-formed, syntactically "

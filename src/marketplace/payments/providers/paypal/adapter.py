@@ -324,8 +324,7 @@ class PayPalProvider:
                 )
                 if response.status_code >= 400:
                     raise ProviderError(
-                        f"paypal transaction search: {response.status_code} "
-                        f"{error_name(response)}"
+                        f"paypal transaction search: {response.status_code} {error_name(response)}"
                     )
                 answer = response.json()
                 for row in answer.get("transaction_details") or []:
@@ -397,4 +396,3 @@ def _captured_for(order_id: str, order: Mapping[str, Any], request: ChargeReques
     if not tagged or tagged != request.metadata.get("payment_id"):
         return failed(order_id, "order_already_used", "This PayPal order paid for another order.")
     return capture_result(order_id, order)
-
