@@ -98,23 +98,23 @@ def record_of(row: Mapping[str, Any]) -> ProviderRecord | None:
         return None
     money = info.get("transaction_amount") or {}
     fee_money = info.get("fee_amount")
+    if fee_money and fee_money.get("currency_code") != money.get("currency_code"):
+        fee_money = None  # a fee in another currency does not move this currency's clearing
     try:
         amount = minor_of(money)
-        kept = -minor_of(fee_money) if fee_money else 0
+        if (amount > 0) != (kind in _INCOMING):
+            return None
+        return ProviderRecord(
+            kind=kind,
+            source_id=str(info["transaction_id"]),
+            amount=amount,
+            fee=-minor_of(fee_money) if fee_money else 0,
+            currency=str(money["currency_code"]).upper(),
+            created_at=parse_time(str(info["transaction_initiation_date"])),
+        )
     except (AmountNotRepresentable, KeyError, ValueError, ArithmeticError) as error:
+        # A row we cannot read is never skipped silently: the run fails, logged.
         raise ProviderError(f"paypal transaction {info.get('transaction_id')}: {error}") from None
-    if (amount > 0) != (kind in _INCOMING):
-        return None
-    if fee_money and fee_money.get("currency_code") != money.get("currency_code"):
-        kept = 0  # a fee in another currency does not move this currency's clearing
-    return ProviderRecord(
-        kind=kind,
-        source_id=str(info["transaction_id"]),
-        amount=amount,
-        fee=kept,
-        currency=str(money["currency_code"]).upper(),
-        created_at=parse_time(str(info["transaction_initiation_date"])),
-    )
 
 
 __all__ = ["MAX_WINDOW", "PAGE_SIZE", "SEARCH_PATH", "parse_time", "query", "record_of", "windows"]
