@@ -4,6 +4,7 @@ vendor's suspension) is visible on the very next read."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -153,3 +154,23 @@ async def test_a_hit_is_answered_before_routing(
     assert (first.status_code, hit.status_code) == (200, 200)
     assert hit.content == first.content
     assert hit.headers["content-type"] == "application/json"
+
+
+async def test_concurrent_misses_of_one_read_query_the_database_once(
+    client: httpx.AsyncClient, container: Container, vendor: MadeVendor, category: Category
+) -> None:
+    product = await create_product(container, vendor, category, title="Merino hat")
+    with counted(container) as one_miss:
+        alone = await client.get("/v1/products", params={"q": "merino"})
+
+    with counted(container) as statements:
+        together = await asyncio.gather(
+            *(client.get("/v1/products", params={"q": "hat"}) for _ in range(8))
+        )
+
+    assert alone.status_code == 200
+    assert [r.status_code for r in together] == [200] * 8
+    assert {r.content for r in together} == {together[0].content}
+    assert [p["id"] for p in together[0].json()["data"]] == [product.id]
+    assert len(one_miss) > 0
+    assert len(statements) == len(one_miss)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 from starlette.types import Scope
 
 from marketplace.catalog.domain.product import Sort, accepted_languages, localize, search_terms
@@ -30,7 +30,7 @@ from marketplace.catalog.service.images import images_for
 from marketplace.identity.public import VendorAccess, vendor_permission
 from marketplace.inventory import public as inventory
 from marketplace.platform.errors import ValidationFailed
-from marketplace.platform.http import ReadCacheDep, UoW
+from marketplace.platform.http import UoW
 from marketplace.platform.money import MoneySchema
 from marketplace.platform.pagination import Page, PageQuery, SortKey, paginate
 
@@ -157,8 +157,8 @@ _PRODUCTS = "/v1/products"
 
 def read_key(scope: Scope) -> tuple[str, str] | None:
     """The read-cache key of a public catalog read (browse or a product page), from the raw
-    request: the same for the handler that stores a body and for `CachedReadsMiddleware`,
-    which serves it before routing."""
+    request: `CachedReadsMiddleware` serves and stores these answers around the handlers,
+    which only compute them."""
     path: str = scope["path"]
     if path == _PRODUCTS:
         kind = "browse"
@@ -176,21 +176,13 @@ def read_key(scope: Scope) -> tuple[str, str] | None:
     return "catalog", f"{kind}:{path}?{urlencode(sorted(query))}|{languages}"
 
 
-def _cache_key(request: Request) -> str:
-    found = read_key(request.scope)
-    assert found is not None, "a cached read route without a read key"
-    return found[1]
-
-
 def _json(body: bytes) -> Response:
     return Response(body, media_type="application/json")
 
 
 @router.get("/products", summary="Browse and search products", response_model=Page[ProductSummary])
 async def browse_products(
-    request: Request,
     uow: UoW,
-    read_cache: ReadCacheDep,
     page: PageQuery,
     accept_language: AcceptLanguage = None,
     q: Annotated[str | None, Query(max_length=200, description="search words")] = None,
@@ -206,10 +198,6 @@ async def browse_products(
     sort: Annotated[Sort, Query()] = "relevance",
 ) -> Response:
     languages = accepted_languages(accept_language)
-    key = _cache_key(request)
-    cached = await read_cache.lookup("catalog", key)
-    if cached is not None and cached.body is not None:
-        return _json(cached.body)
     if (min_price is not None or max_price is not None) and currency is None:
         raise ValidationFailed.on_field(
             ["query", "currency"], "price filters need the currency they are in", "missing"
@@ -249,7 +237,6 @@ async def browse_products(
         .model_dump_json()
         .encode()
     )
-    await read_cache.store("catalog", cached, key, body)
     return _json(body)
 
 
@@ -260,23 +247,15 @@ async def browse_products(
 )
 async def get_product(
     pid: str,
-    request: Request,
     uow: UoW,
-    read_cache: ReadCacheDep,
     accept_language: AcceptLanguage = None,
 ) -> Response:
     languages = accepted_languages(accept_language)
-    key = _cache_key(request)
-    cached = await read_cache.lookup("catalog", key)
-    if cached is not None and cached.body is not None:
-        return _json(cached.body)
     product = await repo.visible_product(uow.session, pid)
     if product is None:
         raise service.ProductNotFound()
     read = await _product_read(uow, product, languages=languages, insider=False)
-    body = read.model_dump_json().encode()
-    await read_cache.store("catalog", cached, key, body)
-    return _json(body)
+    return _json(read.model_dump_json().encode())
 
 
 @router.post("/vendors/{vid}/products", status_code=201, summary="Create a product")
