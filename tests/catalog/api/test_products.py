@@ -386,3 +386,59 @@ async def test_deleted_products_stock_is_retired_and_renamed_skus_keep_their_sto
     await client.delete(f"/v1/vendors/{vendor.id}/products/{created['id']}", headers=headers)
     after = (await client.get(f"/v1/vendors/{vendor.id}/inventory", headers=headers)).json()
     assert after["data"] == []
+
+
+async def test_list_rows_show_the_first_shown_image_and_unknown_categories_are_refused(
+    client: httpx.AsyncClient, container: Container, vendor: MadeVendor, category: Category
+) -> None:
+    from marketplace.catalog.models import ProductImage
+    from marketplace.platform.clock import utcnow
+
+    hat = await create_product(container, vendor, category, title="Wool hat")
+    bare = await create_product(container, vendor, category, title="Wool scarf")
+    now = utcnow()
+    async with container.uow_factory() as uow:
+        for image_id, position, status, alt in (
+            ("img_b", 1, "ready", None),
+            ("img_a", 0, "ready", "A red hat"),
+            ("img_pending", 0, "pending", None),  # an upload not confirmed: never shown
+        ):
+            uow.session.add(
+                ProductImage(
+                    id=image_id,
+                    product_id=hat.id if image_id != "img_pending" else bare.id,
+                    vendor_id=vendor.id,
+                    key=f"k/{image_id}",
+                    url=f"/media/{image_id}.webp",
+                    content_type="image/webp",
+                    width=10,
+                    height=10,
+                    bytes=100,
+                    alt_text=alt,
+                    position=position,
+                    thumbnails={"200": f"k/{image_id}-200"},
+                    thumbnail_urls={"200": f"/media/{image_id}-200.webp"},
+                    status=status,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        await uow.commit()
+
+    listed = (await client.get("/v1/products", params={"category": category.slug})).json()
+    unknown = await client.get("/v1/products", params={"category": "no-such-shelf", "q": "wool"})
+
+    assert {p["id"]: p["image"] for p in listed["data"]} == {
+        bare.id: None,
+        hat.id: {
+            "id": "img_a",
+            "url": "/media/img_a.webp",
+            "thumbnails": {"200": "/media/img_a-200.webp"},
+            "alt_text": "A red hat",
+            "position": 0,
+        },
+    }
+    assert unknown.status_code == 422
+    assert [(e["loc"], e["code"]) for e in unknown.json()["errors"]] == [
+        (["query", "category"], "unknown_category")
+    ]

@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl, urlencode
 from fastapi import APIRouter, Depends, Header, Query, Response
 from starlette.types import Scope
 
+from marketplace.catalog.api.summaries import page_body
 from marketplace.catalog.domain.product import Sort, accepted_languages, localize, search_terms
 from marketplace.catalog.models import Product, Variant, VendorListing
 from marketplace.catalog.repository import category as category_repo
@@ -202,19 +203,12 @@ async def browse_products(
         raise ValidationFailed.on_field(
             ["query", "currency"], "price filters need the currency they are in", "missing"
         )
-    category_path = None
-    if category:
-        category_path = await category_repo.path_of(uow.session, category)
-        if category_path is None:
-            raise ValidationFailed.on_field(
-                ["query", "category"], "no such category", "unknown_category"
-            )
     terms = search_terms(q) if q else []
     query = browse(
         uow.dialect,
         BrowseFilters(
             terms=terms,
-            category_path=category_path,
+            category=category or None,
             vendor_id=vendor,
             currency=currency,
             min_price=min_price,
@@ -232,12 +226,12 @@ async def browse_products(
         cursor_of=query.cursor_of,
         rows=True,
     )
-    body = (
-        Page(data=await _summaries(uow, rows, languages), next_cursor=cursor)
-        .model_dump_json()
-        .encode()
-    )
-    return _json(body)
+    # The category is resolved inside the query; only an empty page can mean it is unknown.
+    if category and not rows and await category_repo.path_of(uow.session, category) is None:
+        raise ValidationFailed.on_field(
+            ["query", "category"], "no such category", "unknown_category"
+        )
+    return _json(page_body(rows, cursor, languages))
 
 
 @router.get(

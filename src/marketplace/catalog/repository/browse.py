@@ -3,6 +3,10 @@
 Only `visible` products are ever returned (active, not deleted, vendor approved). Full-text
 search uses PostgreSQL's tsvector with a GIN index, or SQLite's FTS5 table on the embedded
 default; relevance is an integer score so keyset cursors compare it exactly.
+
+A page is one statement: the category (an id or a slug) is resolved inside it, the vendor's
+name is joined in and each product's first shown image comes as one JSON value, so a list
+costs one round trip and no ORM instance whatever its filters.
 """
 
 from __future__ import annotations
@@ -12,41 +16,53 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     Integer,
     Select,
     Text,
-    bindparam,
     cast,
     column,
     func,
     literal_column,
+    or_,
     select,
     table,
     text,
+    type_coerce,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import array
 
 from marketplace.catalog.domain.product import Sort, fts5_query, tsquery
-from marketplace.catalog.models import Product, VendorListing
+from marketplace.catalog.models import Category, Product, ProductImage, VendorListing
 from marketplace.platform.pagination import SortKey
 
+# Images a page shows (see `service.images.VISIBLE_STATUSES`).
+SHOWN_IMAGE_STATUSES = ("processing", "ready")
+
+# Table columns, not ORM attributes: the statement compiles and runs as plain Core.
+_p: Any = Product.__table__.c
+_image: Any = ProductImage.__table__.c
+_listing: Any = VendorListing.__table__.c
+_category: Any = Category.__table__.c
+
 SUMMARY_COLUMNS: tuple[Any, ...] = (
-    Product.id,
-    Product.vendor_id,
-    Product.category_id,
-    Product.language,
-    Product.title,
-    Product.translations,
-    Product.currency,
-    Product.min_price_amount,
-    Product.max_price_amount,
-    Product.in_stock,
-    Product.rating_count,
-    Product.rating_score,
-    Product.created_at,
+    _p.id,
+    _p.vendor_id,
+    _p.category_id,
+    _p.language,
+    _p.title,
+    _p.translations,
+    _p.currency,
+    _p.min_price_amount,
+    _p.max_price_amount,
+    _p.in_stock,
+    _p.rating_count,
+    _p.rating_score,
+    _p.created_at,
 )
 """The columns of a list row (`ProductSummary`); `browse` rows also carry `vendor_name`,
-`vendor_slug` and, when searching, `rank`."""
+`vendor_slug`, `image` (the first shown image as a dict, or None) and, when searching,
+`rank`."""
 
 _fts = table("catalog_product_fts", column("product_id"), column("document"))
 
@@ -54,7 +70,7 @@ _fts = table("catalog_product_fts", column("product_id"), column("document"))
 @dataclass(frozen=True, slots=True)
 class BrowseFilters:
     terms: Sequence[str] = ()
-    category_path: str | None = None
+    category: str | None = None  # id or slug, with its subcategories
     vendor_id: str | None = None
     currency: str | None = None
     min_price: int | None = None
@@ -86,21 +102,72 @@ _search_vector: Any = literal_column("catalog_product.search_vector")
 _category_ids: Any = literal_column("catalog_product.category_ids")
 
 
+def _first_image(postgres: bool) -> Any:
+    """The product's first shown image as one JSON object (ImageRead's fields), or NULL.
+
+    A correlated subquery in the select list: PostgreSQL evaluates it only for the rows
+    left after ORDER BY ... LIMIT, so a page reads at most a page of images, by index.
+    """
+    image = _image
+    build = func.json_build_object if postgres else func.json_object
+    thumbnails = image.thumbnail_urls if postgres else func.json(image.thumbnail_urls)
+    first = (
+        select(
+            build(
+                "id",
+                image.id,
+                "url",
+                image.url,
+                "thumbnails",
+                thumbnails,
+                "alt_text",
+                image.alt_text,
+                "position",
+                image.position,
+            )
+        )
+        .where(
+            image.product_id == _p.id,
+            image.status.in_(SHOWN_IMAGE_STATUSES),
+        )
+        .order_by(image.position, image.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    # Typed, not CAST: decoded by the engine's JSON deserializer (orjson).
+    return type_coerce(first, JSON).label("image")
+
+
+def category_of(id_or_slug: str, wanted: Any) -> Any:
+    """The id or path (`wanted`) of the category with this id or slug (an id wins)."""
+    return (
+        select(wanted)
+        .where(or_(_category.id == id_or_slug, _category.slug == id_or_slug))
+        .order_by((_category.id == id_or_slug).desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
 def browse(dialect: str, filters: BrowseFilters, sort: Sort) -> BrowseQuery:
-    # Plain rows of the columns a list shows, with the vendor's name joined in: no
-    # description or search document, no ORM instances, one query for the page.
+    # Plain rows of the columns a list shows (table columns: no ORM on this path), with the
+    # vendor's name joined in: no description or search document.
+    postgres = dialect == "postgresql"
     stmt = (
         select(
             *SUMMARY_COLUMNS,
-            VendorListing.name.label("vendor_name"),
-            VendorListing.slug.label("vendor_slug"),
+            _listing.name.label("vendor_name"),
+            _listing.slug.label("vendor_slug"),
+            _first_image(postgres),
         )
-        .select_from(Product)
-        .outerjoin(VendorListing, VendorListing.vendor_id == Product.vendor_id)
-        .where(Product.visible.is_(True))
+        .select_from(Product.__table__)
+        .outerjoin(
+            VendorListing.__table__,
+            _listing.vendor_id == _p.vendor_id,
+        )
+        .where(_p.visible.is_(True))
     )
     rank = None
-    postgres = dialect == "postgresql"
     if filters.terms and postgres:
         # Matched and ranked in the product row itself: with a category too, PostgreSQL
         # intersects the text and category indexes before reading any row.
@@ -109,45 +176,47 @@ def browse(dialect: str, filters: BrowseFilters, sort: Sort) -> BrowseQuery:
         stmt = stmt.where(_search_vector.op("@@")(query)).add_columns(rank)
     elif filters.terms:
         ranked = _fts5_ranked(filters.terms)
-        stmt = stmt.join(ranked, ranked.c.pid == Product.id).add_columns(ranked.c.rank)
+        stmt = stmt.join(ranked, ranked.c.pid == _p.id).add_columns(ranked.c.rank)
         rank = ranked.c.rank
-    if filters.category_path and postgres:
-        leaf = filters.category_path.strip("/").split("/")[-1]
-        wanted = bindparam("category_ids", [leaf], type_=ARRAY(Text))
+    if filters.category and postgres:
+        # The category's own id is in `category_ids` of every product below it; resolved in
+        # the statement (one value, computed once), it is still a GIN index condition.
+        wanted = array([cast(category_of(filters.category, _category.id), Text)])
         stmt = stmt.where(_category_ids.op("@>")(wanted))
-    elif filters.category_path:
-        stmt = stmt.where(Product.category_path.startswith(filters.category_path))
+    elif filters.category:
+        path = category_of(filters.category, _category.path)
+        stmt = stmt.where(func.substr(_p.category_path, 1, func.length(path)) == path)
     if filters.vendor_id:
-        stmt = stmt.where(Product.vendor_id == filters.vendor_id)
+        stmt = stmt.where(_p.vendor_id == filters.vendor_id)
     if filters.currency:
-        stmt = stmt.where(Product.currency == filters.currency)
+        stmt = stmt.where(_p.currency == filters.currency)
     if filters.min_price is not None:
-        stmt = stmt.where(Product.max_price_amount >= filters.min_price)
+        stmt = stmt.where(_p.max_price_amount >= filters.min_price)
     if filters.max_price is not None:
-        stmt = stmt.where(Product.min_price_amount <= filters.max_price)
+        stmt = stmt.where(_p.min_price_amount <= filters.max_price)
     if filters.in_stock is not None:
-        stmt = stmt.where(Product.in_stock.is_(filters.in_stock))
+        stmt = stmt.where(_p.in_stock.is_(filters.in_stock))
     if filters.min_rating is not None:
-        stmt = stmt.where(Product.rating_score >= filters.min_rating)
+        stmt = stmt.where(_p.rating_score >= filters.min_rating)
 
     if sort == "relevance" and rank is not None:
-        keys = [SortKey(rank, descending=True), SortKey(Product.id)]
+        keys = [SortKey(rank, descending=True), SortKey(_p.id)]
         return BrowseQuery(stmt, keys, lambda row: (row.rank, row.id))
     if sort == "price_asc":
-        keys = [SortKey(Product.min_price_amount), SortKey(Product.id)]
+        keys = [SortKey(_p.min_price_amount), SortKey(_p.id)]
         return BrowseQuery(stmt, keys, lambda row: (row.min_price_amount, row.id))
     if sort == "price_desc":
         keys = [
-            SortKey(Product.min_price_amount, descending=True),
-            SortKey(Product.id, descending=True),
+            SortKey(_p.min_price_amount, descending=True),
+            SortKey(_p.id, descending=True),
         ]
         return BrowseQuery(stmt, keys, lambda row: (row.min_price_amount, row.id))
     if sort == "rating":
         keys = [
-            SortKey(Product.rating_score, descending=True),
-            SortKey(Product.id, descending=True),
+            SortKey(_p.rating_score, descending=True),
+            SortKey(_p.id, descending=True),
         ]
         return BrowseQuery(stmt, keys, lambda row: (row.rating_score, row.id))
     # newest, and relevance without a query
-    keys = [SortKey(Product.created_at, descending=True), SortKey(Product.id, descending=True)]
+    keys = [SortKey(_p.created_at, descending=True), SortKey(_p.id, descending=True)]
     return BrowseQuery(stmt, keys, lambda row: (row.created_at, row.id))
