@@ -391,39 +391,12 @@ async def test_deleted_products_stock_is_retired_and_renamed_skus_keep_their_sto
 async def test_list_rows_show_the_first_shown_image_and_unknown_categories_are_refused(
     client: httpx.AsyncClient, container: Container, vendor: MadeVendor, category: Category
 ) -> None:
-    from marketplace.catalog.models import ProductImage
-    from marketplace.platform.clock import utcnow
-
     hat = await create_product(container, vendor, category, title="Wool hat")
     bare = await create_product(container, vendor, category, title="Wool scarf")
-    now = utcnow()
-    async with container.uow_factory() as uow:
-        for image_id, position, status, alt in (
-            ("img_b", 1, "ready", None),
-            ("img_a", 0, "ready", "A red hat"),
-            ("img_pending", 0, "pending", None),  # an upload not confirmed: never shown
-        ):
-            uow.session.add(
-                ProductImage(
-                    id=image_id,
-                    product_id=hat.id if image_id != "img_pending" else bare.id,
-                    vendor_id=vendor.id,
-                    key=f"k/{image_id}",
-                    url=f"/media/{image_id}.webp",
-                    content_type="image/webp",
-                    width=10,
-                    height=10,
-                    bytes=100,
-                    alt_text=alt,
-                    position=position,
-                    thumbnails={"200": f"k/{image_id}-200"},
-                    thumbnail_urls={"200": f"/media/{image_id}-200.webp"},
-                    status=status,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-        await uow.commit()
+    await add_images(container, vendor, hat.id, [("img_b", 1, "ready", None)])
+    await add_images(container, vendor, hat.id, [("img_a", 0, "ready", "A red hat")])
+    # An upload not confirmed is never shown.
+    await add_images(container, vendor, bare.id, [("img_pending", 0, "pending", None)])
 
     listed = (await client.get("/v1/products", params={"category": category.slug})).json()
     unknown = await client.get("/v1/products", params={"category": "no-such-shelf", "q": "wool"})
@@ -442,3 +415,82 @@ async def test_list_rows_show_the_first_shown_image_and_unknown_categories_are_r
     assert [(e["loc"], e["code"]) for e in unknown.json()["errors"]] == [
         (["query", "category"], "unknown_category")
     ]
+
+
+async def add_images(
+    container: Container,
+    vendor: MadeVendor,
+    product_id: str,
+    images: list[tuple[str, int, str, str | None]],
+) -> None:
+    """Image rows as the upload flow leaves them: (id, position, status, alt text)."""
+    from marketplace.catalog.models import ProductImage
+    from marketplace.platform.clock import utcnow
+
+    now = utcnow()
+    async with container.uow_factory() as uow:
+        for image_id, position, status, alt in images:
+            uow.session.add(
+                ProductImage(
+                    id=image_id,
+                    product_id=product_id,
+                    vendor_id=vendor.id,
+                    key=f"k/{image_id}",
+                    url=f"/media/{image_id}.webp",
+                    content_type="image/webp",
+                    width=10,
+                    height=10,
+                    bytes=100,
+                    alt_text=alt,
+                    position=position,
+                    thumbnails={"200": f"k/{image_id}-200"},
+                    thumbnail_urls={"200": f"/media/{image_id}-200.webp"},
+                    status=status,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        await uow.commit()
+
+
+@pytest.mark.parametrize("language", [None, "de-AT,en;q=0.5", "fr"])
+async def test_the_product_page_is_the_json_of_its_response_model(
+    client: httpx.AsyncClient,
+    container: Container,
+    vendor: MadeVendor,
+    category: Category,
+    language: str | None,
+) -> None:
+    from marketplace.catalog.api.product import _product_read
+    from marketplace.catalog.domain.product import accepted_languages
+    from marketplace.catalog.repository import product as repo
+
+    body = product_body(category.id)
+    body["variants"][0]["attributes"] = {"colour": "red", "size": 58, "weight": 0.25, "wool": True}
+    body["variants"][0]["regional_prices"] = {"GBP": 2100}
+    created = await client.post(
+        f"/v1/vendors/{vendor.id}/products",
+        json=body,
+        headers=auth_headers(container, vendor.owner),
+    )
+    pid = created.json()["id"]
+    await add_images(
+        container, vendor, pid, [("img_2", 2, "processing", None), ("img_1", 1, "ready", "Red")]
+    )
+    headers = {"Accept-Language": language} if language else {}
+
+    page = await client.get(f"/v1/products/{pid}", headers=headers)
+    async with container.uow_factory() as uow:
+        product = await repo.visible_product(uow.session, pid)
+        assert product is not None
+        model = await _product_read(
+            uow, product, languages=accepted_languages(language), insider=False
+        )
+
+    assert page.status_code == 200
+    assert page.content == model.model_dump_json().encode()
+    assert [(v["sku"], v["in_stock"]) for v in page.json()["variants"]] == [
+        ("HAT-RED", True),
+        ("HAT-BLUE", False),
+    ]
+    assert [i["id"] for i in page.json()["images"]] == ["img_1", "img_2"]

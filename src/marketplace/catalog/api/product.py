@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl, urlencode
 from fastapi import APIRouter, Depends, Header, Query, Response
 from starlette.types import Scope
 
-from marketplace.catalog.api.summaries import page_body
+from marketplace.catalog.api.bodies import page_body, product_body
 from marketplace.catalog.domain.product import Sort, accepted_languages, localize, search_terms
 from marketplace.catalog.models import Product, Variant, VendorListing
 from marketplace.catalog.repository import category as category_repo
@@ -245,11 +245,13 @@ async def get_product(
     accept_language: AcceptLanguage = None,
 ) -> Response:
     languages = accepted_languages(accept_language)
-    product = await repo.visible_product(uow.session, pid)
-    if product is None:
+    row = await repo.product_page(uow.session, pid)
+    if row is None:
         raise service.ProductNotFound()
-    read = await _product_read(uow, product, languages=languages, insider=False)
-    return _json(read.model_dump_json().encode())
+    ids = [v["id"] for v in row.variants]
+    levels = await inventory.availability(uow, ids) if ids else {}
+    in_stock = {variant_id: level.in_stock for variant_id, level in levels.items()}
+    return _json(product_body(row, in_stock, languages))
 
 
 @router.post("/vendors/{vid}/products", status_code=201, summary="Create a product")

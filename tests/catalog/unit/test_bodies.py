@@ -12,7 +12,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from marketplace.catalog.api.summaries import page_body
+from marketplace.catalog.api.bodies import page_body
 from marketplace.catalog.domain.product import localize
 from marketplace.catalog.schemas.product import ImageRead, ProductSummary, RatingRead, VendorRef
 from marketplace.platform.money import MoneySchema
