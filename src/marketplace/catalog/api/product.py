@@ -14,7 +14,7 @@ from marketplace.catalog.domain.product import Sort, accepted_languages, localiz
 from marketplace.catalog.models import Product, Variant, VendorListing
 from marketplace.catalog.repository import category as category_repo
 from marketplace.catalog.repository import product as repo
-from marketplace.catalog.repository.browse import BrowseFilters, browse
+from marketplace.catalog.repository.browse import BrowseFilters, browse_page
 from marketplace.catalog.schemas.product import (
     ImageRead,
     ProductCreate,
@@ -203,29 +203,17 @@ async def browse_products(
         raise ValidationFailed.on_field(
             ["query", "currency"], "price filters need the currency they are in", "missing"
         )
-    terms = search_terms(q) if q else []
-    query = browse(
-        uow.dialect,
-        BrowseFilters(
-            terms=terms,
-            category=category or None,
-            vendor_id=vendor,
-            currency=currency,
-            min_price=min_price,
-            max_price=max_price,
-            in_stock=in_stock,
-            min_rating=int(min_rating * 100) if min_rating is not None else None,
-        ),
-        sort,
+    filters = BrowseFilters(
+        terms=search_terms(q) if q else [],
+        category=category or None,
+        vendor_id=vendor,
+        currency=currency,
+        min_price=min_price,
+        max_price=max_price,
+        in_stock=in_stock,
+        min_rating=int(min_rating * 100) if min_rating is not None else None,
     )
-    rows, cursor = await paginate(
-        uow.session,
-        query.stmt,
-        keys=query.keys,
-        params=page,
-        cursor_of=query.cursor_of,
-        rows=True,
-    )
+    rows, cursor = await browse_page(uow.session, filters, sort, page)
     # The category is resolved inside the query; only an empty page can mean it is unknown.
     if category and not rows and await category_repo.path_of(uow.session, category) is None:
         raise ValidationFailed.on_field(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import JSON, delete, func, select, text, type_coerce, update
+from sqlalchemy import JSON, String, bindparam, delete, func, select, text, type_coerce, update
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -164,9 +165,10 @@ def _nested(postgres: bool, column: Any) -> Any:
     return column if postgres else func.json(column)
 
 
-def product_page_query(dialect: str, product_id: str) -> Any:
-    """A visible product's page: its columns, its vendor's name, its live variants and shown
-    images as JSON arrays in display order; one statement."""
+@functools.lru_cache(maxsize=4)
+def product_page_query(dialect: str) -> Any:
+    """A visible product's page (`:product_id`): its columns, its vendor's name, its live
+    variants and shown images as JSON arrays in display order; one statement, built once."""
     postgres = dialect == "postgresql"
     variants = _json_list(
         postgres,
@@ -215,11 +217,12 @@ def product_page_query(dialect: str, product_id: str) -> Any:
         )
         .select_from(Product.__table__)
         .outerjoin(VendorListing.__table__, _l.vendor_id == _p.vendor_id)
-        .where(_p.id == product_id, _p.visible.is_(True))
+        .where(_p.id == bindparam("product_id", type_=String), _p.visible.is_(True))
     )
 
 
 async def product_page(session: AsyncSession, product_id: str) -> Any | None:
     """The row of `product_page_query`, or None if no such visible product."""
     dialect = session.get_bind().dialect.name
-    return (await session.execute(product_page_query(dialect, product_id))).first()
+    stmt = product_page_query(dialect)
+    return (await session.execute(stmt, {"product_id": product_id})).first()
