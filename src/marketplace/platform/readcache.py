@@ -15,8 +15,10 @@ is only ever "older than the TTL", never "older than a write": the body is still
 current generation. The TTL (plus the stale window) bounds staleness where the generation
 cannot be shared (several processes without Redis).
 
-A miss is filled once per process: concurrent requests for the same missing body (same
-generation, same key) wait for the first one's answer instead of all computing it.
+A miss is filled once: concurrent requests for the same missing body (same generation,
+same key) wait for the first one's answer instead of all computing it; in one process
+through a future, between processes through a claim in the shared cache that the other
+processes' first requests poll for the stored body.
 """
 
 from __future__ import annotations
@@ -42,6 +44,12 @@ _FRESH_UNTIL: Final = struct.Struct(">Q")
 # A refresh claim that was not followed by a new body (the request failed) lets another
 # request try again after this long, or at the end of the stale window if that is sooner.
 _CLAIM_SECONDS: Final = 10
+# A process waiting for another's answer to a miss checks every few milliseconds, and
+# computes the answer itself if it has not come after a second (the other process is slow
+# or gone: its claim lapses after a few seconds).
+_FILL_POLL_SECONDS: Final = 0.005
+_FILL_WAIT_SECONDS: Final = 1.0
+_FILL_SECONDS: Final = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +120,34 @@ class ReadCache:
             _FRESH_UNTIL.pack(fresh_until_ms) + body,
             self._ttl + self._stale,
         )
+
+    async def claim_fill(self, group: str, lookup: Lookup, key: str) -> bool:
+        """True for one caller among the processes sharing the cache (in one process: always
+        the first, as the middleware lets one request per key ask); the others may wait for
+        its body (`await_fill`)."""
+        claim = f"fl:{group}:{lookup.generation}:{key}"
+        return await self._generations.incr(claim, 1, ttl_seconds=_FILL_SECONDS) == 1
+
+    async def release_fill(self, group: str, lookup: Lookup, key: str) -> None:
+        """The claimed computation is over (stored or not): nobody need wait any more."""
+        await self._generations.delete(f"fl:{group}:{lookup.generation}:{key}")
+
+    async def await_fill(self, group: str, lookup: Lookup, key: str) -> bytes | None:
+        """The body another process is computing under `lookup`'s generation, once stored;
+        None as soon as it will not come (its answer was not a 200, a write bumped the
+        generation, the claim expired) or after `_FILL_WAIT_SECONDS`."""
+        claim = f"fl:{group}:{lookup.generation}:{key}"
+        deadline = time.monotonic() + _FILL_WAIT_SECONDS
+        while time.monotonic() < deadline:
+            await asyncio.sleep(_FILL_POLL_SECONDS)
+            found = await self.lookup(group, key)
+            if found is None or found.generation != lookup.generation:
+                return None
+            if found.body is not None:
+                return found.body
+            if await self._generations.get(claim) is None:
+                return None
+        return None
 
     async def claim_refresh(self, group: str, lookup: Lookup, key: str) -> bool:
         """True for one caller only, in every process sharing the cache, per stale body."""
@@ -223,14 +259,21 @@ class CachedReadsMiddleware:
         self._flights[flight] = future
         body = None
         try:
-            body = await self._run(scope, receive, send)
-        finally:
-            future.set_result(body)
+            if not await self.cache.claim_fill(group, lookup, key):
+                # Another process sharing the cache computes it: wait for its body.
+                body = await self.cache.await_fill(group, lookup, key)
+                if body is not None:
+                    await _answer(send, body)
+                    return
             try:
+                body = await self._run(scope, receive, send)
                 if body is not None:
                     await self.cache.store(group, lookup, key, body)
             finally:
-                del self._flights[flight]
+                await self.cache.release_fill(group, lookup, key)
+        finally:
+            future.set_result(body)
+            del self._flights[flight]
 
     async def _run(self, scope: Scope, receive: Receive, send: Send) -> bytes | None:
         """Run the application, passing its answer on; its body if it was a 200."""

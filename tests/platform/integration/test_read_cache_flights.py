@@ -1,7 +1,8 @@
-"""The read cache under load: a missing body is computed once however many requests want it,
-an expired body is served stale once and refreshed in the background by one request (across
-processes sharing Redis too), and a committed write still invalidates at once, stale window
-or not. Run against MemoryCache always and Redis when MARKETPLACE_TEST_REDIS_URL is set."""
+"""The read cache under load: a missing body is computed once however many requests want
+it (in one process and across processes sharing the cache), an expired body is served stale
+once and refreshed in the background by one request (across processes too), and a committed
+write still invalidates at once, stale window or not. Run against MemoryCache always and
+Redis when MARKETPLACE_TEST_REDIS_URL is set."""
 
 from __future__ import annotations
 
@@ -278,3 +279,53 @@ async def test_processes_sharing_the_cache_refresh_a_stale_body_once(
     assert stale == [(200, '{"version":"v1","call":1}')] * 6
     assert [h.calls for h in handlers] == [2, 0]
     assert await get(apps[1], KEY) == (200, '{"version":"v1","call":2}')
+
+
+def two_processes(shared: Cache, clock: Clock) -> tuple[list[Handler], list[CachedReadsMiddleware]]:
+    """Two application processes sharing one cache (Redis; or one memory standing in)."""
+    handlers = [Handler(), Handler()]
+    apps = [
+        CachedReadsMiddleware(
+            h, cache=ReadCache(shared, shared, ttl_seconds=TTL, clock=clock), keys=[key_of]
+        )
+        for h in handlers
+    ]
+    return handlers, apps
+
+
+async def test_processes_sharing_the_cache_compute_a_missing_body_once(
+    shared: Cache, clock: Clock
+) -> None:
+    handlers, apps = two_processes(shared, clock)
+    assert await apps[0].cache.lookup("catalog", KEY) is None
+    handlers[0].gate.clear()
+    first = [asyncio.create_task(get(apps[0], KEY)) for _ in range(3)]
+    await until(lambda: handlers[0].calls == 1)
+    second = [asyncio.create_task(get(apps[1], KEY)) for _ in range(3)]
+    await asyncio.sleep(0.05)  # the second process has looked and is waiting
+    handlers[0].gate.set()
+
+    answers = await asyncio.gather(*first, *second)
+
+    assert answers == [(200, '{"version":"v1","call":1}')] * 6
+    assert [h.calls for h in handlers] == [1, 0]
+
+
+async def test_a_missing_answer_that_is_not_stored_releases_the_other_processes(
+    shared: Cache, clock: Clock
+) -> None:
+    handlers, apps = two_processes(shared, clock)
+    assert await apps[0].cache.lookup("catalog", KEY) is None
+    for handler in handlers:
+        handler.status = 404
+    handlers[0].gate.clear()
+    first = asyncio.create_task(get(apps[0], KEY))
+    await until(lambda: handlers[0].calls == 1)
+    second = asyncio.create_task(get(apps[1], KEY))
+    await asyncio.sleep(0.05)
+    assert handlers[1].calls == 0  # waiting for the first process's answer
+    handlers[0].gate.set()
+
+    assert await first == (404, '{"version":"v1","call":1}')
+    assert await second == (404, '{"version":"v1","call":1}')  # its own
+    assert [h.calls for h in handlers] == [1, 1]
