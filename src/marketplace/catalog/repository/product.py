@@ -21,12 +21,6 @@ async def vendor_product(session: AsyncSession, vendor_id: str, product_id: str)
     )
 
 
-async def visible_product(session: AsyncSession, product_id: str) -> Product | None:
-    return await session.scalar(
-        select(Product).where(Product.id == product_id, Product.visible.is_(True))
-    )
-
-
 async def live_variants(session: AsyncSession, product_ids: Sequence[str]) -> Sequence[Variant]:
     """Variants of several products in one query, in display order."""
     if not product_ids:
