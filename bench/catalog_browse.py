@@ -9,6 +9,9 @@ What it measures, on one uvicorn worker serving the real application
 * browse-cold, product-cold: the same requests to a second application server whose read
   cache is off (`MARKETPLACE_READ_CACHE_SECONDS=0`): every answer computed from the database,
   printed for information (the targets judge the application as deployed, cache on)
+* browse-expiring: the browse requests to a third server whose cached bodies live 5 s
+  (`MARKETPLACE_READ_CACHE_SECONDS=5`), so every body passes its TTL several times while
+  it is measured: what expiry costs readers (stale-while-revalidate), for information
 * ceiling: `GET /ceiling` on `bench/ceiling_app.py`, also one uvicorn worker: the same
   FastAPI + SQLAlchemy async + asyncpg stack running one indexed 20-row SELECT and nothing
   else. (`/ceiling/raw`, the same query on a bare asyncpg pool, is printed for information.)
@@ -86,7 +89,16 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 CHUNK = 10_000
 
-SCENARIOS = ["ceiling", "ceiling-raw", "browse", "product", "browse-cold", "product-cold"]
+SCENARIOS = [
+    "ceiling",
+    "ceiling-raw",
+    "browse",
+    "product",
+    "browse-cold",
+    "product-cold",
+    "browse-expiring",
+]
+EXPIRING_TTL_SECONDS = 5
 TARGET_RATIO = 0.50
 NOISY_REST_PERCENT = 25.0
 TARGET_P99_MS = 50.0
@@ -605,6 +617,11 @@ def report(measurements: list[Measurement], args: argparse.Namespace) -> bool:
         ("product", "ceiling", ""),
         ("browse-cold", "ceiling", "  (read cache off, for information)"),
         ("product-cold", "ceiling", "  (read cache off, for information)"),
+        (
+            "browse-expiring",
+            "ceiling",
+            f"  (bodies live {EXPIRING_TTL_SECONDS} s, for information)",
+        ),
         ("ceiling", "ceiling-raw", "  (SQLAlchemy engine vs bare asyncpg pool)"),
     ):
         a, b = rps[top], rps[bottom]
@@ -702,6 +719,17 @@ async def run(args: argparse.Namespace, database: str) -> int:
         },
         logs,
     )
+    expiring = await start_server(
+        "app-expiring",
+        ["marketplace.app:create_app_from_env"],
+        {
+            "MARKETPLACE_DATABASE_URL": sa_url,
+            "MARKETPLACE_LOG_LEVEL": "WARNING",
+            "MARKETPLACE_ENV": "development",
+            "MARKETPLACE_READ_CACHE_SECONDS": str(EXPIRING_TTL_SECONDS),
+        },
+        logs,
+    )
     ceiling = await start_server(
         "ceiling",
         ["ceiling_app:create_app", "--app-dir", str(BENCH)],
@@ -709,7 +737,8 @@ async def run(args: argparse.Namespace, database: str) -> int:
         logs,
     )
     print(
-        f"servers: app :{app.port}, app without read cache :{cold.port}, ceiling "
+        f"servers: app :{app.port}, app without read cache :{cold.port}, app with "
+        f"{EXPIRING_TTL_SECONDS} s bodies :{expiring.port}, ceiling "
         f":{ceiling.port} (one uvicorn worker each; logs {logs})"
     )
     scenarios = [
@@ -721,6 +750,7 @@ async def run(args: argparse.Namespace, database: str) -> int:
         Scenario("browse-cold", cold, seeded.browse_paths, '"data":[{', '"data":[]'),
         Scenario("product-cold", cold, [f"/v1/products/{pid}" for pid in seeded.product_ids],
                  '"variants":[{'),
+        Scenario("browse-expiring", expiring, seeded.browse_paths, '"data":[{', '"data":[]'),
     ]  # fmt: skip
     scenarios = [s for s in scenarios if s.name in args.scenarios]
     try:
@@ -742,6 +772,7 @@ async def run(args: argparse.Namespace, database: str) -> int:
     finally:
         stop_server(app)
         stop_server(cold)
+        stop_server(expiring)
         stop_server(ceiling)
     passed = report(measurements, args)
     return 0 if passed else 1

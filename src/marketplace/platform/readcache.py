@@ -50,6 +50,11 @@ _CLAIM_SECONDS: Final = 10
 _FILL_POLL_SECONDS: Final = 0.005
 _FILL_WAIT_SECONDS: Final = 1.0
 _FILL_SECONDS: Final = 5
+# Background refreshes running at once in a process. Many bodies go stale together (they were
+# stored together); refreshing them all at once would queue foreground requests behind them
+# for database connections. A stale hit beyond the limit is answered and not refreshed: a
+# later hit refreshes it, within the stale window.
+MAX_REFRESHES: Final = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,7 +298,7 @@ class CachedReadsMiddleware:
 
     def _refresh_later(self, scope: Scope, group: str, key: str, lookup: Lookup) -> None:
         flight = f"{group}:{lookup.generation}:{key}"
-        if flight in self._refreshing:
+        if flight in self._refreshing or len(self._refreshing) >= MAX_REFRESHES:
             return
         self._refreshing.add(flight)
         background = {

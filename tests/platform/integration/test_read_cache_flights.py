@@ -17,7 +17,7 @@ import redis.asyncio as redis_asyncio
 from starlette.types import Receive, Scope, Send
 
 from marketplace.platform.cache import Cache, MemoryCache, RedisCache
-from marketplace.platform.readcache import CachedReadsMiddleware, ReadCache
+from marketplace.platform.readcache import MAX_REFRESHES, CachedReadsMiddleware, ReadCache
 
 TTL = 60
 STALE = 60
@@ -329,3 +329,32 @@ async def test_a_missing_answer_that_is_not_stored_releases_the_other_processes(
     assert await first == (404, '{"version":"v1","call":1}')
     assert await second == (404, '{"version":"v1","call":1}')  # its own
     assert [h.calls for h in handlers] == [1, 1]
+
+
+async def test_a_few_stale_bodies_are_refreshed_at_a_time_and_the_rest_later(
+    app: CachedReadsMiddleware, handler: Handler, read_cache: ReadCache, clock: Clock
+) -> None:
+    keys = [f"/r/item-{n}" for n in range(MAX_REFRESHES + 3)]
+    for key in keys:
+        await get(app, key)
+    clock.now += TTL + 1
+    handler.version = "v2"
+    handler.gate.clear()
+
+    stale = [await get(app, key) for key in keys]
+    await until(lambda: handler.calls == len(keys) + MAX_REFRESHES)
+    await asyncio.sleep(0.05)
+    refreshing = handler.calls - len(keys)
+    handler.gate.set()
+    await read_cache.drain()
+    again = [await get(app, key) for key in keys]  # the rest are refreshed now
+    await read_cache.drain()
+    final = [await get(app, key) for key in keys]
+
+    assert [body for _, body in stale] == [
+        f'{{"version":"v1","call":{n}}}' for n in range(1, len(keys) + 1)
+    ]
+    assert refreshing == MAX_REFRESHES
+    assert sum('"v2"' in body for _, body in again) == MAX_REFRESHES
+    assert all('"v2"' in body for _, body in final)
+    assert handler.calls == 2 * len(keys)
