@@ -572,7 +572,7 @@ def _fmt_row(m: Measurement) -> str:
     ok = r["statuses"].get("200", 0)
     good = ok - r["empty"]
     return (
-        f"{m.scenario:<14}{m.round:>3}{r['rps']:>9.0f}{r['p50_ms']:>8.1f}{r['p90_ms']:>8.1f}"
+        f"{m.scenario:<16}{m.round:>3}{r['rps']:>9.0f}{r['p50_ms']:>8.1f}{r['p90_ms']:>8.1f}"
         f"{r['p99_ms']:>8.1f}{r['max_ms']:>8.1f}   {ok:>6}/{r['requests'] + r['errors']:<6}"
         f"{good:>8}   {m.cpu['server']:>4.0f}%{m.cpu['postgres']:>5.0f}%"
         f"{m.cpu['loadgen']:>5.0f}%{m.cpu['rest']:>5.0f}%"
@@ -581,7 +581,7 @@ def _fmt_row(m: Measurement) -> str:
 
 def _header() -> str:
     return (
-        f"{'scenario':<14}{'rnd':>3}{'req/s':>9}{'p50 ms':>8}{'p90':>8}{'p99':>8}{'max':>8}"
+        f"{'scenario':<16}{'rnd':>3}{'req/s':>9}{'p50 ms':>8}{'p90':>8}{'p99':>8}{'max':>8}"
         f"   {'200s/sent':<13}{'nonempty':>8}   {'srv':>5}{'pg':>6}{'gen':>6}{'rest':>6} cpu"
     )
 
@@ -626,7 +626,7 @@ def report(measurements: list[Measurement], args: argparse.Namespace) -> bool:
     ):
         a, b = rps[top], rps[bottom]
         if a is not None and b is not None:
-            print(f"  {top:>12} / {bottom:<11} = {a:5.0f} / {b:5.0f} = {a / b:6.1%}{label}")
+            print(f"  {top:>15} / {bottom:<11} = {a:5.0f} / {b:5.0f} = {a / b:6.1%}{label}")
 
     def verdict(ok: bool | None) -> str:
         return "SKIP" if ok is None else ("PASS" if ok else "FAIL")
