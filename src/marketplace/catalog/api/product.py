@@ -108,39 +108,29 @@ async def _product_read(
 
 
 async def _summaries(
-    uow: UoW, products: Sequence[Any], languages: Sequence[str]
+    uow: UoW, products: Sequence[Product], languages: Sequence[str]
 ) -> list[ProductSummary]:
-    """List rows with one query per related table, never one per product. `products` are
-    browse rows (vendor name joined in) or Product instances (the vendor's own list)."""
+    """The vendor's own list rows, with one query per related table, never one per product
+    (public browse pages are built from plain rows: `bodies.page_body`)."""
     ids = [p.id for p in products]
-    joined = bool(products) and hasattr(products[0], "vendor_name")
-    listings = {} if joined else await repo.listings(uow.session, [p.vendor_id for p in products])
+    listings = await repo.listings(uow.session, [p.vendor_id for p in products])
     images = await images_for(uow.session, ids)
     summaries = []
     for product in products:
         localized = localize(
             default_language=product.language,
             title=product.title,
-            description="",  # not shown in lists, and not loaded (see `browse`)
+            description="",  # not shown in lists
             translations=product.translations,
             wanted=languages,
         )
         first: ImageRead | None = next(iter(images.get(product.id, [])), None)
-        vendor = (
-            VendorRef(
-                id=product.vendor_id,
-                name=product.vendor_name or "",
-                slug=product.vendor_slug or "",
-            )
-            if joined
-            else _vendor_ref(listings.get(product.vendor_id), product.vendor_id)
-        )
         summaries.append(
             ProductSummary(
                 id=product.id,
                 title=localized.title,
                 language=localized.language,
-                vendor=vendor,
+                vendor=_vendor_ref(listings.get(product.vendor_id), product.vendor_id),
                 category_id=product.category_id,
                 price=MoneySchema(amount=product.min_price_amount, currency=product.currency),
                 price_max=MoneySchema(amount=product.max_price_amount, currency=product.currency),
