@@ -36,12 +36,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from marketplace.catalog.domain.images import VISIBLE_STATUSES
 from marketplace.catalog.domain.product import Sort, fts5_query, tsquery
 from marketplace.catalog.models import Category, Product, ProductImage, VendorListing
 from marketplace.platform.pagination import PageParams, SortKey, decode_cursor, encode_cursor
-
-# Images a page shows (see `service.images.VISIBLE_STATUSES`).
-SHOWN_IMAGE_STATUSES = ("processing", "ready")
 
 # Table columns, not ORM attributes: the statement compiles and runs as plain Core.
 _p: Any = Product.__table__.c
@@ -125,7 +123,7 @@ def _first_image(postgres: bool) -> Any:
         )
         .where(
             image.product_id == _p.id,
-            image.status.in_(SHOWN_IMAGE_STATUSES),
+            image.status.in_(VISIBLE_STATUSES),
         )
         .order_by(image.position, image.id)
         .limit(1)

@@ -10,6 +10,7 @@ from sqlalchemy import JSON, String, bindparam, delete, func, select, text, type
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from marketplace.catalog.domain.images import VISIBLE_STATUSES
 from marketplace.catalog.models import Product, ProductImage, Variant, VendorListing
 
 
@@ -187,7 +188,7 @@ def product_page_query(dialect: str) -> Any:
             "alt_text": _i.alt_text,
             "position": _i.position,
         },
-        (_i.product_id == _p.id) & _i.status.in_(("processing", "ready")),
+        (_i.product_id == _p.id) & _i.status.in_(VISIBLE_STATUSES),
         [_i.position, _i.id],
     )
     return (
