@@ -494,3 +494,48 @@ async def test_the_product_page_is_the_json_of_its_response_model(
         ("HAT-BLUE", False),
     ]
     assert [i["id"] for i in page.json()["images"]] == ["img_1", "img_2"]
+
+
+async def test_pages_with_filters_join_up_to_the_whole_list_for_every_sort(
+    client: httpx.AsyncClient, container: Container, vendor: MadeVendor, category: Category
+) -> None:
+    child = await create_category(container, name="Hats", parent=category)
+    elsewhere = await create_category(container, name="Kitchen")
+    for i in range(14):
+        await create_product(
+            container,
+            vendor,
+            child if i % 2 else category,
+            title=f"wool {'hat' if i % 3 else 'scarf'} {i}",
+            price=1000 + 100 * (i % 5),
+            quantity=0 if i % 4 == 0 else 3,
+        )
+    await create_product(container, vendor, elsewhere, title="wool pot", price=1200)
+    filters = {
+        "q": "wool",
+        "category": category.slug,
+        "currency": "EUR",
+        "min_price": 1100,
+        "max_price": 1400,
+        "in_stock": "true",
+    }
+
+    for sort in ("relevance", "price_asc", "price_desc", "newest", "rating"):
+        whole = await client.get("/v1/products", params={**filters, "sort": sort, "limit": 100})
+        assert whole.status_code == 200, whole.text
+        expected = [p["id"] for p in whole.json()["data"]]
+        paged: list[str] = []
+        cursor = None
+        while True:
+            params: dict[str, Any] = {**filters, "sort": sort, "limit": 2}
+            if cursor:
+                params["cursor"] = cursor
+            page = (await client.get("/v1/products", params=params)).json()
+            paged += [p["id"] for p in page["data"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+
+        assert paged == expected, sort
+        # 1100-1400 EUR, in stock, in the category or below: 8 of the 14
+        assert len(expected) == 8, sort
