@@ -1,5 +1,5 @@
 """Cached bodies of public read endpoints: invalidated by generation, filled once per key,
-refreshed in the background before anyone has to wait for them.
+refreshed in the background so that nobody waits for them at expiry.
 
 A group (say "catalog") has a generation number kept in the process's cache (Redis when
 configured, so every process sees it); a cached body is stored under the generation that
