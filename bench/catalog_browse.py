@@ -9,6 +9,10 @@ What it measures, on one uvicorn worker serving the real application
 * browse-cold, product-cold: the same requests to a second application server whose read
   cache is off (`MARKETPLACE_READ_CACHE_SECONDS=0`): every answer computed from the database,
   printed for information (the targets judge the application as deployed, cache on)
+* browse-expiring: the browse requests to a third server whose cached bodies live 15 s
+  (`MARKETPLACE_READ_CACHE_SECONDS=15`), so the bodies stored during the warm-up all pass
+  their TTL while it is measured (at 20 s warm-up included, with the defaults): what an
+  expiry wave costs readers (stale-while-revalidate), for information
 * ceiling: `GET /ceiling` on `bench/ceiling_app.py`, also one uvicorn worker: the same
   FastAPI + SQLAlchemy async + asyncpg stack running one indexed 20-row SELECT and nothing
   else. (`/ceiling/raw`, the same query on a bare asyncpg pool, is printed for information.)
@@ -86,7 +90,16 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 CHUNK = 10_000
 
-SCENARIOS = ["ceiling", "ceiling-raw", "browse", "product", "browse-cold", "product-cold"]
+SCENARIOS = [
+    "ceiling",
+    "ceiling-raw",
+    "browse",
+    "product",
+    "browse-cold",
+    "product-cold",
+    "browse-expiring",
+]
+EXPIRING_TTL_SECONDS = 15
 TARGET_RATIO = 0.50
 NOISY_REST_PERCENT = 25.0
 TARGET_P99_MS = 50.0
@@ -560,7 +573,7 @@ def _fmt_row(m: Measurement) -> str:
     ok = r["statuses"].get("200", 0)
     good = ok - r["empty"]
     return (
-        f"{m.scenario:<14}{m.round:>3}{r['rps']:>9.0f}{r['p50_ms']:>8.1f}{r['p90_ms']:>8.1f}"
+        f"{m.scenario:<16}{m.round:>3}{r['rps']:>9.0f}{r['p50_ms']:>8.1f}{r['p90_ms']:>8.1f}"
         f"{r['p99_ms']:>8.1f}{r['max_ms']:>8.1f}   {ok:>6}/{r['requests'] + r['errors']:<6}"
         f"{good:>8}   {m.cpu['server']:>4.0f}%{m.cpu['postgres']:>5.0f}%"
         f"{m.cpu['loadgen']:>5.0f}%{m.cpu['rest']:>5.0f}%"
@@ -569,7 +582,7 @@ def _fmt_row(m: Measurement) -> str:
 
 def _header() -> str:
     return (
-        f"{'scenario':<14}{'rnd':>3}{'req/s':>9}{'p50 ms':>8}{'p90':>8}{'p99':>8}{'max':>8}"
+        f"{'scenario':<16}{'rnd':>3}{'req/s':>9}{'p50 ms':>8}{'p90':>8}{'p99':>8}{'max':>8}"
         f"   {'200s/sent':<13}{'nonempty':>8}   {'srv':>5}{'pg':>6}{'gen':>6}{'rest':>6} cpu"
     )
 
@@ -605,11 +618,16 @@ def report(measurements: list[Measurement], args: argparse.Namespace) -> bool:
         ("product", "ceiling", ""),
         ("browse-cold", "ceiling", "  (read cache off, for information)"),
         ("product-cold", "ceiling", "  (read cache off, for information)"),
+        (
+            "browse-expiring",
+            "ceiling",
+            f"  (bodies live {EXPIRING_TTL_SECONDS} s, for information)",
+        ),
         ("ceiling", "ceiling-raw", "  (SQLAlchemy engine vs bare asyncpg pool)"),
     ):
         a, b = rps[top], rps[bottom]
         if a is not None and b is not None:
-            print(f"  {top:>12} / {bottom:<11} = {a:5.0f} / {b:5.0f} = {a / b:6.1%}{label}")
+            print(f"  {top:>15} / {bottom:<11} = {a:5.0f} / {b:5.0f} = {a / b:6.1%}{label}")
 
     def verdict(ok: bool | None) -> str:
         return "SKIP" if ok is None else ("PASS" if ok else "FAIL")
@@ -702,6 +720,17 @@ async def run(args: argparse.Namespace, database: str) -> int:
         },
         logs,
     )
+    expiring = await start_server(
+        "app-expiring",
+        ["marketplace.app:create_app_from_env"],
+        {
+            "MARKETPLACE_DATABASE_URL": sa_url,
+            "MARKETPLACE_LOG_LEVEL": "WARNING",
+            "MARKETPLACE_ENV": "development",
+            "MARKETPLACE_READ_CACHE_SECONDS": str(EXPIRING_TTL_SECONDS),
+        },
+        logs,
+    )
     ceiling = await start_server(
         "ceiling",
         ["ceiling_app:create_app", "--app-dir", str(BENCH)],
@@ -709,7 +738,8 @@ async def run(args: argparse.Namespace, database: str) -> int:
         logs,
     )
     print(
-        f"servers: app :{app.port}, app without read cache :{cold.port}, ceiling "
+        f"servers: app :{app.port}, app without read cache :{cold.port}, app with "
+        f"{EXPIRING_TTL_SECONDS} s bodies :{expiring.port}, ceiling "
         f":{ceiling.port} (one uvicorn worker each; logs {logs})"
     )
     scenarios = [
@@ -721,6 +751,7 @@ async def run(args: argparse.Namespace, database: str) -> int:
         Scenario("browse-cold", cold, seeded.browse_paths, '"data":[{', '"data":[]'),
         Scenario("product-cold", cold, [f"/v1/products/{pid}" for pid in seeded.product_ids],
                  '"variants":[{'),
+        Scenario("browse-expiring", expiring, seeded.browse_paths, '"data":[{', '"data":[]'),
     ]  # fmt: skip
     scenarios = [s for s in scenarios if s.name in args.scenarios]
     try:
@@ -742,6 +773,7 @@ async def run(args: argparse.Namespace, database: str) -> int:
     finally:
         stop_server(app)
         stop_server(cold)
+        stop_server(expiring)
         stop_server(ceiling)
     passed = report(measurements, args)
     return 0 if passed else 1

@@ -386,3 +386,156 @@ async def test_deleted_products_stock_is_retired_and_renamed_skus_keep_their_sto
     await client.delete(f"/v1/vendors/{vendor.id}/products/{created['id']}", headers=headers)
     after = (await client.get(f"/v1/vendors/{vendor.id}/inventory", headers=headers)).json()
     assert after["data"] == []
+
+
+async def test_list_rows_show_the_first_shown_image_and_unknown_categories_are_refused(
+    client: httpx.AsyncClient, container: Container, vendor: MadeVendor, category: Category
+) -> None:
+    hat = await create_product(container, vendor, category, title="Wool hat")
+    bare = await create_product(container, vendor, category, title="Wool scarf")
+    await add_images(container, vendor, hat.id, [("img_b", 1, "ready", None)])
+    await add_images(container, vendor, hat.id, [("img_a", 0, "ready", "A red hat")])
+    # An upload not confirmed is never shown.
+    await add_images(container, vendor, bare.id, [("img_pending", 0, "pending", None)])
+
+    listed = (await client.get("/v1/products", params={"category": category.slug})).json()
+    unknown = await client.get("/v1/products", params={"category": "no-such-shelf", "q": "wool"})
+
+    assert {p["id"]: p["image"] for p in listed["data"]} == {
+        bare.id: None,
+        hat.id: {
+            "id": "img_a",
+            "url": "/media/img_a.webp",
+            "thumbnails": {"200": "/media/img_a-200.webp"},
+            "alt_text": "A red hat",
+            "position": 0,
+        },
+    }
+    assert unknown.status_code == 422
+    assert [(e["loc"], e["code"]) for e in unknown.json()["errors"]] == [
+        (["query", "category"], "unknown_category")
+    ]
+
+
+async def add_images(
+    container: Container,
+    vendor: MadeVendor,
+    product_id: str,
+    images: list[tuple[str, int, str, str | None]],
+) -> None:
+    """Image rows as the upload flow leaves them: (id, position, status, alt text)."""
+    from marketplace.catalog.models import ProductImage
+    from marketplace.platform.clock import utcnow
+
+    now = utcnow()
+    async with container.uow_factory() as uow:
+        for image_id, position, status, alt in images:
+            uow.session.add(
+                ProductImage(
+                    id=image_id,
+                    product_id=product_id,
+                    vendor_id=vendor.id,
+                    key=f"k/{image_id}",
+                    url=f"/media/{image_id}.webp",
+                    content_type="image/webp",
+                    width=10,
+                    height=10,
+                    bytes=100,
+                    alt_text=alt,
+                    position=position,
+                    thumbnails={"200": f"k/{image_id}-200"},
+                    thumbnail_urls={"200": f"/media/{image_id}-200.webp"},
+                    status=status,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        await uow.commit()
+
+
+@pytest.mark.parametrize("language", [None, "de-AT,en;q=0.5", "fr"])
+async def test_the_product_page_is_the_json_of_its_response_model(
+    client: httpx.AsyncClient,
+    container: Container,
+    vendor: MadeVendor,
+    category: Category,
+    language: str | None,
+) -> None:
+    from marketplace.catalog.api.product import _product_read
+    from marketplace.catalog.domain.product import accepted_languages
+    from marketplace.catalog.models import Product
+
+    body = product_body(category.id)
+    body["variants"][0]["attributes"] = {"colour": "red", "size": 58, "weight": 0.25, "wool": True}
+    body["variants"][0]["regional_prices"] = {"GBP": 2100}
+    created = await client.post(
+        f"/v1/vendors/{vendor.id}/products",
+        json=body,
+        headers=auth_headers(container, vendor.owner),
+    )
+    pid = created.json()["id"]
+    await add_images(
+        container, vendor, pid, [("img_2", 2, "processing", None), ("img_1", 1, "ready", "Red")]
+    )
+    headers = {"Accept-Language": language} if language else {}
+
+    page = await client.get(f"/v1/products/{pid}", headers=headers)
+    async with container.uow_factory() as uow:
+        product = await uow.session.get(Product, pid)
+        assert product is not None
+        model = await _product_read(
+            uow, product, languages=accepted_languages(language), insider=False
+        )
+
+    assert page.status_code == 200
+    assert page.content == model.model_dump_json().encode()
+    assert [(v["sku"], v["in_stock"]) for v in page.json()["variants"]] == [
+        ("HAT-RED", True),
+        ("HAT-BLUE", False),
+    ]
+    assert [i["id"] for i in page.json()["images"]] == ["img_1", "img_2"]
+
+
+async def test_pages_with_filters_join_up_to_the_whole_list_for_every_sort(
+    client: httpx.AsyncClient, container: Container, vendor: MadeVendor, category: Category
+) -> None:
+    child = await create_category(container, name="Hats", parent=category)
+    elsewhere = await create_category(container, name="Kitchen")
+    for i in range(14):
+        await create_product(
+            container,
+            vendor,
+            child if i % 2 else category,
+            title=f"wool {'hat' if i % 3 else 'scarf'} {i}",
+            price=1000 + 100 * (i % 5),
+            quantity=0 if i % 4 == 0 else 3,
+        )
+    await create_product(container, vendor, elsewhere, title="wool pot", price=1200)
+    filters = {
+        "q": "wool",
+        "category": category.slug,
+        "currency": "EUR",
+        "min_price": 1100,
+        "max_price": 1400,
+        "in_stock": "true",
+    }
+
+    for sort in ("relevance", "price_asc", "price_desc", "newest", "rating"):
+        whole = await client.get("/v1/products", params={**filters, "sort": sort, "limit": 100})
+        assert whole.status_code == 200, whole.text
+        expected = [p["id"] for p in whole.json()["data"]]
+        paged: list[str] = []
+        cursor = None
+        while True:
+            params: dict[str, Any] = {**filters, "sort": sort, "limit": 2}
+            if cursor:
+                params["cursor"] = cursor
+            page = (await client.get("/v1/products", params=params)).json()
+            paged += [p["id"] for p in page["data"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+
+        assert paged == expected, sort
+        # 1100-1400 EUR, in stock, in the category or below: 8 of the 14
+        assert len(expected) == 8, sort

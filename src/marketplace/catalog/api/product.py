@@ -6,14 +6,15 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 from starlette.types import Scope
 
+from marketplace.catalog.api.bodies import page_body, product_body
 from marketplace.catalog.domain.product import Sort, accepted_languages, localize, search_terms
 from marketplace.catalog.models import Product, Variant, VendorListing
 from marketplace.catalog.repository import category as category_repo
 from marketplace.catalog.repository import product as repo
-from marketplace.catalog.repository.browse import BrowseFilters, browse
+from marketplace.catalog.repository.browse import BrowseFilters, browse_page
 from marketplace.catalog.schemas.product import (
     ImageRead,
     ProductCreate,
@@ -30,7 +31,7 @@ from marketplace.catalog.service.images import images_for
 from marketplace.identity.public import VendorAccess, vendor_permission
 from marketplace.inventory import public as inventory
 from marketplace.platform.errors import ValidationFailed
-from marketplace.platform.http import ReadCacheDep, UoW
+from marketplace.platform.http import UoW
 from marketplace.platform.money import MoneySchema
 from marketplace.platform.pagination import Page, PageQuery, SortKey, paginate
 
@@ -107,39 +108,29 @@ async def _product_read(
 
 
 async def _summaries(
-    uow: UoW, products: Sequence[Any], languages: Sequence[str]
+    uow: UoW, products: Sequence[Product], languages: Sequence[str]
 ) -> list[ProductSummary]:
-    """List rows with one query per related table, never one per product. `products` are
-    browse rows (vendor name joined in) or Product instances (the vendor's own list)."""
+    """The vendor's own list rows, with one query per related table, never one per product
+    (public browse pages are built from plain rows: `bodies.page_body`)."""
     ids = [p.id for p in products]
-    joined = bool(products) and hasattr(products[0], "vendor_name")
-    listings = {} if joined else await repo.listings(uow.session, [p.vendor_id for p in products])
+    listings = await repo.listings(uow.session, [p.vendor_id for p in products])
     images = await images_for(uow.session, ids)
     summaries = []
     for product in products:
         localized = localize(
             default_language=product.language,
             title=product.title,
-            description="",  # not shown in lists, and not loaded (see `browse`)
+            description="",  # not shown in lists
             translations=product.translations,
             wanted=languages,
         )
         first: ImageRead | None = next(iter(images.get(product.id, [])), None)
-        vendor = (
-            VendorRef(
-                id=product.vendor_id,
-                name=product.vendor_name or "",
-                slug=product.vendor_slug or "",
-            )
-            if joined
-            else _vendor_ref(listings.get(product.vendor_id), product.vendor_id)
-        )
         summaries.append(
             ProductSummary(
                 id=product.id,
                 title=localized.title,
                 language=localized.language,
-                vendor=vendor,
+                vendor=_vendor_ref(listings.get(product.vendor_id), product.vendor_id),
                 category_id=product.category_id,
                 price=MoneySchema(amount=product.min_price_amount, currency=product.currency),
                 price_max=MoneySchema(amount=product.max_price_amount, currency=product.currency),
@@ -157,8 +148,8 @@ _PRODUCTS = "/v1/products"
 
 def read_key(scope: Scope) -> tuple[str, str] | None:
     """The read-cache key of a public catalog read (browse or a product page), from the raw
-    request: the same for the handler that stores a body and for `CachedReadsMiddleware`,
-    which serves it before routing."""
+    request: `CachedReadsMiddleware` serves and stores these answers around the handlers,
+    which only compute them."""
     path: str = scope["path"]
     if path == _PRODUCTS:
         kind = "browse"
@@ -176,21 +167,13 @@ def read_key(scope: Scope) -> tuple[str, str] | None:
     return "catalog", f"{kind}:{path}?{urlencode(sorted(query))}|{languages}"
 
 
-def _cache_key(request: Request) -> str:
-    found = read_key(request.scope)
-    assert found is not None, "a cached read route without a read key"
-    return found[1]
-
-
 def _json(body: bytes) -> Response:
     return Response(body, media_type="application/json")
 
 
 @router.get("/products", summary="Browse and search products", response_model=Page[ProductSummary])
 async def browse_products(
-    request: Request,
     uow: UoW,
-    read_cache: ReadCacheDep,
     page: PageQuery,
     accept_language: AcceptLanguage = None,
     q: Annotated[str | None, Query(max_length=200, description="search words")] = None,
@@ -206,51 +189,27 @@ async def browse_products(
     sort: Annotated[Sort, Query()] = "relevance",
 ) -> Response:
     languages = accepted_languages(accept_language)
-    key = _cache_key(request)
-    cached = await read_cache.lookup("catalog", key)
-    if cached is not None and cached.body is not None:
-        return _json(cached.body)
     if (min_price is not None or max_price is not None) and currency is None:
         raise ValidationFailed.on_field(
             ["query", "currency"], "price filters need the currency they are in", "missing"
         )
-    category_path = None
-    if category:
-        category_path = await category_repo.path_of(uow.session, category)
-        if category_path is None:
-            raise ValidationFailed.on_field(
-                ["query", "category"], "no such category", "unknown_category"
-            )
-    terms = search_terms(q) if q else []
-    query = browse(
-        uow.dialect,
-        BrowseFilters(
-            terms=terms,
-            category_path=category_path,
-            vendor_id=vendor,
-            currency=currency,
-            min_price=min_price,
-            max_price=max_price,
-            in_stock=in_stock,
-            min_rating=int(min_rating * 100) if min_rating is not None else None,
-        ),
-        sort,
+    filters = BrowseFilters(
+        terms=search_terms(q) if q else [],
+        category=category or None,
+        vendor_id=vendor,
+        currency=currency,
+        min_price=min_price,
+        max_price=max_price,
+        in_stock=in_stock,
+        min_rating=int(min_rating * 100) if min_rating is not None else None,
     )
-    rows, cursor = await paginate(
-        uow.session,
-        query.stmt,
-        keys=query.keys,
-        params=page,
-        cursor_of=query.cursor_of,
-        rows=True,
-    )
-    body = (
-        Page(data=await _summaries(uow, rows, languages), next_cursor=cursor)
-        .model_dump_json()
-        .encode()
-    )
-    await read_cache.store("catalog", cached, key, body)
-    return _json(body)
+    rows, cursor = await browse_page(uow.session, filters, sort, page)
+    # The category is resolved inside the query; only an empty page can mean it is unknown.
+    if category and not rows and await category_repo.path_of(uow.session, category) is None:
+        raise ValidationFailed.on_field(
+            ["query", "category"], "no such category", "unknown_category"
+        )
+    return _json(page_body(rows, cursor, languages))
 
 
 @router.get(
@@ -260,23 +219,17 @@ async def browse_products(
 )
 async def get_product(
     pid: str,
-    request: Request,
     uow: UoW,
-    read_cache: ReadCacheDep,
     accept_language: AcceptLanguage = None,
 ) -> Response:
     languages = accepted_languages(accept_language)
-    key = _cache_key(request)
-    cached = await read_cache.lookup("catalog", key)
-    if cached is not None and cached.body is not None:
-        return _json(cached.body)
-    product = await repo.visible_product(uow.session, pid)
-    if product is None:
+    row = await repo.product_page(uow.session, pid)
+    if row is None:
         raise service.ProductNotFound()
-    read = await _product_read(uow, product, languages=languages, insider=False)
-    body = read.model_dump_json().encode()
-    await read_cache.store("catalog", cached, key, body)
-    return _json(body)
+    ids = [v["id"] for v in row.variants]
+    levels = await inventory.availability(uow, ids) if ids else {}
+    in_stock = {variant_id: level.in_stock for variant_id, level in levels.items()}
+    return _json(product_body(row, in_stock, languages))
 
 
 @router.post("/vendors/{vid}/products", status_code=201, summary="Create a product")

@@ -20,6 +20,8 @@ THUMBNAIL_SIZES: tuple[int, ...] = (200, 800)
 # A presigned upload link is short-lived; an unconfirmed upload is purged after a day.
 PRESIGN_EXPIRES_SECONDS = 15 * 60
 PENDING_RETENTION_HOURS = 24
+# Shown to shoppers: a confirmed upload, whether or not its thumbnails are made yet.
+VISIBLE_STATUSES = ("processing", "ready")
 
 Format = Literal["JPEG", "PNG", "WEBP"]
 ALLOWED_FORMATS: tuple[Format, ...] = ("JPEG", "PNG", "WEBP")

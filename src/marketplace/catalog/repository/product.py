@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import JSON, String, bindparam, delete, func, select, text, type_coerce, update
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from marketplace.catalog.models import Product, Variant, VendorListing
+from marketplace.catalog.domain.images import VISIBLE_STATUSES
+from marketplace.catalog.models import Product, ProductImage, Variant, VendorListing
 
 
 async def vendor_product(session: AsyncSession, vendor_id: str, product_id: str) -> Product | None:
@@ -15,12 +19,6 @@ async def vendor_product(session: AsyncSession, vendor_id: str, product_id: str)
         select(Product).where(
             Product.id == product_id, Product.vendor_id == vendor_id, Product.deleted_at.is_(None)
         )
-    )
-
-
-async def visible_product(session: AsyncSession, product_id: str) -> Product | None:
-    return await session.scalar(
-        select(Product).where(Product.id == product_id, Product.visible.is_(True))
     )
 
 
@@ -132,3 +130,94 @@ async def products_by_ids(session: AsyncSession, product_ids: Sequence[str]) -> 
     if not product_ids:
         return []
     return (await session.scalars(select(Product).where(Product.id.in_(set(product_ids))))).all()
+
+
+# --- the public product page in one statement ---------------------------------------------
+_p: Any = Product.__table__.c
+_v: Any = Variant.__table__.c
+_i: Any = ProductImage.__table__.c
+_l: Any = VendorListing.__table__.c
+
+
+def _json_list(postgres: bool, fields: dict[str, Any], where: Any, order: Sequence[Any]) -> Any:
+    """A JSON array of one object per matching row, in `order` (`[]` when none)."""
+    pairs = [part for name, value in fields.items() for part in (name, value)]
+    if postgres:
+        return func.coalesce(
+            select(func.json_agg(aggregate_order_by(func.json_build_object(*pairs), *order)))
+            .where(where)
+            .scalar_subquery(),
+            text("'[]'::json"),
+        )
+    # SQLite aggregates rows in the order its subquery gives them; json() keeps each
+    # object JSON (a subquery's column would otherwise arrive as a string).
+    ordered = select(func.json_object(*pairs).label("item")).where(where).order_by(*order)
+    inner = ordered.subquery()
+    return select(func.json_group_array(func.json(inner.c.item))).scalar_subquery()
+
+
+def _nested(postgres: bool, column: Any) -> Any:
+    return column if postgres else func.json(column)
+
+
+@functools.lru_cache(maxsize=4)
+def product_page_query(dialect: str) -> Any:
+    """A visible product's page (`:product_id`): its columns, its vendor's name, its live
+    variants and shown images as JSON arrays in display order; one statement, built once."""
+    postgres = dialect == "postgresql"
+    variants = _json_list(
+        postgres,
+        {
+            "id": _v.id,
+            "sku": _v.sku,
+            "attributes": _nested(postgres, _v.attributes),
+            "price_amount": _v.price_amount,
+            "price_currency": _v.price_currency,
+            "regional_prices": _nested(postgres, _v.regional_prices),
+            "in_stock": _v.in_stock,
+        },
+        (_v.product_id == _p.id) & _v.deleted_at.is_(None),
+        [_v.position, _v.id],
+    )
+    images = _json_list(
+        postgres,
+        {
+            "id": _i.id,
+            "url": _i.url,
+            "thumbnails": _nested(postgres, _i.thumbnail_urls),
+            "alt_text": _i.alt_text,
+            "position": _i.position,
+        },
+        (_i.product_id == _p.id) & _i.status.in_(VISIBLE_STATUSES),
+        [_i.position, _i.id],
+    )
+    return (
+        select(
+            _p.id,
+            _p.vendor_id,
+            _p.category_id,
+            _p.status,
+            _p.language,
+            _p.title,
+            _p.description,
+            _p.translations,
+            _p.rating_count,
+            _p.rating_score,
+            _p.created_at,
+            _p.updated_at,
+            _l.name.label("vendor_name"),
+            _l.slug.label("vendor_slug"),
+            type_coerce(variants, JSON).label("variants"),
+            type_coerce(images, JSON).label("images"),
+        )
+        .select_from(Product.__table__)
+        .outerjoin(VendorListing.__table__, _l.vendor_id == _p.vendor_id)
+        .where(_p.id == bindparam("product_id", type_=String), _p.visible.is_(True))
+    )
+
+
+async def product_page(session: AsyncSession, product_id: str) -> Any | None:
+    """The row of `product_page_query`, or None if no such visible product."""
+    dialect = session.get_bind().dialect.name
+    stmt = product_page_query(dialect)
+    return (await session.execute(stmt, {"product_id": product_id})).first()

@@ -37,6 +37,7 @@ from marketplace.catalog.domain.images import (
     PENDING_RETENTION_HOURS,
     PRESIGN_EXPIRES_SECONDS,
     THUMBNAIL_SIZES,
+    VISIBLE_STATUSES,
     Format,
     ImageRejected,
     accepted_format,
@@ -71,7 +72,6 @@ ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 THUMBNAIL_JOB = "catalog.make_thumbnails"
 PURGE_JOB = "catalog.purge_pending_images"
-VISIBLE_STATUSES = ("processing", "ready")
 FILE_LOC = ("body", "file")
 
 _SRGB = ImageCms.createProfile("sRGB")
