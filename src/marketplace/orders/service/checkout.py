@@ -339,6 +339,26 @@ def _shares(
     return shares
 
 
+SETTLED_KEY: Final = "orders.checkout.settled"
+
+
+@dataclass(frozen=True, slots=True)
+class SettledOrder:
+    """An order this unit of work has just paid, as it now is, with its parts."""
+
+    order: Order
+    vendor_orders: list[VendorOrder]
+    items: list[OrderItem]
+
+
+def settled_order(uow: UnitOfWork, order_id: str) -> SettledOrder | None:
+    """The order `order_id` if this unit of work has just paid it (`settle`), else None."""
+    found = uow.extras.get(SETTLED_KEY)
+    if isinstance(found, SettledOrder) and found.order.id == order_id:
+        return found
+    return None
+
+
 async def place_order(
     uow: UnitOfWork,
     gateways: payments.Gateways,
@@ -375,13 +395,8 @@ async def place_order(
             reservation_id=reservation.id,
             now=now,
         )
-        # Parents first: the rows reference each other by foreign key, without ORM relationships
-        # to order the inserts.
-        uow.session.add(order)
-        await uow.session.flush()
-        uow.session.add_all(vendor_orders)
-        await uow.session.flush()
-        uow.session.add_all(lines)
+        # The payment first (its rows do not reference ours), so the order is inserted with
+        # its payment id instead of updated after.
         payment = await payments.start_payment(
             uow,
             order_id=order_id,
@@ -392,8 +407,16 @@ async def place_order(
             payment_method=request.payment_method,
             shares=_shares(vendor_orders, lines),
             idempotency_key=f"order:{order_id}",
+            new_order=True,
         )
         order.payment_id = payment.id
+        # Parents first: the rows reference each other by foreign key, without ORM relationships
+        # to order the inserts.
+        uow.session.add(order)
+        await uow.session.flush()
+        uow.session.add_all(vendor_orders)
+        await uow.session.flush()
+        uow.session.add_all(lines)
         await uow.commit()
     else:
         order_id = existing.id
@@ -513,7 +536,7 @@ async def _paid(uow: UnitOfWork, order_id: str, payment: payments.PaymentView) -
     if not await _secure_stock(uow, pending):
         await _sold_out(uow, pending, payment)
         return
-    if not await repo.move_order(
+    order = await repo.move_order_returning(
         uow.session,
         order_id,
         sources=["pending_payment"],
@@ -521,14 +544,13 @@ async def _paid(uow: UnitOfWork, order_id: str, payment: payments.PaymentView) -
         status="paid",
         payment_status="succeeded",
         paid_at=now,
-    ):
+    )
+    if order is None:
         return
-    order = await repo.order(uow.session, order_id)
-    assert order is not None
-    vendor_orders = await repo.vendor_orders_of(uow.session, [order_id])
-    await repo.move_vendor_orders(
+    # A vendor order of a pending order is pending itself: all of them move.
+    vendor_orders = await repo.move_vendor_orders_of(
         uow.session,
-        [v.id for v in vendor_orders],
+        order_id,
         sources=sources_of("processing"),
         target="processing",
         now=now,
@@ -538,6 +560,9 @@ async def _paid(uow: UnitOfWork, order_id: str, payment: payments.PaymentView) -
         with contextlib.suppress(CartClosed):
             await carts.mark_converted(uow, cart_id=order.cart_id, order_id=order_id)
     items = await repo.items_of(uow.session, [v.id for v in vendor_orders])
+    # The caller answering with the order reads these instead of reading them again; a
+    # vendor order paid just now has no shipments yet.
+    uow.extras[SETTLED_KEY] = SettledOrder(order, vendor_orders, items)
     repo.add_timeline(
         uow.session,
         [

@@ -50,6 +50,8 @@ from marketplace.platform.uow import UnitOfWork
 
 logger = logging.getLogger(__name__)
 
+_STARTED = "payments.started_payment"
+
 
 @dataclass(frozen=True, slots=True)
 class PaymentView:
@@ -136,16 +138,20 @@ async def start_payment(
     payment_method: str,
     shares: Sequence[VendorShare],
     idempotency_key: str,
+    new_order: bool = False,
 ) -> PaymentView:
     """Persist a pending payment with its shares (commission frozen per line) and the
     provider idempotency key derived from `idempotency_key`. No provider call.
 
-    Idempotent per `order_id`: a second call returns the first payment. 422 naming the field
+    Idempotent per `order_id`: a second call returns the first payment. A caller that
+    created the order in this very transaction says `new_order=True`, and the lookup of an
+    earlier payment is skipped (there cannot be one; the unique order id still guards). 422 naming the field
     when `sum(gross) != amount`, the provider is not enabled (`body.payment.provider`) or the
     payment method is not a token of that provider (`body.payment.payment_method`)."""
-    existing = await repo.payment_by_order(uow.session, order_id)
-    if existing is not None:
-        return payment_view(existing)
+    if not new_order:
+        existing = await repo.payment_by_order(uow.session, order_id)
+        if existing is not None:
+            return payment_view(existing)
     _validate(
         gateways_for(uow),
         provider=provider,
@@ -177,25 +183,25 @@ async def start_payment(
         succeeded_at=None,
     )
     uow.session.add(payment)
-    for share in shares:
-        uow.session.add(
-            PaymentShare(
-                vendor_order_id=share.vendor_order_id,
-                payment_id=payment.id,
-                vendor_id=share.vendor_id,
-                gross_amount=share.gross_amount,
-                tax_amount=share.tax_amount,
-                commission_amount=share.commission_amount,
-                commission_tax_amount=share.commission_tax_amount,
-                platform_discount_amount=share.platform_discount_amount,
-                refund_reserved_amount=0,
-                refunded_amount=0,
-                hold_status="none",
-                delivered_at=None,
-                release_at=None,
-                released_at=None,
-            )
+    uow.session.add_all(
+        PaymentShare(
+            vendor_order_id=share.vendor_order_id,
+            payment_id=payment.id,
+            vendor_id=share.vendor_id,
+            gross_amount=share.gross_amount,
+            tax_amount=share.tax_amount,
+            commission_amount=share.commission_amount,
+            commission_tax_amount=share.commission_tax_amount,
+            platform_discount_amount=share.platform_discount_amount,
+            refund_reserved_amount=0,
+            refunded_amount=0,
+            hold_status="none",
+            delivered_at=None,
+            release_at=None,
+            released_at=None,
         )
+        for share in shares
+    )
     try:
         await uow.session.flush()
         # Lines after their shares: PostgreSQL checks the foreign key per statement.
@@ -216,6 +222,9 @@ async def start_payment(
             # A concurrent checkout of the same order won the unique order_id.
             raise PaymentInProgress("a payment for this order already exists") from None
         raise
+    # The session's identity map holds rows weakly: keeping this one lets `confirm_payment`
+    # in the same unit of work find it without reading it again.
+    uow.extras[_STARTED] = payment
     return payment_view(payment)
 
 
@@ -235,7 +244,11 @@ async def confirm_payment(uow: UnitOfWork, gateways: Gateways, *, payment_id: st
     """Charge the customer. Commits the unit of work's read before calling the provider (the
     caller committed its own work first), records the outcome in the next transaction,
     which the caller commits. See `public` for the checkout protocol."""
-    payment = await repo.payment(uow.session, payment_id)
+    # The row as this unit of work last wrote or read it (no query when `start_payment` or
+    # `payment_of_order` just did): its status is decided again by the conditional UPDATE
+    # that records the outcome, so a stale "pending" can only lead to a charge the provider
+    # deduplicates by its key, never to a second capture.
+    payment = await uow.session.get(Payment, payment_id)
     if payment is None:
         raise PaymentNotFound(f"no payment {payment_id}")
     if payment.status != "pending":
@@ -261,7 +274,7 @@ async def confirm_payment(uow: UnitOfWork, gateways: Gateways, *, payment_id: st
         # provider's webhook settles it meanwhile if the charge went through.
         raise ProviderUnavailableError(str(error)) from error
     if result.status == "succeeded":
-        await record_success(
+        decided = await _record_success(
             uow,
             payment_id,
             provider_payment_id=result.provider_payment_id,
@@ -269,13 +282,15 @@ async def confirm_payment(uow: UnitOfWork, gateways: Gateways, *, payment_id: st
             fee=result.fee_amount,
         )
     else:
-        await record_failure(
+        decided = await _record_failure(
             uow,
             payment_id,
             provider_payment_id=result.provider_payment_id,
             code=result.failure_code,
             message=result.failure_message,
         )
+    if decided is not None:
+        return payment_view(decided)  # the row our UPDATE returned: current
     return await get_payment(uow, payment_id)
 
 
@@ -283,8 +298,18 @@ async def record_success(
     uow: UnitOfWork, payment_id: str, *, provider_payment_id: str | None, captured: int, fee: int
 ) -> bool:
     """pending → succeeded, with the capture posted and PaymentSucceeded published, once."""
+    decided = await _record_success(
+        uow, payment_id, provider_payment_id=provider_payment_id, captured=captured, fee=fee
+    )
+    return decided is not None
+
+
+async def _record_success(
+    uow: UnitOfWork, payment_id: str, *, provider_payment_id: str | None, captured: int, fee: int
+) -> Payment | None:
+    """`record_success`, answering with the row it changed (None: decided by someone else)."""
     now = utcnow()
-    if not await repo.leave_pending(
+    payment = await repo.leave_pending_returning(
         uow.session,
         payment_id,
         "succeeded",
@@ -293,7 +318,8 @@ async def record_success(
         captured_amount=captured,
         fee_amount=fee,
         succeeded_at=now,
-    ):
+    )
+    if payment is None:
         current = await repo.payment(uow.session, payment_id)
         if current is not None and current.status in {"canceled", "failed"}:
             # Charged after we gave up on it: money is at the provider that no order expects.
@@ -303,9 +329,7 @@ async def record_success(
                 current.status,
                 extra={"payment_id": payment_id, "provider_payment_id": provider_payment_id},
             )
-        return False
-    payment = await repo.payment(uow.session, payment_id)
-    assert payment is not None
+        return None
     if captured != payment.amount:
         logger.warning(
             "captured amount differs from the payment amount",
@@ -320,7 +344,7 @@ async def record_success(
             currency=payment.currency,
         )
     )
-    return True
+    return payment
 
 
 async def record_failure(
@@ -331,7 +355,21 @@ async def record_failure(
     code: str | None,
     message: str | None,
 ) -> bool:
-    if not await repo.leave_pending(
+    decided = await _record_failure(
+        uow, payment_id, provider_payment_id=provider_payment_id, code=code, message=message
+    )
+    return decided is not None
+
+
+async def _record_failure(
+    uow: UnitOfWork,
+    payment_id: str,
+    *,
+    provider_payment_id: str | None,
+    code: str | None,
+    message: str | None,
+) -> Payment | None:
+    payment = await repo.leave_pending_returning(
         uow.session,
         payment_id,
         "failed",
@@ -339,10 +377,9 @@ async def record_failure(
         provider_payment_id=provider_payment_id,
         failure_code=code,
         failure_message=message,
-    ):
-        return False
-    payment = await repo.payment(uow.session, payment_id)
-    assert payment is not None
+    )
+    if payment is None:
+        return None
     uow.publish(
         PaymentFailed(
             payment_id=payment.id,
@@ -351,7 +388,7 @@ async def record_failure(
             failure_message=message,
         )
     )
-    return True
+    return payment
 
 
 async def cancel_payment(uow: UnitOfWork, *, payment_id: str) -> None:

@@ -1,0 +1,160 @@
+"""Where a checkout's time goes, measured without a load test: SQL statements and process CPU
+per checkout, and (with `--profile`) a pyinstrument profile of the measured checkouts.
+
+The same database, seed and request bodies as `checkout.py`, but the application runs in this
+process (`httpx.ASGITransport`, no sockets, no job worker: jobs stay in the outbox) and the
+checkouts run one after another. Statements are counted by an engine listener and grouped by
+the transaction they ran in; CPU is this process's CPU time (`time.process_time`), which other
+load on a shared machine does not inflate the way it inflates wall-clock figures. The HTTP
+client's own share (building requests, reading answers) is included and is small.
+
+    .venv/bin/python bench/checkout_profile.py [--orders 300] [--warmup 30] [--profile]
+        [--statements]
+
+Needs PostgreSQL on 127.0.0.1:5432 (trust auth); `--profile` needs `pip install pyinstrument`
+(a sampling profiler that follows coroutines, which cProfile attributes wrongly).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from checkout import BIN, ROOT, app_env, bodies, seed
+from common import PG_ADMIN_URL, create_database, database_dsn, drop_database
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--orders", type=int, default=300, help="measured checkouts")
+    parser.add_argument("--warmup", type=int, default=30, help="checkouts before measuring")
+    parser.add_argument("--clients", type=int, default=4, help="customers (tokens) to rotate")
+    parser.add_argument("--vendors", type=int, default=20)
+    parser.add_argument("--products", type=int, default=10, help="per vendor")
+    parser.add_argument("--profile", action="store_true", help="profile with pyinstrument")
+    parser.add_argument(
+        "--statements", action="store_true", help="print the statements of one checkout"
+    )
+    parser.add_argument("--pg-admin-url", default=PG_ADMIN_URL)
+    return parser.parse_args(argv)
+
+
+async def measure(args: argparse.Namespace, seeded: dict[str, Any]) -> None:
+    import httpx
+    from sqlalchemy import event
+
+    from marketplace.app import create_app
+    from marketplace.settings import Settings
+
+    app = create_app(Settings(), run_jobs=False)
+    container = app.state.container
+    sync_engine = container.db.engine.sync_engine
+    statements: list[str] = []
+    transactions = [0]
+
+    @event.listens_for(sync_engine, "before_cursor_execute")
+    def _count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    @event.listens_for(sync_engine, "commit")
+    def _commit(_conn: Any) -> None:
+        transactions[0] += 1
+
+    payloads = bodies(seeded["shops"], args.warmup + args.orders + 1, random.Random(11))
+    tokens = seeded["tokens"][: args.clients]
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://bench") as client,
+    ):
+
+        async def one(index: int) -> None:
+            answer = await client.post(
+                "/v1/orders",
+                content=payloads[index],
+                headers={
+                    "Authorization": f"Bearer {tokens[index % len(tokens)]}",
+                    "Idempotency-Key": uuid.uuid4().hex,
+                    "Content-Type": "application/json",
+                },
+            )
+            if answer.status_code != 201 or '"status":"paid"' not in answer.text:
+                raise RuntimeError(f"checkout {index}: {answer.status_code} {answer.text[:300]}")
+
+        for index in range(args.warmup):
+            await one(index)
+        if args.statements:
+            statements.clear()
+            await one(args.warmup)
+            print(f"statements of one checkout ({len(statements)}):")
+            for number, text in enumerate(statements, 1):
+                print(f"  {number:3d} {' '.join(text.split())[:150]}")
+        statements.clear()
+        transactions[0] = 0
+        profiler = None
+        if args.profile:
+            from pyinstrument import Profiler
+
+            profiler = Profiler(interval=0.0005, async_mode="enabled")
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        if profiler is not None:
+            profiler.start()
+        for index in range(args.warmup + 1, args.warmup + 1 + args.orders):
+            await one(index)
+        if profiler is not None:
+            profiler.stop()
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    n = args.orders
+    kinds = Counter(text.split(None, 1)[0].upper() for text in statements)
+    print(
+        f"{n} sequential checkouts: {len(statements) / n:.1f} statements "
+        f"({', '.join(f'{k} {v / n:.1f}' for k, v in kinds.most_common())}), "
+        f"{transactions[0] / n:.1f} commits per checkout"
+    )
+    print(
+        f"process CPU {1000 * cpu / n:.2f} ms per checkout, wall {1000 * wall / n:.2f} ms "
+        f"(CPU-bound ceiling of one worker ~{n / cpu:.0f} orders/s)"
+        + (" [profiler on: CPU inflated]" if profiler else "")
+    )
+    if profiler is not None:
+        print(profiler.output_text(unicode=False, color=False, show_all=False))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    name = f"mk_bench_chp_{secrets.token_hex(4)}"
+    asyncio.run(create_database(args.pg_admin_url, name))
+    dsn = database_dsn(args.pg_admin_url, name)
+    data_dir = tempfile.mkdtemp(prefix="mk_bench_chp_")
+    env = app_env(dsn, data_dir)
+    # Jobs are not run here: an in-memory broker keeps the app from connecting to one.
+    env.pop("MARKETPLACE_BROKER_URL", None)
+    env.pop("MARKETPLACE_BROKER_QUEUE", None)
+    try:
+        subprocess.run([str(BIN / "marketplace"), "migrate"], env=env, check=True)
+        seed_args = argparse.Namespace(
+            vendors=args.vendors, products=args.products, clients=args.clients
+        )
+        seeded = asyncio.run(seed(env, seed_args))
+        asyncio.run(measure(args, seeded))
+    finally:
+        asyncio.run(drop_database(args.pg_admin_url, name))
+        shutil.rmtree(data_dir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT / "src"))
+    sys.exit(main())
