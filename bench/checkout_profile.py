@@ -29,7 +29,6 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from checkout import BIN, ROOT, app_env, bodies, seed

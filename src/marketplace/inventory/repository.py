@@ -395,6 +395,21 @@ async def close_reservation(
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
+async def close_reservation_returning(
+    session: AsyncSession, reservation_id: str, *, status: str, now: datetime
+) -> Reservation | None:
+    """`close_reservation`, answering with the closed row; None when it was not active (or
+    does not exist): then the caller reads it to learn why."""
+    found: Reservation | None = await session.scalar(
+        update(Reservation)
+        .where(Reservation.id == reservation_id, Reservation.status == "active")
+        .values(status=status, closed_at=now)
+        .returning(Reservation),
+        execution_options={"synchronize_session": False, "populate_existing": True},
+    )
+    return found
+
+
 async def expire_due_reservations(session: AsyncSession, *, now: datetime, limit: int) -> list[str]:
     """Expire up to `limit` active reservations past their expiry; returns the ids this call
     expired. Rows a commit or release is working on are skipped (PostgreSQL), not waited for:

@@ -143,8 +143,11 @@ async def _price(
     vendor_ids = list(dict.fromkeys(infos[item.variant_id].vendor_id for item in items))
     shipping: dict[str, vendors.ShippingOptionInfo] = {}
     windows: dict[str, int] = {}
+    # Every vendor of the cart, its options and the commission rules: one query each.
+    sellers = await vendors.vendor_infos(uow, vendor_ids)
+    options_of = await vendors.shipping_options_of(uow, vendor_ids)
     for vendor_id in vendor_ids:
-        vendor = await vendors.vendor_info(uow, vendor_id)
+        vendor = sellers.get(vendor_id)
         if vendor is None or not vendor.can_sell:
             raise _refuse(["body", "items"], f"vendor {vendor_id} is not selling", "vendor_closed")
         windows[vendor_id] = vendor.return_window_days
@@ -152,7 +155,7 @@ async def _price(
         loc: list[str | int] = ["body", "shipping_options", vendor_id]
         if option_id is None:
             raise _refuse(loc, "choose a shipping option for this vendor", "missing")
-        options = {o.id: o for o in await vendors.shipping_options(uow, vendor_id)}
+        options = {o.id: o for o in options_of[vendor_id]}
         option = options.get(option_id)
         if option is None:
             raise _refuse(loc, "no such shipping option", "unknown_shipping_option")
@@ -162,12 +165,15 @@ async def _price(
             raise _refuse(loc, "shipping is priced in another currency", "mixed_currencies")
         shipping[vendor_id] = option
 
-    rules: dict[str, vendors.AppliedCommission | None] = {}
-    for item in items:
-        info = infos[item.variant_id]
-        rules[item.variant_id] = await vendors.resolve_commission(
-            uow, vendor_id=info.vendor_id, category_path=info.category_path, at=now
-        )
+    resolved = await vendors.resolve_commissions(
+        uow,
+        sales=[
+            (infos[item.variant_id].vendor_id, infos[item.variant_id].category_path)
+            for item in items
+        ],
+        at=now,
+    )
+    rules = {item.variant_id: rule for item, rule in zip(items, resolved, strict=True)}
 
     def commission_of(line: LineInput, base: int) -> int:
         rule = rules[line.key]

@@ -117,7 +117,7 @@ async def append_many(
     if rows:
         # The table, not the mapped class: an ORM bulk insert leaves out the keys whose value
         # is None and splits the rows into one statement per set of columns.
-        await session.execute(insert(LedgerPosting.__table__), rows)
+        await session.execute(insert(LedgerPosting.__table__), rows)  # type: ignore[arg-type]
     return appended
 
 

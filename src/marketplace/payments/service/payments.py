@@ -145,9 +145,10 @@ async def start_payment(
 
     Idempotent per `order_id`: a second call returns the first payment. A caller that
     created the order in this very transaction says `new_order=True`, and the lookup of an
-    earlier payment is skipped (there cannot be one; the unique order id still guards). 422 naming the field
-    when `sum(gross) != amount`, the provider is not enabled (`body.payment.provider`) or the
-    payment method is not a token of that provider (`body.payment.payment_method`)."""
+    earlier payment is skipped (there cannot be one; the unique order id still guards).
+    422 naming the field when `sum(gross) != amount`, the provider is not enabled
+    (`body.payment.provider`) or the payment method is not a token of that provider
+    (`body.payment.payment_method`)."""
     if not new_order:
         existing = await repo.payment_by_order(uow.session, order_id)
         if existing is not None:
