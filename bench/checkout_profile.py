@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import pstats
 import random
 import secrets
 import shutil
@@ -29,6 +31,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from checkout import BIN, ROOT, app_env, bodies, seed
@@ -43,6 +46,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--vendors", type=int, default=20)
     parser.add_argument("--products", type=int, default=10, help="per vendor")
     parser.add_argument("--profile", action="store_true", help="profile with pyinstrument")
+    parser.add_argument(
+        "--by-package",
+        action="store_true",
+        help="CPU (cProfile self time) per package: sqlalchemy, asyncpg, fastapi, marketplace...",
+    )
     parser.add_argument(
         "--statements", action="store_true", help="print the statements of one checkout"
     )
@@ -62,6 +70,7 @@ async def measure(args: argparse.Namespace, seeded: dict[str, Any]) -> None:
     sync_engine = container.db.engine.sync_engine
     statements: list[str] = []
     transactions = [0]
+    checkouts = [0]
 
     @event.listens_for(sync_engine, "before_cursor_execute")
     def _count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
@@ -71,7 +80,11 @@ async def measure(args: argparse.Namespace, seeded: dict[str, Any]) -> None:
     def _commit(_conn: Any) -> None:
         transactions[0] += 1
 
-    payloads = bodies(seeded["shops"], args.warmup + args.orders + 1, random.Random(11))
+    @event.listens_for(sync_engine, "checkout")
+    def _checkout(*_: Any) -> None:
+        checkouts[0] += 1
+
+    payloads = bodies(seeded["shops"], args.warmup + args.orders + 21, random.Random(11))
     tokens = seeded["tokens"][: args.clients]
     transport = httpx.ASGITransport(app=app)
     async with (
@@ -100,35 +113,100 @@ async def measure(args: argparse.Namespace, seeded: dict[str, Any]) -> None:
             print(f"statements of one checkout ({len(statements)}):")
             for number, text in enumerate(statements, 1):
                 print(f"  {number:3d} {' '.join(text.split())[:150]}")
+        # The floor of the stack: an authenticated GET that reads one row (the user), through
+        # the same middleware, dependencies and client.
+        statements.clear()
+        cpu0 = time.process_time()
+        for index in range(args.orders):
+            answer = await client.get(
+                "/v1/me", headers={"Authorization": f"Bearer {tokens[index % len(tokens)]}"}
+            )
+            assert answer.status_code == 200, answer.text
+        floor = 1000 * (time.process_time() - cpu0) / args.orders
+        floor_statements = len(statements) / args.orders
+        counter = cProfile.Profile()
+        counter.enable()
+        for index in range(20):
+            await client.get(
+                "/v1/me", headers={"Authorization": f"Bearer {tokens[index % len(tokens)]}"}
+            )
+        counter.disable()
+        floor_calls = pstats.Stats(counter).total_calls / 20  # type: ignore[attr-defined]
+        print(
+            f"reference: GET /v1/me {floor:.2f} ms CPU, {floor_calls:,.0f} Python calls, "
+            f"{floor_statements:.1f} statements per request"
+        )
+        # Python function calls per checkout: deterministic, so unlike CPU time it compares
+        # two versions of the code on a busy machine.
+        counter = cProfile.Profile()
+        counter.enable()
+        for index in range(args.warmup + 1 + args.orders, args.warmup + 1 + args.orders + 20):
+            await one(index)
+        counter.disable()
+        calls = pstats.Stats(counter).total_calls / 20  # type: ignore[attr-defined]
         statements.clear()
         transactions[0] = 0
+        checkouts[0] = 0
         profiler = None
         if args.profile:
             from pyinstrument import Profiler
 
-            profiler = Profiler(interval=0.0005, async_mode="enabled")
+            # Not following awaits: time spent waiting for PostgreSQL shows up as the event
+            # loop's select(), and everything else is this process's own work.
+            profiler = Profiler(interval=0.0005, async_mode="disabled")
+        # CPU time, not wall time: waiting for PostgreSQL (epoll) is not our work.
+        by_package = cProfile.Profile(time.process_time) if args.by_package else None
         cpu0, wall0 = time.process_time(), time.perf_counter()
         if profiler is not None:
             profiler.start()
+        if by_package is not None:
+            by_package.enable()
         for index in range(args.warmup + 1, args.warmup + 1 + args.orders):
             await one(index)
         if profiler is not None:
             profiler.stop()
+        if by_package is not None:
+            by_package.disable()
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     n = args.orders
     kinds = Counter(text.split(None, 1)[0].upper() for text in statements)
     print(
         f"{n} sequential checkouts: {len(statements) / n:.1f} statements "
         f"({', '.join(f'{k} {v / n:.1f}' for k, v in kinds.most_common())}), "
-        f"{transactions[0] / n:.1f} commits per checkout"
+        f"{transactions[0] / n:.1f} commits and {checkouts[0] / n:.1f} connection checkouts "
+        "from the pool per checkout"
     )
     print(
         f"process CPU {1000 * cpu / n:.2f} ms per checkout, wall {1000 * wall / n:.2f} ms "
         f"(CPU-bound ceiling of one worker ~{n / cpu:.0f} orders/s)"
         + (" [profiler on: CPU inflated]" if profiler else "")
     )
+    print(f"Python function calls per checkout: {calls:,.0f}")
+    if by_package is not None:
+        print_packages(by_package, n)
     if profiler is not None:
         print(profiler.output_text(unicode=False, color=False, show_all=False))
+        print(profiler.output_text(unicode=False, color=False, flat=True))
+
+
+def print_packages(profile: cProfile.Profile, n: int) -> None:
+    """Self time per package (cProfile's self times are exact for coroutines too)."""
+    stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    totals: Counter[str] = Counter()
+    for (filename, _line, function), (_cc, _nc, tottime, _ct, _callers) in stats.items():
+        if "site-packages/" in filename:
+            package = filename.split("site-packages/", 1)[1].split("/", 1)[0]
+        elif "/marketplace/" in filename:
+            package = "marketplace." + filename.split("/marketplace/", 1)[1].split("/", 1)[0]
+        elif filename == "~":
+            package = "builtin:" + function.split(" ")[-1].strip("<>'")[:40]
+        else:
+            package = "stdlib:" + Path(filename).stem
+        totals[package] += tottime
+    whole = sum(totals.values())
+    print(f"self time per package (cProfile, {1000 * whole / n:.2f} ms per checkout with it on):")
+    for package, seconds in totals.most_common(25):
+        print(f"  {package:40s} {1000 * seconds / n:6.2f} ms  {100 * seconds / whole:5.1f} %")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

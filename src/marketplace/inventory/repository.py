@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketplace.inventory.domain import MAX_ON_HAND, is_low
 from marketplace.inventory.models import Adjustment, Reservation, ReservationLine, Stock
-from marketplace.platform.db import insert_ignore, one_of
+from marketplace.platform.db import insert_ignore, insert_objects, one_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,11 +354,12 @@ def add_adjustment(session: AsyncSession, adjustment: Adjustment) -> None:
 # --- reservations ---------------------------------------------------------------------------
 
 
-def add_reservation(
+async def insert_reservation(
     session: AsyncSession, reservation: Reservation, lines: Sequence[ReservationLine]
 ) -> None:
-    session.add(reservation)
-    session.add_all(lines)
+    """Write a new reservation and its lines now (Core INSERTs: the rows change later only
+    through conditional UPDATEs, never through these objects)."""
+    await insert_objects(session, [reservation, *lines])
 
 
 async def reservation(session: AsyncSession, reservation_id: str) -> Reservation | None:

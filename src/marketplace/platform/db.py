@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 import orjson
-from sqlalchemy import DateTime, MetaData, any_, bindparam, event, text
+from sqlalchemy import DateTime, MetaData, any_, bindparam, event, insert, inspect, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -164,6 +164,34 @@ def insert_ignore(table: Table, dialect: str, rows: Sequence[Mapping[str, Any]])
     """An INSERT that skips rows violating a unique constraint (at-most-once guards)."""
     stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(table).values(list(rows))
     return stmt.on_conflict_do_nothing()
+
+
+def row_of(obj: Any) -> dict[str, Any]:
+    """The column values set on a mapped object, keyed by column (what its INSERT writes)."""
+    state = inspect(obj)
+    values = state.dict
+    return {
+        prop.columns[0].key: values[prop.key]
+        for prop in state.mapper.column_attrs
+        if prop.key in values
+    }
+
+
+async def insert_objects(session: AsyncSession, objects: Iterable[Any]) -> None:
+    """INSERT new mapped objects with Core statements, one per table and set of columns, in
+    the order the tables first appear (parents first), rows of a table in one round trip.
+
+    For hot paths that write rows they do not change again in the same transaction: the
+    ORM's flush (identity map, change tracking, a RETURNING per autoincrement key) costs
+    more CPU than the statements themselves. The objects stay transient: the session does
+    not track them, so later changes to them are not written.
+    """
+    groups: dict[tuple[Table, tuple[str, ...]], list[dict[str, Any]]] = {}
+    for obj in objects:
+        row = row_of(obj)
+        groups.setdefault((obj.__table__, tuple(row)), []).append(row)
+    for (table, _columns), rows in groups.items():
+        await session.execute(insert(table), rows)
 
 
 def is_unique_violation(error: IntegrityError) -> bool:

@@ -137,9 +137,8 @@ async def reserve(
         ReservationLineRecord(reservation_id=record.id, variant_id=v, quantity=q)
         for v, q in sorted(wanted.items())
     ]
-    repo.add_reservation(session, record, line_records)
     # Written now, so a commit or release later in the same unit of work finds it.
-    await session.flush()
+    await repo.insert_reservation(session, record, line_records)
     for row, quantity in held:
         await publish_change(
             uow, row, available_before=available(row.on_hand, row.reserved - quantity)

@@ -45,6 +45,7 @@ from marketplace.orders.repository import order as repo
 from marketplace.orders.service import carts
 from marketplace.payments import public as payments
 from marketplace.platform.clock import utcnow
+from marketplace.platform.db import insert_objects
 from marketplace.platform.errors import ValidationFailed
 from marketplace.platform.ids import new_id
 from marketplace.platform.money import Money
@@ -416,13 +417,9 @@ async def place_order(
             new_order=True,
         )
         order.payment_id = payment.id
-        # Parents first: the rows reference each other by foreign key, without ORM relationships
-        # to order the inserts.
-        uow.session.add(order)
-        await uow.session.flush()
-        uow.session.add_all(vendor_orders)
-        await uow.session.flush()
-        uow.session.add_all(lines)
+        # Parents first (the rows reference each other by foreign key), with Core INSERTs:
+        # nothing changes these objects again in this transaction.
+        await insert_objects(uow.session, [order, *vendor_orders, *lines])
         await uow.commit()
     else:
         order_id = existing.id

@@ -42,7 +42,7 @@ from marketplace.payments.providers import (
 from marketplace.payments.repository import payment as repo
 from marketplace.payments.service import ledger
 from marketplace.platform.clock import utcnow
-from marketplace.platform.db import is_unique_violation
+from marketplace.platform.db import insert_objects, is_unique_violation
 from marketplace.platform.errors import FieldError, ValidationFailed
 from marketplace.platform.ids import new_id
 from marketplace.platform.money import UnknownCurrency, currency_exponent
@@ -183,8 +183,7 @@ async def start_payment(
         updated_at=now,
         succeeded_at=None,
     )
-    uow.session.add(payment)
-    uow.session.add_all(
+    shares_rows = [
         PaymentShare(
             vendor_order_id=share.vendor_order_id,
             payment_id=payment.id,
@@ -202,29 +201,28 @@ async def start_payment(
             released_at=None,
         )
         for share in shares
-    )
-    try:
-        await uow.session.flush()
-        # Lines after their shares: PostgreSQL checks the foreign key per statement.
-        uow.session.add_all(
-            CommissionLineRow(
-                vendor_order_id=share.vendor_order_id,
-                order_item_id=line.order_item_id,
-                rule_id=line.rule_id,
-                rate_bps=line.rate_bps,
-                amount=line.amount,
-            )
-            for share in shares
-            for line in share.lines
+    ]
+    lines = [
+        CommissionLineRow(
+            vendor_order_id=share.vendor_order_id,
+            order_item_id=line.order_item_id,
+            rule_id=line.rule_id,
+            rate_bps=line.rate_bps,
+            amount=line.amount,
         )
-        await uow.session.flush()
+        for share in shares
+        for line in share.lines
+    ]
+    try:
+        # Core INSERTs, parents first (PostgreSQL checks the foreign keys per statement).
+        await insert_objects(uow.session, [payment, *shares_rows, *lines])
     except IntegrityError as error:
         if is_unique_violation(error):
             # A concurrent checkout of the same order won the unique order_id.
             raise PaymentInProgress("a payment for this order already exists") from None
         raise
-    # The session's identity map holds rows weakly: keeping this one lets `confirm_payment`
-    # in the same unit of work find it without reading it again.
+    # `confirm_payment` in the same unit of work takes the row from here instead of reading
+    # it again (nothing else changes a pending payment before it is confirmed).
     uow.extras[_STARTED] = payment
     return payment_view(payment)
 
@@ -245,11 +243,16 @@ async def confirm_payment(uow: UnitOfWork, gateways: Gateways, *, payment_id: st
     """Charge the customer. Commits the unit of work's read before calling the provider (the
     caller committed its own work first), records the outcome in the next transaction,
     which the caller commits. See `public` for the checkout protocol."""
-    # The row as this unit of work last wrote or read it (no query when `start_payment` or
-    # `payment_of_order` just did): its status is decided again by the conditional UPDATE
-    # that records the outcome, so a stale "pending" can only lead to a charge the provider
-    # deduplicates by its key, never to a second capture.
-    payment = await uow.session.get(Payment, payment_id)
+    # The row `start_payment` wrote in this unit of work, else as the session last read it
+    # (no query when `payment_of_order` just did). Its status is decided again by the
+    # conditional UPDATE that records the outcome, so a stale "pending" can only lead to a
+    # charge the provider deduplicates by its key, never to a second capture.
+    started = uow.extras.pop(_STARTED, None)
+    payment = (
+        started
+        if isinstance(started, Payment) and started.id == payment_id
+        else await uow.session.get(Payment, payment_id)
+    )
     if payment is None:
         raise PaymentNotFound(f"no payment {payment_id}")
     if payment.status != "pending":
