@@ -421,11 +421,13 @@ async def place_order(
         # nothing changes these objects again in this transaction.
         await insert_objects(uow.session, [order, *vendor_orders, *lines])
         await uow.commit()
+        written: Sequence[OrderItem] | None = lines
     else:
         order_id = existing.id
         if existing.status != "pending_payment" or existing.payment_id is None:
             return order_id
         payment_id = existing.payment_id
+        written = None
         await uow.commit()
         found = await payments.payment_of_order(uow, order_id)
         assert found is not None
@@ -433,16 +435,24 @@ async def place_order(
         payment = found
     if payment.status == "pending":
         payment = await payments.confirm_payment(uow, gateways, payment_id=payment.id)
-    await settle(uow, order_id=order_id, payment=payment)
+    await settle(uow, order_id=order_id, payment=payment, items=written)
     return order_id
 
 
-async def settle(uow: UnitOfWork, *, order_id: str, payment: payments.PaymentView) -> None:
+async def settle(
+    uow: UnitOfWork,
+    *,
+    order_id: str,
+    payment: payments.PaymentView,
+    items: Sequence[OrderItem] | None = None,
+) -> None:
     """Bring a pending order in line with its payment: paid or canceled. A no-op when the
     payment is still pending or the order was settled already (any number of callers: the
-    checkout, the payment events, the sweep)."""
+    checkout, the payment events, the sweep). `items`: the order's items when the caller
+    wrote them in this request (they do not change before the order is paid), so they are
+    not read again."""
     if payment.status == "succeeded":
-        await _paid(uow, order_id, payment)
+        await _paid(uow, order_id, payment, items)
     elif payment.status in ("failed", "canceled"):
         await _payment_failed(uow, order_id, payment)
 
@@ -470,12 +480,13 @@ async def _secure_stock(uow: UnitOfWork, order: Order) -> bool:
 
 
 async def _sold_out(uow: UnitOfWork, order: Order, payment: payments.PaymentView) -> None:
-    """Paid, but the units were sold to someone else meanwhile: cancel and refund in full."""
+    """Paid, but the units were sold to someone else meanwhile: cancel and refund in full.
+    `order` was moved to paid by this transaction (its lock is ours), never committed so."""
     now = utcnow()
     if not await repo.move_order(
         uow.session,
         order.id,
-        sources=["pending_payment"],
+        sources=["paid"],
         now=now,
         status="canceled",
         payment_status="succeeded",
@@ -531,14 +542,17 @@ async def _sold_out(uow: UnitOfWork, order: Order, payment: payments.PaymentView
     )
 
 
-async def _paid(uow: UnitOfWork, order_id: str, payment: payments.PaymentView) -> None:
+async def _paid(
+    uow: UnitOfWork,
+    order_id: str,
+    payment: payments.PaymentView,
+    known_items: Sequence[OrderItem] | None = None,
+) -> None:
     now = utcnow()
-    pending = await repo.order(uow.session, order_id, lock=True)
-    if pending is None or pending.status != "pending_payment":
-        return
-    if not await _secure_stock(uow, pending):
-        await _sold_out(uow, pending, payment)
-        return
+    # The conditional UPDATE decides and locks at once: of several settlers (the checkout,
+    # the payment events, the sweep) one moves the order; the others wait for its commit
+    # and find nothing to move. If the units turn out to be gone, the same transaction
+    # cancels it instead, so "paid" is never seen without its stock.
     order = await repo.move_order_returning(
         uow.session,
         order_id,
@@ -549,6 +563,9 @@ async def _paid(uow: UnitOfWork, order_id: str, payment: payments.PaymentView) -
         paid_at=now,
     )
     if order is None:
+        return
+    if not await _secure_stock(uow, order):
+        await _sold_out(uow, order, payment)
         return
     # A vendor order of a pending order is pending itself: all of them move.
     vendor_orders = await repo.move_vendor_orders_of(
@@ -562,7 +579,11 @@ async def _paid(uow: UnitOfWork, order_id: str, payment: payments.PaymentView) -
         # Converted by an earlier checkout of the same cart, or merged away: nothing to do.
         with contextlib.suppress(CartClosed):
             await carts.mark_converted(uow, cart_id=order.cart_id, order_id=order_id)
-    items = await repo.items_of(uow.session, [v.id for v in vendor_orders])
+    items = (
+        sorted(known_items, key=lambda i: (i.vendor_order_id, i.id))
+        if known_items is not None
+        else await repo.items_of(uow.session, [v.id for v in vendor_orders])
+    )
     # The caller answering with the order reads these instead of reading them again; a
     # vendor order paid just now has no shipments yet.
     uow.extras[SETTLED_KEY] = SettledOrder(order, vendor_orders, items)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -93,12 +93,22 @@ def vendor_share(row: PaymentShare, lines: Sequence[CommissionLineRow] = ()) -> 
     )
 
 
-async def post_capture(uow: UnitOfWork, payment: Payment, *, fee: int) -> None:
-    """The split of a captured payment, and the provider's fee as its own transaction."""
-    shares = [
-        vendor_share(row, lines)
-        for row, lines in await payments_repo.shares_with_lines(uow.session, payment.id)
-    ]
+async def post_capture(
+    uow: UnitOfWork, payment: Payment, *, fee: int, shares: Sequence[VendorShare] | None = None
+) -> None:
+    """The split of a captured payment, and the provider's fee as its own transaction.
+    `shares`: the payment's shares if the caller has them (they never change), else read."""
+    if shares is None:
+        shares = [
+            vendor_share(row, lines)
+            for row, lines in await payments_repo.shares_with_lines(uow.session, payment.id)
+        ]
+    else:
+        # In the order reading them gives, so the postings are the same either way.
+        shares = [
+            replace(share, lines=tuple(sorted(share.lines, key=lambda line: line.order_item_id)))
+            for share in sorted(shares, key=lambda share: share.vendor_order_id)
+        ]
     # Both transactions in one round trip each for their rows and their postings.
     entries = [
         repo.NewTransaction(

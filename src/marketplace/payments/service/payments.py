@@ -54,6 +54,14 @@ _STARTED = "payments.started_payment"
 
 
 @dataclass(frozen=True, slots=True)
+class _Started:
+    """A payment `start_payment` wrote in this unit of work, with the shares it was given."""
+
+    payment: Payment
+    shares: Sequence[VendorShare]
+
+
+@dataclass(frozen=True, slots=True)
 class PaymentView:
     id: str
     order_id: str
@@ -223,7 +231,7 @@ async def start_payment(
         raise
     # `confirm_payment` in the same unit of work takes the row from here instead of reading
     # it again (nothing else changes a pending payment before it is confirmed).
-    uow.extras[_STARTED] = payment
+    uow.extras[_STARTED] = _Started(payment, shares)
     return payment_view(payment)
 
 
@@ -248,11 +256,9 @@ async def confirm_payment(uow: UnitOfWork, gateways: Gateways, *, payment_id: st
     # conditional UPDATE that records the outcome, so a stale "pending" can only lead to a
     # charge the provider deduplicates by its key, never to a second capture.
     started = uow.extras.pop(_STARTED, None)
-    payment = (
-        started
-        if isinstance(started, Payment) and started.id == payment_id
-        else await uow.session.get(Payment, payment_id)
-    )
+    if not isinstance(started, _Started) or started.payment.id != payment_id:
+        started = None
+    payment = started.payment if started else await uow.session.get(Payment, payment_id)
     if payment is None:
         raise PaymentNotFound(f"no payment {payment_id}")
     if payment.status != "pending":
@@ -284,6 +290,7 @@ async def confirm_payment(uow: UnitOfWork, gateways: Gateways, *, payment_id: st
             provider_payment_id=result.provider_payment_id,
             captured=result.amount_captured,
             fee=result.fee_amount,
+            shares=started.shares if started else None,
         )
     else:
         decided = await _record_failure(
@@ -309,9 +316,16 @@ async def record_success(
 
 
 async def _record_success(
-    uow: UnitOfWork, payment_id: str, *, provider_payment_id: str | None, captured: int, fee: int
+    uow: UnitOfWork,
+    payment_id: str,
+    *,
+    provider_payment_id: str | None,
+    captured: int,
+    fee: int,
+    shares: Sequence[VendorShare] | None = None,
 ) -> Payment | None:
-    """`record_success`, answering with the row it changed (None: decided by someone else)."""
+    """`record_success`, answering with the row it changed (None: decided by someone else).
+    `shares`: the payment's shares when this unit of work started it (they are fixed)."""
     now = utcnow()
     payment = await repo.leave_pending_returning(
         uow.session,
@@ -339,7 +353,7 @@ async def _record_success(
             "captured amount differs from the payment amount",
             extra={"payment_id": payment_id, "captured": captured, "amount": payment.amount},
         )
-    await ledger.post_capture(uow, payment, fee=fee)
+    await ledger.post_capture(uow, payment, fee=fee, shares=shares)
     uow.publish(
         PaymentSucceeded(
             payment_id=payment.id,
