@@ -193,7 +193,8 @@ def print_packages(profile: cProfile.Profile, n: int) -> None:
     """Self time per package (cProfile's self times are exact for coroutines too)."""
     stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
     totals: Counter[str] = Counter()
-    for (filename, _line, function), (_cc, _nc, tottime, _ct, _callers) in stats.items():
+    calls: Counter[str] = Counter()
+    for (filename, _line, function), (_cc, ncalls, tottime, _ct, _callers) in stats.items():
         if "site-packages/" in filename:
             package = filename.split("site-packages/", 1)[1].split("/", 1)[0]
         elif "/marketplace/" in filename:
@@ -203,10 +204,19 @@ def print_packages(profile: cProfile.Profile, n: int) -> None:
         else:
             package = "stdlib:" + Path(filename).stem
         totals[package] += tottime
+        calls[package] += ncalls
     whole = sum(totals.values())
+    top = sorted(stats.items(), key=lambda kv: kv[1][2], reverse=True)[:25]
+    print("top functions by self time:")
+    for (filename, line, function), (_cc, ncalls, tottime, _ct, _callers) in top:
+        where = filename.split("site-packages/", 1)[-1].split("/src/", 1)[-1]
+        print(f"  {1000 * tottime / n:6.2f} ms {ncalls / n:7,.0f} calls  {where}:{line} {function}")
     print(f"self time per package (cProfile, {1000 * whole / n:.2f} ms per checkout with it on):")
     for package, seconds in totals.most_common(25):
-        print(f"  {package:40s} {1000 * seconds / n:6.2f} ms  {100 * seconds / whole:5.1f} %")
+        print(
+            f"  {package:40s} {1000 * seconds / n:6.2f} ms  {100 * seconds / whole:5.1f} %"
+            f"  {calls[package] / n:8,.0f} calls"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
