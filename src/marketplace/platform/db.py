@@ -7,6 +7,7 @@ savepoint-capable transactions on SQLite, "insert or ignore", and row-locking.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -17,7 +18,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DisconnectionError, IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -85,7 +86,18 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN")
 
 
-def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
+# A connection back from the pool after this long is checked before use (see below).
+PING_IDLE_AFTER: Final = 1.0  # seconds
+_CHECKED_IN_AT: Final = "checked_in_at"
+
+
+def create_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 10,
+    ping_idle_after: float = PING_IDLE_AFTER,
+) -> AsyncEngine:
     """Build the async engine for `url` with the settings each backend needs."""
     if url.startswith("sqlite"):
         # SQLite allows one writer; a single pooled connection serialises this process's
@@ -102,15 +114,44 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> A
         )
         _configure_sqlite(engine)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=max_overflow,
-        pool_pre_ping=True,
         pool_recycle=1800,
         json_serializer=_json_dumps,
         json_deserializer=orjson.loads,
     )
+    ping_when_idle(engine, after=ping_idle_after)
+    return engine
+
+
+def ping_when_idle(engine: AsyncEngine, *, after: float = PING_IDLE_AFTER) -> None:
+    """Check a pooled connection before use if it sat unused for `after` seconds or more.
+
+    SQLAlchemy's `pool_pre_ping` checks every checkout, and asyncpg's ping is three round
+    trips (BEGIN, `;`, ROLLBACK): a request that commits twice and a job that calls a provider
+    paid 12 of them per checkout. A connection in steady use was just proven alive by the
+    request before; the ones that may have died with a restarted or failed-over server are
+    those that sat idle. A dead one is replaced before anyone uses it (the pool retries the
+    checkout); a server lost in the second after a connection's last use still fails that
+    one request, which the client retries with its Idempotency-Key.
+    """
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info[_CHECKED_IN_AT] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get(_CHECKED_IN_AT)
+        if since is None or time.monotonic() - since < after:
+            return  # new, or in steady use
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            raise DisconnectionError("pooled connection is dead") from error
 
 
 def _json_dumps(value: Any) -> str:
