@@ -107,6 +107,9 @@ async def measure(args: argparse.Namespace, seeded: dict[str, Any]) -> None:
 
         for index in range(args.warmup):
             await one(index)
+        await container.jobs.startup()
+        for _ in range(10):
+            await container.jobs.drain()  # the warm-up's jobs are not counted below
         if args.statements:
             statements.clear()
             await one(args.warmup)
@@ -168,6 +171,19 @@ async def measure(args: argparse.Namespace, seeded: dict[str, Any]) -> None:
         if by_package is not None:
             by_package.disable()
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        checkout_statements = list(statements)
+        checkout_commits, checkout_checkouts = transactions[0], checkouts[0]
+        # What the job worker does for them afterwards (relay, deliveries, the provider's
+        # webhook, the handlers), drained here in process.
+        statements.clear()
+        jobs_cpu0 = time.process_time()
+        for _ in range(10):
+            await container.jobs.drain()
+        jobs_cpu = time.process_time() - jobs_cpu0
+        jobs_statements = Counter(_table_of(text) for text in statements)
+        jobs_total = len(statements)
+        statements[:] = checkout_statements
+        transactions[0], checkouts[0] = checkout_commits, checkout_checkouts
     n = args.orders
     kinds = Counter(text.split(None, 1)[0].upper() for text in statements)
     print(
@@ -182,11 +198,33 @@ async def measure(args: argparse.Namespace, seeded: dict[str, Any]) -> None:
         + (" [profiler on: CPU inflated]" if profiler else "")
     )
     print(f"Python function calls per checkout: {calls:,.0f}")
+    # Every paid checkout's provider sends one webhook: the number of checkouts whose jobs
+    # ran here (some of the warm-up's may still have been pending).
+    served = jobs_statements[("INSERT", "payments_webhook_event")] or n
+    print(
+        f"jobs afterwards for {served} checkouts (relay, deliveries, the provider's webhook, "
+        f"handlers): {1000 * jobs_cpu / served:.2f} ms CPU and {jobs_total / served:.1f} "
+        "statements per checkout; by statement and table:"
+    )
+    for (kind, table), count in jobs_statements.most_common(20):
+        print(f"  {count / served:5.2f} {kind} {table}")
     if by_package is not None:
         print_packages(by_package, n)
     if profiler is not None:
         print(profiler.output_text(unicode=False, color=False, show_all=False))
         print(profiler.output_text(unicode=False, color=False, flat=True))
+
+
+def _table_of(statement: str) -> tuple[str, str]:
+    words = statement.replace('"', "").split()
+    kind = words[0].upper()
+    if kind == "SELECT" and "FROM" in words:
+        return kind, words[words.index("FROM") + 1]
+    if kind in ("INSERT", "DELETE") and len(words) > 2:
+        return kind, words[2].split("(")[0]
+    if kind == "UPDATE" and len(words) > 1:
+        return kind, words[1]
+    return kind, ""
 
 
 def print_packages(profile: cProfile.Profile, n: int) -> None:
@@ -206,6 +244,15 @@ def print_packages(profile: cProfile.Profile, n: int) -> None:
         totals[package] += tottime
         calls[package] += ncalls
     whole = sum(totals.values())
+    for (filename, line, function), (_cc, ncalls, _tt, cumtime, _callers) in stats.items():
+        if function in {
+            "serialize_response",
+            "solve_dependencies",
+            "request_body_to_args",
+            "_idempotent",
+            "greenlet_spawn",
+        }:
+            print(f"  cumulative {function}: {1000 * cumtime / n:.2f} ms, {ncalls / n:.1f} calls")
     top = sorted(stats.items(), key=lambda kv: kv[1][2], reverse=True)[:25]
     print("top functions by self time:")
     for (filename, line, function), (_cc, ncalls, tottime, _ct, _callers) in top:

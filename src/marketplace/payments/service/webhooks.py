@@ -20,6 +20,7 @@ from typing import Any, Final
 import orjson
 
 from marketplace.payments.errors import InvalidWebhookSignature, UnknownProvider
+from marketplace.payments.models import Payment
 from marketplace.payments.providers import Gateways, InvalidSignature, ProviderEvent
 from marketplace.payments.repository import payment as repo
 from marketplace.payments.service.payments import record_failure, record_success
@@ -91,26 +92,30 @@ async def process_webhook_event(uow: UnitOfWork, gateways: Gateways, *, event_id
     return status
 
 
-async def _payment_id(uow: UnitOfWork, provider: str, event: ProviderEvent) -> str | None:
-    if event.payment_id and await repo.payment(uow.session, event.payment_id) is not None:
-        return event.payment_id
-    if event.provider_payment_id:
-        found = await repo.payment_by_provider_id(uow.session, provider, event.provider_payment_id)
+async def _payment(uow: UnitOfWork, provider: str, event: ProviderEvent) -> Payment | None:
+    if event.payment_id:
+        found = await repo.payment(uow.session, event.payment_id)
         if found is not None:
-            return found.id
+            return found
+    if event.provider_payment_id:
+        return await repo.payment_by_provider_id(uow.session, provider, event.provider_payment_id)
     return None
 
 
 async def _apply(uow: UnitOfWork, provider: str, event: ProviderEvent) -> bool:
     if event.kind == "other":
         return False
-    payment_id = await _payment_id(uow, provider, event)
-    if payment_id is None:
+    payment = await _payment(uow, provider, event)
+    if payment is None:
         logger.warning(
             "webhook event for no known payment",
             extra={"provider": provider, "event": event.provider_event_id},
         )
         return False
+    payment_id = payment.id
+    # Success is final: when the payment is recorded as succeeded already (the checkout's
+    # confirmation usually is first), recording it again would change nothing.
+    decided = payment.status == "succeeded"
     if event.kind == "payment_failed":
         await record_failure(
             uow,
@@ -121,13 +126,14 @@ async def _apply(uow: UnitOfWork, provider: str, event: ProviderEvent) -> bool:
         )
         return True
     # A payment success, or a refund (of a charge that was necessarily captured).
-    await record_success(
-        uow,
-        payment_id,
-        provider_payment_id=event.provider_payment_id,
-        captured=event.amount_captured,
-        fee=event.fee_amount,
-    )
+    if not decided:
+        await record_success(
+            uow,
+            payment_id,
+            provider_payment_id=event.provider_payment_id,
+            captured=event.amount_captured,
+            fee=event.fee_amount,
+        )
     if event.kind == "refund_succeeded" and event.refund_id:
         await record_refund_success(
             uow, event.refund_id, provider_refund_id=event.provider_refund_id
