@@ -244,7 +244,7 @@ def print_packages(profile: cProfile.Profile, n: int) -> None:
         totals[package] += tottime
         calls[package] += ncalls
     whole = sum(totals.values())
-    for (filename, line, function), (_cc, ncalls, _tt, cumtime, _callers) in stats.items():
+    for (_file, _line, function), (_cc, ncalls, _tt, cumtime, _callers) in stats.items():
         if function in {
             "serialize_response",
             "solve_dependencies",
