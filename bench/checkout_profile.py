@@ -177,9 +177,13 @@ async def measure(args: argparse.Namespace, seeded: dict[str, Any]) -> None:
         # webhook, the handlers), drained here in process.
         statements.clear()
         jobs_cpu0 = time.process_time()
+        jobs_counter = cProfile.Profile()
+        jobs_counter.enable()
         for _ in range(10):
             await container.jobs.drain()
+        jobs_counter.disable()
         jobs_cpu = time.process_time() - jobs_cpu0
+        jobs_calls = pstats.Stats(jobs_counter).total_calls  # type: ignore[attr-defined]
         jobs_statements = Counter(_table_of(text) for text in statements)
         jobs_total = len(statements)
         statements[:] = checkout_statements
@@ -203,8 +207,9 @@ async def measure(args: argparse.Namespace, seeded: dict[str, Any]) -> None:
     served = jobs_statements[("INSERT", "payments_webhook_event")] or n
     print(
         f"jobs afterwards for {served} checkouts (relay, deliveries, the provider's webhook, "
-        f"handlers): {1000 * jobs_cpu / served:.2f} ms CPU and {jobs_total / served:.1f} "
-        "statements per checkout; by statement and table:"
+        f"handlers): {jobs_calls / served:,.0f} Python calls, {jobs_total / served:.1f} "
+        f"statements and {1000 * jobs_cpu / served:.2f} ms CPU (cProfile on) per checkout; "
+        "by statement and table:"
     )
     for (kind, table), count in jobs_statements.most_common(20):
         print(f"  {count / served:5.2f} {kind} {table}")
