@@ -28,6 +28,7 @@ import asyncio
 import json
 import os
 import random
+import resource
 import secrets
 import shutil
 import signal
@@ -45,6 +46,7 @@ from common import (
     create_database,
     database_dsn,
     drop_database,
+    machine_busy,
     postgres_pids,
     proc_cpu,
 )
@@ -365,7 +367,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
         pids = {"server": server.pid, "worker": worker.pid}
         cpu_before = {k: proc_cpu(p) for k, p in pids.items()}
-        pg_before = sum(proc_cpu(p) for p in postgres_pids())
+        # Per backend: a connection opened during the run counts from zero, one closed
+        # during it is lost (rare: the pools keep theirs).
+        pg_before = {p: proc_cpu(p) for p in postgres_pids()}
+        children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        machine_before = machine_busy()
         t0 = time.perf_counter()
         run = subprocess.run(
             [sys.executable, str(ROOT / "bench" / "loadgen.py")],
@@ -377,7 +383,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         elapsed = time.perf_counter() - t0
         result = json.loads(run.stdout)
         cpu = {k: 100 * (proc_cpu(p) - cpu_before[k]) / elapsed for k, p in pids.items()}
-        cpu["postgres"] = 100 * (sum(proc_cpu(p) for p in postgres_pids()) - pg_before) / elapsed
+        pg_after = {p: proc_cpu(p) for p in postgres_pids()}
+        cpu["postgres"] = (
+            100 * sum(used - pg_before.get(p, 0.0) for p, used in pg_after.items()) / elapsed
+        )
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu["loadgen"] = (
+            100
+            * (
+                children.ru_utime
+                + children.ru_stime
+                - children_before.ru_utime
+                - children_before.ru_stime
+            )
+            / elapsed
+        )
+        machine_after = machine_busy()
+        busy = machine_after[0] - machine_before[0]
+        total = machine_after[1] - machine_before[1]
+        # Everything else that ran meanwhile (other work on the machine, the kernel), in
+        # percent of one core: the noise indicator.
+        cores_busy = (os.cpu_count() or 1) * busy / total if total else float("nan")
+        cpu["rest"] = 100 * cores_busy - sum(cpu.values())
         print(
             f"\ncheckout: {result['rps']:.0f} orders/s, p50 {result['p50_ms']:.1f} ms, "
             f"p90 {result['p90_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, "

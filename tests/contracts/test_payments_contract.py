@@ -34,7 +34,9 @@ def test_facade_functions_and_their_keywords() -> None:
         "payment_method",
         "shares",
         "idempotency_key",
+        "new_order",  # optional (False): the caller created the order in this transaction
     ]
+    assert inspect.signature(payments.start_payment).parameters["new_order"].default is False
     assert _keywords(payments.confirm_payment) == ["payment_id"]
     assert _keywords(payments.cancel_payment) == ["payment_id"]
     assert _keywords(payments.request_refund) == [

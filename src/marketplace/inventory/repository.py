@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketplace.inventory.domain import MAX_ON_HAND, is_low
 from marketplace.inventory.models import Adjustment, Reservation, ReservationLine, Stock
-from marketplace.platform.db import insert_ignore, one_of
+from marketplace.platform.db import insert_ignore, insert_objects, one_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,11 +354,12 @@ def add_adjustment(session: AsyncSession, adjustment: Adjustment) -> None:
 # --- reservations ---------------------------------------------------------------------------
 
 
-def add_reservation(
+async def insert_reservation(
     session: AsyncSession, reservation: Reservation, lines: Sequence[ReservationLine]
 ) -> None:
-    session.add(reservation)
-    session.add_all(lines)
+    """Write a new reservation and its lines now (Core INSERTs: the rows change later only
+    through conditional UPDATEs, never through these objects)."""
+    await insert_objects(session, [reservation, *lines])
 
 
 async def reservation(session: AsyncSession, reservation_id: str) -> Reservation | None:
@@ -393,6 +394,21 @@ async def close_reservation(
         execution_options={"synchronize_session": False},
     )
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def close_reservation_returning(
+    session: AsyncSession, reservation_id: str, *, status: str, now: datetime
+) -> Reservation | None:
+    """`close_reservation`, answering with the closed row; None when it was not active (or
+    does not exist): then the caller reads it to learn why."""
+    found: Reservation | None = await session.scalar(
+        update(Reservation)
+        .where(Reservation.id == reservation_id, Reservation.status == "active")
+        .values(status=status, closed_at=now)
+        .returning(Reservation),
+        execution_options={"synchronize_session": False, "populate_existing": True},
+    )
+    return found
 
 
 async def expire_due_reservations(session: AsyncSession, *, now: datetime, limit: int) -> list[str]:

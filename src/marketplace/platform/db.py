@@ -7,17 +7,18 @@ savepoint-capable transactions on SQLite, "insert or ignore", and row-locking.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
 import orjson
-from sqlalchemy import DateTime, MetaData, any_, bindparam, event, text
+from sqlalchemy import DateTime, MetaData, any_, bindparam, event, insert, inspect, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DisconnectionError, IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -85,7 +86,18 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN")
 
 
-def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
+# A connection back from the pool after this long is checked before use (see below).
+PING_IDLE_AFTER: Final = 1.0  # seconds
+_CHECKED_IN_AT: Final = "checked_in_at"
+
+
+def create_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 10,
+    ping_idle_after: float = PING_IDLE_AFTER,
+) -> AsyncEngine:
     """Build the async engine for `url` with the settings each backend needs."""
     if url.startswith("sqlite"):
         # SQLite allows one writer; a single pooled connection serialises this process's
@@ -102,15 +114,44 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> A
         )
         _configure_sqlite(engine)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=max_overflow,
-        pool_pre_ping=True,
         pool_recycle=1800,
         json_serializer=_json_dumps,
         json_deserializer=orjson.loads,
     )
+    ping_when_idle(engine, after=ping_idle_after)
+    return engine
+
+
+def ping_when_idle(engine: AsyncEngine, *, after: float = PING_IDLE_AFTER) -> None:
+    """Check a pooled connection before use if it sat unused for `after` seconds or more.
+
+    SQLAlchemy's `pool_pre_ping` checks every checkout, and asyncpg's ping is three round
+    trips (BEGIN, `;`, ROLLBACK): a request that commits twice and a job that calls a provider
+    paid 12 of them per checkout. A connection in steady use was just proven alive by the
+    request before; the ones that may have died with a restarted or failed-over server are
+    those that sat idle. A dead one is replaced before anyone uses it (the pool retries the
+    checkout); a server lost in the second after a connection's last use still fails that
+    one request, which the client retries with its Idempotency-Key.
+    """
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info[_CHECKED_IN_AT] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get(_CHECKED_IN_AT)
+        if since is None or time.monotonic() - since < after:
+            return  # new, or in steady use
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            raise DisconnectionError("pooled connection is dead") from error
 
 
 def _json_dumps(value: Any) -> str:
@@ -164,6 +205,34 @@ def insert_ignore(table: Table, dialect: str, rows: Sequence[Mapping[str, Any]])
     """An INSERT that skips rows violating a unique constraint (at-most-once guards)."""
     stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(table).values(list(rows))
     return stmt.on_conflict_do_nothing()
+
+
+def row_of(obj: Any) -> dict[str, Any]:
+    """The column values set on a mapped object, keyed by column (what its INSERT writes)."""
+    state = inspect(obj)
+    values = state.dict
+    return {
+        prop.columns[0].key: values[prop.key]
+        for prop in state.mapper.column_attrs
+        if prop.key in values
+    }
+
+
+async def insert_objects(session: AsyncSession, objects: Iterable[Any]) -> None:
+    """INSERT new mapped objects with Core statements, one per table and set of columns, in
+    the order the tables first appear (parents first), rows of a table in one round trip.
+
+    For hot paths that write rows they do not change again in the same transaction: the
+    ORM's flush (identity map, change tracking, a RETURNING per autoincrement key) costs
+    more CPU than the statements themselves. The objects stay transient: the session does
+    not track them, so later changes to them are not written.
+    """
+    groups: dict[tuple[Table, tuple[str, ...]], list[dict[str, Any]]] = {}
+    for obj in objects:
+        row = row_of(obj)
+        groups.setdefault((obj.__table__, tuple(row)), []).append(row)
+    for (table, _columns), rows in groups.items():
+        await session.execute(insert(table), rows)
 
 
 def is_unique_violation(error: IntegrityError) -> bool:

@@ -48,6 +48,7 @@ async def run_delivery(
     db = uow_factory.db
     token = new_id("lck")
     now = utcnow()
+    # Claim and read in one short transaction: the claim answers with what the run needs.
     async with db.session() as session:
         claimed = (
             await session.execute(
@@ -62,33 +63,35 @@ async def run_delivery(
                     locked_until=now + DELIVERY_LEASE,
                     attempts=Delivery.attempts + 1,
                 )
+                .returning(Delivery.handler, Delivery.attempts, Delivery.message_id),
+                execution_options={"synchronize_session": False},
             )
-        ).rowcount  # type: ignore[attr-defined]
-        await session.commit()
-    if claimed != 1:
-        # Done already, dead, or running elsewhere: a duplicate delivery is a no-op.
-        return DeliveryResult(delivery_id, "skipped")
-
-    async with db.session() as session:
-        row = (
+        ).first()
+        if claimed is None:
+            # Done already, dead, or running elsewhere: a duplicate delivery is a no-op.
+            return DeliveryResult(delivery_id, "skipped")
+        handler_name, attempts, message_id = str(claimed[0]), int(claimed[1]), str(claimed[2])
+        outbox = (
             await session.execute(
-                select(Delivery, OutboxMessage)
-                .join(OutboxMessage, OutboxMessage.id == Delivery.message_id)
-                .where(Delivery.id == delivery_id)
+                select(
+                    OutboxMessage.kind,
+                    OutboxMessage.name,
+                    OutboxMessage.payload,
+                    OutboxMessage.occurred_at,
+                    OutboxMessage.request_id,
+                ).where(OutboxMessage.id == message_id)
             )
         ).one()
-        delivery, outbox = row
-        message = Message(
-            id=outbox.id,
-            kind="job" if outbox.kind == "job" else "event",
-            name=outbox.name,
-            payload=outbox.payload,
-            occurred_at=outbox.occurred_at,
-            attempt=delivery.attempts,
-            request_id=outbox.request_id,
-        )
-        handler_name = delivery.handler
-        attempts = delivery.attempts
+        await session.commit()
+    message = Message(
+        id=message_id,
+        kind="job" if outbox.kind == "job" else "event",
+        name=outbox.name,
+        payload=outbox.payload,
+        occurred_at=outbox.occurred_at,
+        attempt=attempts,
+        request_id=outbox.request_id,
+    )
 
     try:
         handler = registry.handler(handler_name)

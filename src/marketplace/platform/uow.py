@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketplace.platform.clock import utcnow
-from marketplace.platform.db import Database, take_written_tables
+from marketplace.platform.db import Database, insert_objects, take_written_tables
 from marketplace.platform.ids import new_id
 from marketplace.platform.messaging import Event
 from marketplace.platform.models import OutboxMessage
@@ -96,9 +96,16 @@ class UnitOfWork:
         """The request failed: whatever the handler changed must not be committed."""
         self.rollback_only = True
 
-    async def flush(self) -> None:
+    async def _write_messages(self) -> None:
+        # One Core INSERT for the transaction's messages (see `insert_objects`).
         if self._messages:
-            self.session.add_all(self._messages)
+            messages, self._messages = self._messages, []
+            await insert_objects(self.session, messages)
+
+    async def flush(self) -> None:
+        """Write what is pending, the messages included (they are not written again at
+        commit; a savepoint rolled back after this takes them with it)."""
+        await self._write_messages()
         if self._session is not None:
             await self._session.flush()
 
@@ -109,9 +116,7 @@ class UnitOfWork:
         for hook in hooks.values():
             await hook(self)
         wrote_messages = bool(self._messages)
-        if self._messages:
-            self.session.add_all(self._messages)
-            self._messages = []
+        await self._write_messages()
         written: set[str] = set()
         if self._session is not None:
             await self._session.flush()

@@ -11,6 +11,7 @@ from marketplace.platform.crypto import FieldCipher
 from marketplace.platform.money import Money
 from marketplace.platform.uow import UnitOfWork
 from marketplace.vendors.domain.store import can_sell
+from marketplace.vendors.models import ShippingOption, Vendor
 from marketplace.vendors.repository import store as repo
 from marketplace.vendors.service import commission
 from marketplace.vendors.service.commission import AppliedCommission
@@ -23,8 +24,11 @@ __all__ = [
     "VendorInfo",
     "payout_destination",
     "resolve_commission",
+    "resolve_commissions",
     "shipping_options",
+    "shipping_options_of",
     "vendor_info",
+    "vendor_infos",
 ]
 
 
@@ -36,6 +40,14 @@ async def resolve_commission(
     return await commission.resolve_commission(
         uow.session, vendor_id=vendor_id, category_path=category_path, at=at
     )
+
+
+async def resolve_commissions(
+    uow: UnitOfWork, *, sales: Sequence[tuple[str, Sequence[str]]], at: datetime
+) -> list[AppliedCommission | None]:
+    """`resolve_commission` for each (vendor id, leaf-first category path), in order, with
+    one query for all of them (a checkout's lines)."""
+    return await commission.resolve_commissions(uow.session, sales=sales, at=at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +69,15 @@ async def vendor_info(uow: UnitOfWork, vendor_id: str) -> VendorInfo | None:
     vendor = await repo.vendor(uow.session, vendor_id)
     if vendor is None:
         return None
+    return _info(vendor)
+
+
+async def vendor_infos(uow: UnitOfWork, vendor_ids: Sequence[str]) -> dict[str, VendorInfo]:
+    """`vendor_info` of several vendors in one query; unknown ids are left out."""
+    return {v.id: _info(v) for v in await repo.vendors_by_ids(uow.session, vendor_ids)}
+
+
+def _info(vendor: Vendor) -> VendorInfo:
     return VendorInfo(
         id=vendor.id,
         slug=vendor.slug,
@@ -86,17 +107,28 @@ class ShippingOptionInfo:
 
 
 async def shipping_options(uow: UnitOfWork, vendor_id: str) -> list[ShippingOptionInfo]:
-    return [
-        ShippingOptionInfo(
-            id=o.id,
-            name=o.name,
-            price=Money(o.price_amount, o.price_currency),
-            delivery_days_min=o.delivery_days_min,
-            delivery_days_max=o.delivery_days_max,
-            countries=tuple(o.countries),
-        )
-        for o in await repo.active_shipping_options(uow.session, vendor_id)
-    ]
+    return [_option(o) for o in await repo.active_shipping_options(uow.session, vendor_id)]
+
+
+def _option(o: ShippingOption) -> ShippingOptionInfo:
+    return ShippingOptionInfo(
+        id=o.id,
+        name=o.name,
+        price=Money(o.price_amount, o.price_currency),
+        delivery_days_min=o.delivery_days_min,
+        delivery_days_max=o.delivery_days_max,
+        countries=tuple(o.countries),
+    )
+
+
+async def shipping_options_of(
+    uow: UnitOfWork, vendor_ids: Sequence[str]
+) -> dict[str, list[ShippingOptionInfo]]:
+    """`shipping_options` of several vendors in one query (every id is a key)."""
+    found: dict[str, list[ShippingOptionInfo]] = {vendor_id: [] for vendor_id in vendor_ids}
+    for o in await repo.shipping_options_of(uow.session, vendor_ids):
+        found.setdefault(o.vendor_id, []).append(_option(o))
+    return found
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,8 +10,8 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from conftest import SmtpServer
 from factories.identity import auth_headers, create_user
+from factories.notifications import SmtpServer
 from factories.vendors import create_vendor
 from marketplace.bootstrap import Container
 from marketplace.identity.models import User

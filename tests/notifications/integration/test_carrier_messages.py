@@ -10,8 +10,8 @@ from datetime import timedelta
 import httpx
 import responses
 
-from conftest import SmtpServer
 from factories.carriers import easypost_detail, easypost_event, easypost_signature, easypost_tracker
+from factories.notifications import SmtpServer
 from factories.shipping import EASYPOST_BASE, UPS_NUMBER, enable_carriers, place, ship
 from marketplace.bootstrap import Container
 from marketplace.notifications.channels import NotificationRuntime

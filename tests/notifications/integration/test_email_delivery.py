@@ -13,9 +13,9 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from conftest import SmtpServer
 from factories.checkout import checkout_body, key, make_shop
 from factories.identity import auth_headers, create_user
+from factories.notifications import SmtpServer
 from marketplace.bootstrap import Container
 from marketplace.compliance.models import AuditLogEntry
 from marketplace.notifications import handlers

@@ -12,8 +12,8 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from conftest import SmtpServer, make_runtime
 from factories.identity import create_user
+from factories.notifications import SmtpServer, make_runtime
 from marketplace.bootstrap import Container
 from marketplace.notifications.channels import NotificationRuntime, OutboxFolderMailer, runtime_for
 from marketplace.notifications.models import Delivery

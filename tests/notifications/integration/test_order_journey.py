@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import httpx
 
-from conftest import SmtpServer
 from factories.checkout import checkout_body, key, make_shop
 from factories.identity import auth_headers, create_user
+from factories.notifications import SmtpServer
 from marketplace.bootstrap import Container
 from marketplace.notifications.channels import NotificationRuntime
 

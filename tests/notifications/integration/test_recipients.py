@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from conftest import SmtpServer
 from factories.identity import add_member, create_user
+from factories.notifications import SmtpServer
 from factories.vendors import create_vendor
 from marketplace.bootstrap import Container
 from marketplace.inventory.events import StockLow

@@ -14,8 +14,8 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from conftest import RecordingHttpServer, SmtpServer, make_runtime
 from factories.identity import auth_headers, create_user
+from factories.notifications import RecordingHttpServer, SmtpServer, make_runtime
 from factories.vendors import create_vendor
 from marketplace.bootstrap import Container
 from marketplace.compliance.models import AuditLogEntry

@@ -24,6 +24,7 @@ from marketplace.vendors.service.commission import (
     AppliedCommission,
     list_rules,
     resolve_commission,
+    resolve_commissions,
     set_rule,
 )
 
@@ -323,3 +324,44 @@ async def test_list_rules_newest_first_filtered_and_paged(container: Container) 
     assert vendor_rules == [v2.id, v1.id]
     assert caught.value.errors is not None
     assert caught.value.errors[0].loc == ["query", "scope_id"]
+
+
+async def test_resolving_a_whole_cart_at_once_gives_each_line_its_own_rule(
+    container: Container,
+) -> None:
+    # Rules of every scope, for vendors and categories of different lines: one query's
+    # candidates serve all lines, and no line may pick a rule meant for another.
+    vendor, other = await create_vendor(container), await create_vendor(container)
+    default = await _set(container, "default", None, pct(1000))
+    socks = await _set(container, "category", LEAF, pct(800))
+    fashion = await _set(container, "category", ROOT, pct(900))
+    vip = await _set(container, "vendor", vendor.id, pct(500))
+    sales: list[tuple[str, list[str]]] = [
+        (vendor.id, PATH),  # the vendor's own rule beats its categories
+        (other.id, PATH),  # the leaf category's
+        (other.id, [PARENT, ROOT]),  # the root category's, not the leaf of another line
+        (other.id, ["cat_garden"]),  # the default
+        (vendor.id, ["cat_garden"]),  # the vendor's rule wherever it sells
+    ]
+    at = utcnow()
+
+    async with container.uow_factory() as uow:
+        together = await resolve_commissions(uow.session, sales=sales, at=at)
+    one_by_one = [
+        await _resolve(container, vendor_id=vendor, category_path=path, at=at)
+        for vendor, path in sales
+    ]
+
+    assert together == one_by_one
+    assert [a.rule_id if a else None for a in together] == [
+        vip.id,
+        socks.id,
+        fashion.id,
+        default.id,
+        vip.id,
+    ]
+
+
+async def test_resolving_an_empty_cart_reads_nothing(container: Container) -> None:
+    async with container.uow_factory() as uow:
+        assert await resolve_commissions(uow.session, sales=[], at=utcnow()) == []

@@ -108,20 +108,23 @@ async def reserve(
     session = uow.session
     short: list[str] = []
     held: list[tuple[StockRow, int]] = []
-    # A savepoint: when a line is short, the lines already held are given back here, even if
-    # the caller goes on with its unit of work after catching OutOfStock.
-    async with session.begin_nested():
-        for variant_id in sorted(wanted):
-            quantity = wanted[variant_id]
-            row = await repo.reserve_units(
-                session, variant_id=variant_id, quantity=quantity, now=now
+    for variant_id in sorted(wanted):
+        quantity = wanted[variant_id]
+        row = await repo.reserve_units(session, variant_id=variant_id, quantity=quantity, now=now)
+        if row is None:
+            short.append(variant_id)
+        else:
+            held.append((row, quantity))
+    if short:
+        # All or nothing: the lines already held are given back here, in the same transaction
+        # (so nobody ever saw them held), even if the caller goes on with its unit of work
+        # after catching OutOfStock. Cheaper than a savepoint around every reservation.
+        for row, quantity in held:
+            given = await repo.unreserve_units(
+                session, variant_id=row.variant_id, quantity=quantity, sold=False, now=now
             )
-            if row is None:
-                short.append(variant_id)
-            else:
-                held.append((row, quantity))
-        if short:
-            raise OutOfStock(short)
+            assert given is not None  # held by this very transaction
+        raise OutOfStock(short)
     record = ReservationRecord(
         id=new_id("rsv"),
         reference=reference,
@@ -134,9 +137,8 @@ async def reserve(
         ReservationLineRecord(reservation_id=record.id, variant_id=v, quantity=q)
         for v, q in sorted(wanted.items())
     ]
-    repo.add_reservation(session, record, line_records)
     # Written now, so a commit or release later in the same unit of work finds it.
-    await session.flush()
+    await repo.insert_reservation(session, record, line_records)
     for row, quantity in held:
         await publish_change(
             uow, row, available_before=available(row.on_hand, row.reserved - quantity)
@@ -157,21 +159,23 @@ async def _close(
     """Move the reservation on by `action`: (record, new status), or (record, None) when it
     had already happened. Of racing closers exactly one gets a new status."""
     session = uow.session
+    # The usual case first: an active reservation closed by one conditional UPDATE that
+    # answers with the row. Only when it was not active is it read, to decide on what the
+    # earlier closer left (a retry of the same ending is a no-op, the other is refused).
+    target = reservation_transition("active", action)
+    assert target is not None
+    closed = await repo.close_reservation_returning(
+        session, reservation_id, status=target, now=utcnow()
+    )
+    if closed is not None:
+        return closed, target
     record = await repo.reservation(session, reservation_id)
     if record is None:
         raise ReservationNotFound()
-    target = _next_status(record, action)
-    if target is not None and not await repo.close_reservation(
-        session, reservation_id, status=target, now=utcnow()
-    ):
-        # Closed by someone else since we read it: decide again on what they left (a retry
-        # of the same ending is a no-op, the other ending is refused).
-        reread = await repo.reservation(session, reservation_id)
-        assert reread is not None  # reservations are never deleted
-        record, target = reread, _next_status(reread, action)
-        if target is not None:
-            raise RuntimeError(f"reservation {reservation_id} is active but could not close")
-    return record, target
+    again = _next_status(record, action)
+    if again is not None:
+        raise RuntimeError(f"reservation {reservation_id} is active but could not close")
+    return record, None
 
 
 async def commit(uow: UnitOfWork, reservation_id: str) -> Reservation:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from marketplace.identity.public import AdminReader, AdminWriter, CurrentUser, Principal
-from marketplace.orders.api.views import order_read
+from marketplace.orders.api.views import order_read, order_view
 from marketplace.orders.errors import OrderNotFound, PaymentDeclined, SoldOut
 from marketplace.orders.models.order import Order, ReturnRequest
 from marketplace.orders.repository import order as repo
@@ -110,6 +110,10 @@ async def place_order(
         ),
         checkout_key=key,
     )
+    settled = checkout.settled_order(uow, order_id)
+    if settled is not None:
+        # Paid by this request: answer from the rows it has, without reading them again.
+        return order_view(settled.order, settled.vendor_orders, settled.items, [])
     order = await repo.order(uow.session, order_id)
     assert order is not None
     if order.status == "canceled" and order.failure_code == "sold_out":

@@ -88,6 +88,16 @@ async def order_read(session: AsyncSession, order: Order) -> OrderRead:
     ids = [v.id for v in vendor_orders]
     items = await repo.items_of(session, ids)
     shipments = await repo.shipments_of(session, ids)
+    return order_view(order, vendor_orders, items, shipments)
+
+
+def order_view(
+    order: Order,
+    vendor_orders: Sequence[VendorOrder],
+    items: Sequence[OrderItem],
+    shipments: Sequence[Shipment],
+) -> OrderRead:
+    """The customer's view of an order from rows already at hand."""
     return OrderRead(
         id=order.id,
         status=order.status,

@@ -146,6 +146,46 @@ async def move_order(
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
+async def move_order_returning(
+    session: AsyncSession,
+    order_id: str,
+    *,
+    sources: Collection[str],
+    now: datetime,
+    **values: Any,
+) -> Order | None:
+    """`move_order`, answering with the changed row (None for the racers that lost)."""
+    found: Order | None = await session.scalar(
+        update(Order)
+        .where(Order.id == order_id, Order.status.in_(list(sources)))
+        .values(updated_at=now, **values)
+        .returning(Order),
+        execution_options={"synchronize_session": False, "populate_existing": True},
+    )
+    return found
+
+
+async def move_vendor_orders_of(
+    session: AsyncSession,
+    order_id: str,
+    *,
+    sources: Collection[str],
+    target: str,
+    now: datetime,
+    **values: Any,
+) -> list[VendorOrder]:
+    """Move the order's vendor orders that are in `sources` to `target`: the moved rows,
+    as they are now, in id order."""
+    moved = await session.scalars(
+        update(VendorOrder)
+        .where(VendorOrder.order_id == order_id, VendorOrder.status.in_(list(sources)))
+        .values(status=target, updated_at=now, **values)
+        .returning(VendorOrder),
+        execution_options={"synchronize_session": False, "populate_existing": True},
+    )
+    return sorted(moved.all(), key=lambda v: v.id)
+
+
 async def set_order_status(
     session: AsyncSession, order_id: str, status: str, now: datetime
 ) -> None:

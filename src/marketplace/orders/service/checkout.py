@@ -45,6 +45,7 @@ from marketplace.orders.repository import order as repo
 from marketplace.orders.service import carts
 from marketplace.payments import public as payments
 from marketplace.platform.clock import utcnow
+from marketplace.platform.db import insert_objects
 from marketplace.platform.errors import ValidationFailed
 from marketplace.platform.ids import new_id
 from marketplace.platform.money import Money
@@ -143,8 +144,11 @@ async def _price(
     vendor_ids = list(dict.fromkeys(infos[item.variant_id].vendor_id for item in items))
     shipping: dict[str, vendors.ShippingOptionInfo] = {}
     windows: dict[str, int] = {}
+    # Every vendor of the cart, its options and the commission rules: one query each.
+    sellers = await vendors.vendor_infos(uow, vendor_ids)
+    options_of = await vendors.shipping_options_of(uow, vendor_ids)
     for vendor_id in vendor_ids:
-        vendor = await vendors.vendor_info(uow, vendor_id)
+        vendor = sellers.get(vendor_id)
         if vendor is None or not vendor.can_sell:
             raise _refuse(["body", "items"], f"vendor {vendor_id} is not selling", "vendor_closed")
         windows[vendor_id] = vendor.return_window_days
@@ -152,7 +156,7 @@ async def _price(
         loc: list[str | int] = ["body", "shipping_options", vendor_id]
         if option_id is None:
             raise _refuse(loc, "choose a shipping option for this vendor", "missing")
-        options = {o.id: o for o in await vendors.shipping_options(uow, vendor_id)}
+        options = {o.id: o for o in options_of[vendor_id]}
         option = options.get(option_id)
         if option is None:
             raise _refuse(loc, "no such shipping option", "unknown_shipping_option")
@@ -162,12 +166,15 @@ async def _price(
             raise _refuse(loc, "shipping is priced in another currency", "mixed_currencies")
         shipping[vendor_id] = option
 
-    rules: dict[str, vendors.AppliedCommission | None] = {}
-    for item in items:
-        info = infos[item.variant_id]
-        rules[item.variant_id] = await vendors.resolve_commission(
-            uow, vendor_id=info.vendor_id, category_path=info.category_path, at=now
-        )
+    resolved = await vendors.resolve_commissions(
+        uow,
+        sales=[
+            (infos[item.variant_id].vendor_id, infos[item.variant_id].category_path)
+            for item in items
+        ],
+        at=now,
+    )
+    rules = {item.variant_id: rule for item, rule in zip(items, resolved, strict=True)}
 
     def commission_of(line: LineInput, base: int) -> int:
         rule = rules[line.key]
@@ -339,6 +346,26 @@ def _shares(
     return shares
 
 
+SETTLED_KEY: Final = "orders.checkout.settled"
+
+
+@dataclass(frozen=True, slots=True)
+class SettledOrder:
+    """An order this unit of work has just paid, as it now is, with its parts."""
+
+    order: Order
+    vendor_orders: list[VendorOrder]
+    items: list[OrderItem]
+
+
+def settled_order(uow: UnitOfWork, order_id: str) -> SettledOrder | None:
+    """The order `order_id` if this unit of work has just paid it (`settle`), else None."""
+    found = uow.extras.get(SETTLED_KEY)
+    if isinstance(found, SettledOrder) and found.order.id == order_id:
+        return found
+    return None
+
+
 async def place_order(
     uow: UnitOfWork,
     gateways: payments.Gateways,
@@ -375,13 +402,8 @@ async def place_order(
             reservation_id=reservation.id,
             now=now,
         )
-        # Parents first: the rows reference each other by foreign key, without ORM relationships
-        # to order the inserts.
-        uow.session.add(order)
-        await uow.session.flush()
-        uow.session.add_all(vendor_orders)
-        await uow.session.flush()
-        uow.session.add_all(lines)
+        # The payment first (its rows do not reference ours), so the order is inserted with
+        # its payment id instead of updated after.
         payment = await payments.start_payment(
             uow,
             order_id=order_id,
@@ -392,14 +414,20 @@ async def place_order(
             payment_method=request.payment_method,
             shares=_shares(vendor_orders, lines),
             idempotency_key=f"order:{order_id}",
+            new_order=True,
         )
         order.payment_id = payment.id
+        # Parents first (the rows reference each other by foreign key), with Core INSERTs:
+        # nothing changes these objects again in this transaction.
+        await insert_objects(uow.session, [order, *vendor_orders, *lines])
         await uow.commit()
+        written: Sequence[OrderItem] | None = lines
     else:
         order_id = existing.id
         if existing.status != "pending_payment" or existing.payment_id is None:
             return order_id
         payment_id = existing.payment_id
+        written = None
         await uow.commit()
         found = await payments.payment_of_order(uow, order_id)
         assert found is not None
@@ -407,16 +435,24 @@ async def place_order(
         payment = found
     if payment.status == "pending":
         payment = await payments.confirm_payment(uow, gateways, payment_id=payment.id)
-    await settle(uow, order_id=order_id, payment=payment)
+    await settle(uow, order_id=order_id, payment=payment, items=written)
     return order_id
 
 
-async def settle(uow: UnitOfWork, *, order_id: str, payment: payments.PaymentView) -> None:
+async def settle(
+    uow: UnitOfWork,
+    *,
+    order_id: str,
+    payment: payments.PaymentView,
+    items: Sequence[OrderItem] | None = None,
+) -> None:
     """Bring a pending order in line with its payment: paid or canceled. A no-op when the
     payment is still pending or the order was settled already (any number of callers: the
-    checkout, the payment events, the sweep)."""
+    checkout, the payment events, the sweep). `items`: the order's items when the caller
+    wrote them in this request (they do not change before the order is paid), so they are
+    not read again."""
     if payment.status == "succeeded":
-        await _paid(uow, order_id, payment)
+        await _paid(uow, order_id, payment, items)
     elif payment.status in ("failed", "canceled"):
         await _payment_failed(uow, order_id, payment)
 
@@ -444,12 +480,13 @@ async def _secure_stock(uow: UnitOfWork, order: Order) -> bool:
 
 
 async def _sold_out(uow: UnitOfWork, order: Order, payment: payments.PaymentView) -> None:
-    """Paid, but the units were sold to someone else meanwhile: cancel and refund in full."""
+    """Paid, but the units were sold to someone else meanwhile: cancel and refund in full.
+    `order` was moved to paid by this transaction (its lock is ours), never committed so."""
     now = utcnow()
     if not await repo.move_order(
         uow.session,
         order.id,
-        sources=["pending_payment"],
+        sources=["paid"],
         now=now,
         status="canceled",
         payment_status="succeeded",
@@ -505,15 +542,18 @@ async def _sold_out(uow: UnitOfWork, order: Order, payment: payments.PaymentView
     )
 
 
-async def _paid(uow: UnitOfWork, order_id: str, payment: payments.PaymentView) -> None:
+async def _paid(
+    uow: UnitOfWork,
+    order_id: str,
+    payment: payments.PaymentView,
+    known_items: Sequence[OrderItem] | None = None,
+) -> None:
     now = utcnow()
-    pending = await repo.order(uow.session, order_id, lock=True)
-    if pending is None or pending.status != "pending_payment":
-        return
-    if not await _secure_stock(uow, pending):
-        await _sold_out(uow, pending, payment)
-        return
-    if not await repo.move_order(
+    # The conditional UPDATE decides and locks at once: of several settlers (the checkout,
+    # the payment events, the sweep) one moves the order; the others wait for its commit
+    # and find nothing to move. If the units turn out to be gone, the same transaction
+    # cancels it instead, so "paid" is never seen without its stock.
+    order = await repo.move_order_returning(
         uow.session,
         order_id,
         sources=["pending_payment"],
@@ -521,14 +561,16 @@ async def _paid(uow: UnitOfWork, order_id: str, payment: payments.PaymentView) -
         status="paid",
         payment_status="succeeded",
         paid_at=now,
-    ):
+    )
+    if order is None:
         return
-    order = await repo.order(uow.session, order_id)
-    assert order is not None
-    vendor_orders = await repo.vendor_orders_of(uow.session, [order_id])
-    await repo.move_vendor_orders(
+    if not await _secure_stock(uow, order):
+        await _sold_out(uow, order, payment)
+        return
+    # A vendor order of a pending order is pending itself: all of them move.
+    vendor_orders = await repo.move_vendor_orders_of(
         uow.session,
-        [v.id for v in vendor_orders],
+        order_id,
         sources=sources_of("processing"),
         target="processing",
         now=now,
@@ -537,7 +579,14 @@ async def _paid(uow: UnitOfWork, order_id: str, payment: payments.PaymentView) -
         # Converted by an earlier checkout of the same cart, or merged away: nothing to do.
         with contextlib.suppress(CartClosed):
             await carts.mark_converted(uow, cart_id=order.cart_id, order_id=order_id)
-    items = await repo.items_of(uow.session, [v.id for v in vendor_orders])
+    items = (
+        sorted(known_items, key=lambda i: (i.vendor_order_id, i.id))
+        if known_items is not None
+        else await repo.items_of(uow.session, [v.id for v in vendor_orders])
+    )
+    # The caller answering with the order reads these instead of reading them again; a
+    # vendor order paid just now has no shipments yet.
+    uow.extras[SETTLED_KEY] = SettledOrder(order, vendor_orders, items)
     repo.add_timeline(
         uow.session,
         [

@@ -121,9 +121,9 @@ class SandboxProvider(SandboxPayouts):
 
     async def charge(self, request: ChargeRequest) -> ChargeResult:
         async with self._uow_factory() as uow:
-            intent = await self._intent_by_key(uow, request.idempotency_key)
-            if intent is None:
-                intent = await self._create_intent(uow, request)
+            # Insert first (a repeated key inserts nothing and reads the first intent): the
+            # common first call is one statement, as a gateway's would be one request.
+            intent = await self._create_intent(uow, request)
             await uow.commit()
         if request.payment_method == "pm_card_visa_timeout" and (
             request.idempotency_key not in self._timed_out
@@ -143,41 +143,40 @@ class SandboxProvider(SandboxPayouts):
             request.payment_method, ("payment_method_unknown", "No such payment method.")
         )
         succeeded = failure is None
-        intent_id = new_id("pi")
+        values: dict[str, Any] = {
+            "id": new_id("pi"),
+            "idempotency_key": request.idempotency_key,
+            "amount": request.amount,
+            "currency": request.currency,
+            "payment_method": request.payment_method,
+            "status": "succeeded" if succeeded else "requires_payment_method",
+            "amount_received": request.amount if succeeded else 0,
+            "amount_refunded": 0,
+            "fee": sandbox_fee(request.amount, request.currency) if succeeded else 0,
+            "failure_code": None if failure is None else failure[0],
+            "failure_message": None if failure is None else failure[1],
+            "meta": dict(request.metadata),
+            "created_at": utcnow(),
+        }
         inserted = (
             await uow.session.execute(
                 insert_ignore(
                     SandboxIntent.__table__,  # type: ignore[arg-type]
                     uow.dialect,
-                    [
-                        {
-                            "id": intent_id,
-                            "idempotency_key": request.idempotency_key,
-                            "amount": request.amount,
-                            "currency": request.currency,
-                            "payment_method": request.payment_method,
-                            "status": "succeeded" if succeeded else "requires_payment_method",
-                            "amount_received": request.amount if succeeded else 0,
-                            "amount_refunded": 0,
-                            "fee": sandbox_fee(request.amount, request.currency)
-                            if succeeded
-                            else 0,
-                            "failure_code": None if failure is None else failure[0],
-                            "failure_message": None if failure is None else failure[1],
-                            "meta": dict(request.metadata),
-                            "created_at": utcnow(),
-                        }
-                    ],
+                    [values],
                 )
             )
         ).rowcount  # type: ignore[attr-defined]
-        intent = await self._intent_by_key(uow, request.idempotency_key)
-        assert intent is not None
-        if inserted == 1:
-            kind = "payment_intent.succeeded" if succeeded else "payment_intent.payment_failed"
-            self._emit(uow, kind, _intent_object(intent))
-            if succeeded and request.payment_method == CHARGEBACK_METHOD:
-                await self._open_dispute(uow, intent)
+        if inserted != 1:
+            # The key was used before: the first intent is the answer, and nothing is emitted.
+            existing = await self._intent_by_key(uow, request.idempotency_key)
+            assert existing is not None
+            return existing
+        intent = SandboxIntent(**values)  # what was inserted, without reading it back
+        kind = "payment_intent.succeeded" if succeeded else "payment_intent.payment_failed"
+        self._emit(uow, kind, _intent_object(intent))
+        if succeeded and request.payment_method == CHARGEBACK_METHOD:
+            await self._open_dispute(uow, intent)
         return intent
 
     # --- disputes ---------------------------------------------------------------------------

@@ -4,6 +4,7 @@ balances are (a balance is never stored). Nothing here updates or deletes a post
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +16,19 @@ from marketplace.payments.models import LedgerPosting, LedgerTransaction
 from marketplace.platform.db import insert_ignore
 from marketplace.platform.ids import new_id
 from marketplace.platform.pagination import PageParams, SortKey, paginate
+
+
+@dataclass(frozen=True, slots=True)
+class NewTransaction:
+    key: str
+    type: str
+    currency: str
+    postings: Sequence[Posting]
+    description: str
+    order_id: str | None = None
+    vendor_order_id: str | None = None
+    payment_id: str | None = None
+    refund_id: str | None = None
 
 
 async def append(
@@ -32,51 +46,79 @@ async def append(
     refund_id: str | None = None,
 ) -> str | None:
     """Append one transaction unless one with `key` exists; its id, or None if it existed."""
-    transaction_id = new_id("ltx")
-    inserted = (
-        await session.execute(
-            insert_ignore(
-                LedgerTransaction.__table__,  # type: ignore[arg-type]
-                session.get_bind().dialect.name,
-                [
-                    {
-                        "id": transaction_id,
-                        "key": key,
-                        "type": type_,
-                        "currency": currency,
-                        "order_id": order_id,
-                        "vendor_order_id": vendor_order_id,
-                        "payment_id": payment_id,
-                        "refund_id": refund_id,
-                        "description": description,
-                        "created_at": now,
-                    }
-                ],
-            ),
-            execution_options={"synchronize_session": False},
-        )
-    ).rowcount  # type: ignore[attr-defined]
-    if inserted != 1:
-        return None
-    if postings:
-        await session.execute(
-            insert(LedgerPosting),
+    appended = await append_many(
+        session,
+        [
+            NewTransaction(
+                key=key,
+                type=type_,
+                currency=currency,
+                postings=postings,
+                description=description,
+                order_id=order_id,
+                vendor_order_id=vendor_order_id,
+                payment_id=payment_id,
+                refund_id=refund_id,
+            )
+        ],
+        now=now,
+    )
+    return appended.get(key)
+
+
+async def append_many(
+    session: AsyncSession, entries: Sequence[NewTransaction], *, now: datetime
+) -> dict[str, str]:
+    """Append each transaction whose key is not taken yet, with its postings: one INSERT for
+    the transactions and one for all their postings. Answers key -> id of those appended
+    (a key already posted is skipped, with its postings)."""
+    if not entries:
+        return {}
+    ids = {entry.key: new_id("ltx") for entry in entries}
+    inserted = await session.execute(
+        insert_ignore(
+            LedgerTransaction.__table__,  # type: ignore[arg-type]
+            session.get_bind().dialect.name,
             [
                 {
-                    "id": new_id("pst"),
-                    "transaction_id": transaction_id,
-                    "account": p.account,
-                    "currency": p.currency,
-                    "amount": p.amount,
-                    "vendor_id": p.vendor_id,
-                    "vendor_order_id": p.vendor_order_id,
-                    "order_item_id": p.order_item_id,
+                    "id": ids[entry.key],
+                    "key": entry.key,
+                    "type": entry.type,
+                    "currency": entry.currency,
+                    "order_id": entry.order_id,
+                    "vendor_order_id": entry.vendor_order_id,
+                    "payment_id": entry.payment_id,
+                    "refund_id": entry.refund_id,
+                    "description": entry.description,
                     "created_at": now,
                 }
-                for p in postings
+                for entry in entries
             ],
-        )
-    return transaction_id
+        ).returning(LedgerTransaction.__table__.c.key),
+        execution_options={"synchronize_session": False},
+    )
+    appended = {str(key): ids[str(key)] for key in inserted.scalars()}
+    rows = [
+        {
+            "id": new_id("pst"),
+            "transaction_id": appended[entry.key],
+            "account": p.account,
+            "currency": p.currency,
+            "amount": p.amount,
+            "vendor_id": p.vendor_id,
+            "vendor_order_id": p.vendor_order_id,
+            "order_item_id": p.order_item_id,
+            "created_at": now,
+        }
+        for entry in entries
+        if entry.key in appended
+        for p in entry.postings
+    ]
+    if rows:
+        # The table, not the mapped class: an ORM bulk insert leaves out the keys whose value
+        # is None and splits the rows into one statement per set of columns.
+        await session.execute(insert(LedgerPosting.__table__), rows)  # type: ignore[arg-type]
+    return appended
 
 
 async def balances(

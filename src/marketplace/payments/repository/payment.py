@@ -87,6 +87,28 @@ async def share(session: AsyncSession, vendor_order_id: str) -> PaymentShare | N
     return found
 
 
+async def shares_with_lines(
+    session: AsyncSession, payment_id: str
+) -> list[tuple[PaymentShare, list[CommissionLineRow]]]:
+    """The payment's shares, each with its commission lines, in one query (the capture
+    posts them all)."""
+    rows = await session.execute(
+        select(PaymentShare, CommissionLineRow)
+        .outerjoin(
+            CommissionLineRow, CommissionLineRow.vendor_order_id == PaymentShare.vendor_order_id
+        )
+        .where(PaymentShare.payment_id == payment_id)
+        .order_by(PaymentShare.vendor_order_id, CommissionLineRow.order_item_id)
+        .execution_options(populate_existing=True)
+    )
+    found: dict[str, tuple[PaymentShare, list[CommissionLineRow]]] = {}
+    for share_row, line in rows:
+        entry = found.setdefault(share_row.vendor_order_id, (share_row, []))
+        if line is not None:
+            entry[1].append(line)
+    return list(found.values())
+
+
 async def commission_lines(
     session: AsyncSession, vendor_order_ids: Sequence[str]
 ) -> list[CommissionLineRow]:
@@ -113,6 +135,21 @@ async def leave_pending(
         )
         == 1
     )
+
+
+async def leave_pending_returning(
+    session: AsyncSession, payment_id: str, status: str, *, now: datetime, **values: Any
+) -> Payment | None:
+    """`leave_pending`, answering with the changed row (None when the payment had been
+    decided already): the winner needs the row, and this saves reading it again."""
+    found: Payment | None = await session.scalar(
+        update(Payment)
+        .where(Payment.id == payment_id, Payment.status == "pending")
+        .values(status=status, updated_at=now, **values)
+        .returning(Payment),
+        execution_options={"synchronize_session": False, "populate_existing": True},
+    )
+    return found
 
 
 # --- refunds --------------------------------------------------------------------------------

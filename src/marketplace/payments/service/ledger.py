@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -54,9 +54,7 @@ async def _post(
 ) -> str | None:
     if not postings:
         return None  # nothing moved: a transaction without postings would only be noise
-    residue = rules.unbalanced_currencies(postings)
-    if residue:
-        raise UnbalancedTransaction(f"{key}: postings do not balance: {residue}")
+    _balanced(key, postings)
     return await repo.append(
         uow.session,
         key=key,
@@ -76,6 +74,13 @@ async def _post(
 post = _post
 
 
+def _balanced(key: str, postings: Sequence[Posting]) -> Sequence[Posting]:
+    residue = rules.unbalanced_currencies(postings)
+    if residue:
+        raise UnbalancedTransaction(f"{key}: postings do not balance: {residue}")
+    return postings
+
+
 def vendor_share(row: PaymentShare, lines: Sequence[CommissionLineRow] = ()) -> VendorShare:
     return VendorShare(
         vendor_order_id=row.vendor_order_id,
@@ -92,35 +97,53 @@ def vendor_share(row: PaymentShare, lines: Sequence[CommissionLineRow] = ()) -> 
     )
 
 
-async def post_capture(uow: UnitOfWork, payment: Payment, *, fee: int) -> None:
-    """The split of a captured payment, and the provider's fee as its own transaction."""
-    rows = await payments_repo.shares(uow.session, payment.id)
-    lines = await payments_repo.commission_lines(uow.session, [r.vendor_order_id for r in rows])
-    by_share: dict[str, list[CommissionLineRow]] = defaultdict(list)
-    for line in lines:
-        by_share[line.vendor_order_id].append(line)
-    shares = [vendor_share(r, by_share[r.vendor_order_id]) for r in rows]
-    await _post(
-        uow,
-        key=f"capture:{payment.id}",
-        type_="capture",
-        currency=payment.currency,
-        postings=rules.capture_postings(payment.provider, payment.currency, shares),
-        description=f"capture of payment {payment.id}",
-        order_id=payment.order_id,
-        payment_id=payment.id,
-    )
-    if fee:
-        await _post(
-            uow,
-            key=f"fee:{payment.id}",
-            type_="fee",
+async def post_capture(
+    uow: UnitOfWork, payment: Payment, *, fee: int, shares: Sequence[VendorShare] | None = None
+) -> None:
+    """The split of a captured payment, and the provider's fee as its own transaction.
+    `shares`: the payment's shares if the caller has them (they never change), else read."""
+    if shares is None:
+        shares = [
+            vendor_share(row, lines)
+            for row, lines in await payments_repo.shares_with_lines(uow.session, payment.id)
+        ]
+    else:
+        # In the order reading them gives, so the postings are the same either way.
+        shares = [
+            replace(share, lines=tuple(sorted(share.lines, key=lambda line: line.order_item_id)))
+            for share in sorted(shares, key=lambda share: share.vendor_order_id)
+        ]
+    # Both transactions in one round trip each for their rows and their postings.
+    entries = [
+        repo.NewTransaction(
+            key=f"capture:{payment.id}",
+            type="capture",
             currency=payment.currency,
-            postings=rules.fee_postings(payment.provider, payment.currency, fee),
-            description=f"{payment.provider} fee on payment {payment.id}",
+            postings=_balanced(
+                f"capture:{payment.id}",
+                rules.capture_postings(payment.provider, payment.currency, shares),
+            ),
+            description=f"capture of payment {payment.id}",
             order_id=payment.order_id,
             payment_id=payment.id,
         )
+    ]
+    if fee:
+        entries.append(
+            repo.NewTransaction(
+                key=f"fee:{payment.id}",
+                type="fee",
+                currency=payment.currency,
+                postings=_balanced(
+                    f"fee:{payment.id}",
+                    rules.fee_postings(payment.provider, payment.currency, fee),
+                ),
+                description=f"{payment.provider} fee on payment {payment.id}",
+                order_id=payment.order_id,
+                payment_id=payment.id,
+            )
+        )
+    await repo.append_many(uow.session, [e for e in entries if e.postings], now=utcnow())
 
 
 async def post_refund(

@@ -44,13 +44,23 @@ from marketplace.payments.providers import (
 from marketplace.payments.repository import payment as repo
 from marketplace.payments.service import ledger
 from marketplace.platform.clock import utcnow
-from marketplace.platform.db import is_unique_violation
+from marketplace.platform.db import insert_objects, is_unique_violation
 from marketplace.platform.errors import FieldError, ValidationFailed
 from marketplace.platform.ids import new_id
 from marketplace.platform.money import UnknownCurrency, currency_exponent
 from marketplace.platform.uow import UnitOfWork
 
 logger = logging.getLogger(__name__)
+
+_STARTED = "payments.started_payment"
+
+
+@dataclass(frozen=True, slots=True)
+class _Started:
+    """A payment `start_payment` wrote in this unit of work, with the shares it was given."""
+
+    payment: Payment
+    shares: Sequence[VendorShare]
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,16 +148,21 @@ async def start_payment(
     payment_method: str,
     shares: Sequence[VendorShare],
     idempotency_key: str,
+    new_order: bool = False,
 ) -> PaymentView:
     """Persist a pending payment with its shares (commission frozen per line) and the
     provider idempotency key derived from `idempotency_key`. No provider call.
 
-    Idempotent per `order_id`: a second call returns the first payment. 422 naming the field
-    when `sum(gross) != amount`, the provider is not enabled (`body.payment.provider`) or the
-    payment method is not a token of that provider (`body.payment.payment_method`)."""
-    existing = await repo.payment_by_order(uow.session, order_id)
-    if existing is not None:
-        return payment_view(existing)
+    Idempotent per `order_id`: a second call returns the first payment. A caller that
+    created the order in this very transaction says `new_order=True`, and the lookup of an
+    earlier payment is skipped (there cannot be one; the unique order id still guards).
+    422 naming the field when `sum(gross) != amount`, the provider is not enabled
+    (`body.payment.provider`) or the payment method is not a token of that provider
+    (`body.payment.payment_method`)."""
+    if not new_order:
+        existing = await repo.payment_by_order(uow.session, order_id)
+        if existing is not None:
+            return payment_view(existing)
     _validate(
         gateways_for(uow),
         provider=provider,
@@ -178,46 +193,47 @@ async def start_payment(
         updated_at=now,
         succeeded_at=None,
     )
-    uow.session.add(payment)
-    for share in shares:
-        uow.session.add(
-            PaymentShare(
-                vendor_order_id=share.vendor_order_id,
-                payment_id=payment.id,
-                vendor_id=share.vendor_id,
-                gross_amount=share.gross_amount,
-                tax_amount=share.tax_amount,
-                commission_amount=share.commission_amount,
-                commission_tax_amount=share.commission_tax_amount,
-                platform_discount_amount=share.platform_discount_amount,
-                refund_reserved_amount=0,
-                refunded_amount=0,
-                hold_status="none",
-                delivered_at=None,
-                release_at=None,
-                released_at=None,
-            )
+    shares_rows = [
+        PaymentShare(
+            vendor_order_id=share.vendor_order_id,
+            payment_id=payment.id,
+            vendor_id=share.vendor_id,
+            gross_amount=share.gross_amount,
+            tax_amount=share.tax_amount,
+            commission_amount=share.commission_amount,
+            commission_tax_amount=share.commission_tax_amount,
+            platform_discount_amount=share.platform_discount_amount,
+            refund_reserved_amount=0,
+            refunded_amount=0,
+            hold_status="none",
+            delivered_at=None,
+            release_at=None,
+            released_at=None,
         )
+        for share in shares
+    ]
+    lines = [
+        CommissionLineRow(
+            vendor_order_id=share.vendor_order_id,
+            order_item_id=line.order_item_id,
+            rule_id=line.rule_id,
+            rate_bps=line.rate_bps,
+            amount=line.amount,
+        )
+        for share in shares
+        for line in share.lines
+    ]
     try:
-        await uow.session.flush()
-        # Lines after their shares: PostgreSQL checks the foreign key per statement.
-        uow.session.add_all(
-            CommissionLineRow(
-                vendor_order_id=share.vendor_order_id,
-                order_item_id=line.order_item_id,
-                rule_id=line.rule_id,
-                rate_bps=line.rate_bps,
-                amount=line.amount,
-            )
-            for share in shares
-            for line in share.lines
-        )
-        await uow.session.flush()
+        # Core INSERTs, parents first (PostgreSQL checks the foreign keys per statement).
+        await insert_objects(uow.session, [payment, *shares_rows, *lines])
     except IntegrityError as error:
         if is_unique_violation(error):
             # A concurrent checkout of the same order won the unique order_id.
             raise PaymentInProgress("a payment for this order already exists") from None
         raise
+    # `confirm_payment` in the same unit of work takes the row from here instead of reading
+    # it again (nothing else changes a pending payment before it is confirmed).
+    uow.extras[_STARTED] = _Started(payment, shares)
     return payment_view(payment)
 
 
@@ -237,7 +253,14 @@ async def confirm_payment(uow: UnitOfWork, gateways: Gateways, *, payment_id: st
     """Charge the customer. Commits the unit of work's read before calling the provider (the
     caller committed its own work first), records the outcome in the next transaction,
     which the caller commits. See `public` for the checkout protocol."""
-    payment = await repo.payment(uow.session, payment_id)
+    # The row `start_payment` wrote in this unit of work, else as the session last read it
+    # (no query when `payment_of_order` just did). Its status is decided again by the
+    # conditional UPDATE that records the outcome, so a stale "pending" can only lead to a
+    # charge the provider deduplicates by its key, never to a second capture.
+    started = uow.extras.pop(_STARTED, None)
+    if not isinstance(started, _Started) or started.payment.id != payment_id:
+        started = None
+    payment = started.payment if started else await uow.session.get(Payment, payment_id)
     if payment is None:
         raise PaymentNotFound(f"no payment {payment_id}")
     if payment.status != "pending":
@@ -272,21 +295,24 @@ async def confirm_payment(uow: UnitOfWork, gateways: Gateways, *, payment_id: st
         )
         raise ProviderRejectedError("the payment provider refused the request") from error
     if result.status == "succeeded":
-        await record_success(
+        decided = await _record_success(
             uow,
             payment_id,
             provider_payment_id=result.provider_payment_id,
             captured=result.amount_captured,
             fee=result.fee_amount,
+            shares=started.shares if started else None,
         )
     else:
-        await record_failure(
+        decided = await _record_failure(
             uow,
             payment_id,
             provider_payment_id=result.provider_payment_id,
             code=result.failure_code,
             message=result.failure_message,
         )
+    if decided is not None:
+        return payment_view(decided)  # the row our UPDATE returned: current
     return await get_payment(uow, payment_id)
 
 
@@ -294,8 +320,25 @@ async def record_success(
     uow: UnitOfWork, payment_id: str, *, provider_payment_id: str | None, captured: int, fee: int
 ) -> bool:
     """pending → succeeded, with the capture posted and PaymentSucceeded published, once."""
+    decided = await _record_success(
+        uow, payment_id, provider_payment_id=provider_payment_id, captured=captured, fee=fee
+    )
+    return decided is not None
+
+
+async def _record_success(
+    uow: UnitOfWork,
+    payment_id: str,
+    *,
+    provider_payment_id: str | None,
+    captured: int,
+    fee: int,
+    shares: Sequence[VendorShare] | None = None,
+) -> Payment | None:
+    """`record_success`, answering with the row it changed (None: decided by someone else).
+    `shares`: the payment's shares when this unit of work started it (they are fixed)."""
     now = utcnow()
-    if not await repo.leave_pending(
+    payment = await repo.leave_pending_returning(
         uow.session,
         payment_id,
         "succeeded",
@@ -304,7 +347,8 @@ async def record_success(
         captured_amount=captured,
         fee_amount=fee,
         succeeded_at=now,
-    ):
+    )
+    if payment is None:
         current = await repo.payment(uow.session, payment_id)
         if current is not None and current.status in {"canceled", "failed"}:
             # Charged after we gave up on it: money is at the provider that no order expects.
@@ -314,15 +358,13 @@ async def record_success(
                 current.status,
                 extra={"payment_id": payment_id, "provider_payment_id": provider_payment_id},
             )
-        return False
-    payment = await repo.payment(uow.session, payment_id)
-    assert payment is not None
+        return None
     if captured != payment.amount:
         logger.warning(
             "captured amount differs from the payment amount",
             extra={"payment_id": payment_id, "captured": captured, "amount": payment.amount},
         )
-    await ledger.post_capture(uow, payment, fee=fee)
+    await ledger.post_capture(uow, payment, fee=fee, shares=shares)
     uow.publish(
         PaymentSucceeded(
             payment_id=payment.id,
@@ -331,7 +373,7 @@ async def record_success(
             currency=payment.currency,
         )
     )
-    return True
+    return payment
 
 
 async def record_failure(
@@ -342,7 +384,21 @@ async def record_failure(
     code: str | None,
     message: str | None,
 ) -> bool:
-    if not await repo.leave_pending(
+    decided = await _record_failure(
+        uow, payment_id, provider_payment_id=provider_payment_id, code=code, message=message
+    )
+    return decided is not None
+
+
+async def _record_failure(
+    uow: UnitOfWork,
+    payment_id: str,
+    *,
+    provider_payment_id: str | None,
+    code: str | None,
+    message: str | None,
+) -> Payment | None:
+    payment = await repo.leave_pending_returning(
         uow.session,
         payment_id,
         "failed",
@@ -350,10 +406,9 @@ async def record_failure(
         provider_payment_id=provider_payment_id,
         failure_code=code,
         failure_message=message,
-    ):
-        return False
-    payment = await repo.payment(uow.session, payment_id)
-    assert payment is not None
+    )
+    if payment is None:
+        return None
     uow.publish(
         PaymentFailed(
             payment_id=payment.id,
@@ -362,7 +417,7 @@ async def record_failure(
             failure_message=message,
         )
     )
-    return True
+    return payment
 
 
 async def cancel_payment(uow: UnitOfWork, *, payment_id: str) -> None:

@@ -26,6 +26,7 @@ from marketplace.payments.errors import (
     ProviderUnavailableError,
     UnknownProvider,
 )
+from marketplace.payments.models import Payment
 from marketplace.payments.providers import (
     Gateways,
     InvalidSignature,
@@ -112,13 +113,13 @@ async def process_webhook_event(uow: UnitOfWork, gateways: Gateways, *, event_id
     return status
 
 
-async def _payment_id(uow: UnitOfWork, provider: str, event: ProviderEvent) -> str | None:
-    if event.payment_id and await repo.payment(uow.session, event.payment_id) is not None:
-        return event.payment_id
-    if event.provider_payment_id:
-        found = await repo.payment_by_provider_id(uow.session, provider, event.provider_payment_id)
+async def _payment(uow: UnitOfWork, provider: str, event: ProviderEvent) -> Payment | None:
+    if event.payment_id:
+        found = await repo.payment(uow.session, event.payment_id)
         if found is not None:
-            return found.id
+            return found
+    if event.provider_payment_id:
+        return await repo.payment_by_provider_id(uow.session, provider, event.provider_payment_id)
     return None
 
 
@@ -140,15 +141,19 @@ async def _apply(uow: UnitOfWork, gateways: Gateways, provider: str, event: Prov
         return await apply_payout_event(uow, provider, event)
     if event.kind not in _PAYMENT_KINDS:
         return False
-    payment_id = await _payment_id(uow, provider, event)
-    if payment_id is None:
+    payment = await _payment(uow, provider, event)
+    if payment is None:
         logger.warning(
             "webhook event for no known payment",
             extra={"provider": provider, "event": event.provider_event_id},
         )
         return False
+    payment_id = payment.id
     if event.kind in {"dispute_opened", "dispute_closed"}:
         return await _apply_dispute(uow, gateways, payment_id, event)
+    # Success is final: when the payment is recorded as succeeded already (the checkout's
+    # confirmation usually is first), recording it again would change nothing.
+    decided = payment.status == "succeeded"
     if event.kind == "payment_failed":
         await record_failure(
             uow,
@@ -159,13 +164,14 @@ async def _apply(uow: UnitOfWork, gateways: Gateways, provider: str, event: Prov
         )
         return True
     # A payment success, or a refund (of a charge that was necessarily captured).
-    await record_success(
-        uow,
-        payment_id,
-        provider_payment_id=event.provider_payment_id,
-        captured=event.amount_captured,
-        fee=event.fee_amount,
-    )
+    if not decided:
+        await record_success(
+            uow,
+            payment_id,
+            provider_payment_id=event.provider_payment_id,
+            captured=event.amount_captured,
+            fee=event.fee_amount,
+        )
     if event.kind == "refund_succeeded" and event.refund_id:
         await record_refund_success(
             uow, event.refund_id, provider_refund_id=event.provider_refund_id

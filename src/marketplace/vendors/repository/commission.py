@@ -44,6 +44,25 @@ async def candidate_rules(
     return (await session.scalars(stmt)).all()
 
 
+async def candidate_rules_of(
+    session: AsyncSession, *, vendor_ids: Sequence[str], category_ids: Sequence[str], at: datetime
+) -> Sequence[CommissionRule]:
+    """`candidate_rules` for several sales at once (one checkout): the union of theirs."""
+    scopes = [
+        and_(CommissionRule.scope == "vendor", CommissionRule.scope_id.in_(list(vendor_ids))),
+        CommissionRule.scope == "default",
+    ]
+    if category_ids:
+        scopes.append(
+            and_(
+                CommissionRule.scope == "category",
+                CommissionRule.scope_id.in_(list(category_ids)),
+            )
+        )
+    stmt = select(CommissionRule).where(or_(*scopes), CommissionRule.effective_from <= at)
+    return (await session.scalars(stmt)).all()
+
+
 def rules_in(scope: str | None, scope_id: str | None) -> Select[CommissionRule]:
     """Every rule, or those of one scope (and one vendor or category); ordered by the caller."""
     stmt = select(CommissionRule)

@@ -14,6 +14,10 @@ async def vendor(session: AsyncSession, vendor_id: str) -> Vendor | None:
     return await session.get(Vendor, vendor_id)
 
 
+async def vendors_by_ids(session: AsyncSession, vendor_ids: Sequence[str]) -> Sequence[Vendor]:
+    return (await session.scalars(select(Vendor).where(Vendor.id.in_(list(vendor_ids))))).all()
+
+
 async def vendor_for_update(session: AsyncSession, vendor_id: str) -> Vendor | None:
     """Locks the row (PostgreSQL) so two admins deciding at once cannot both win."""
     return await session.scalar(select(Vendor).where(Vendor.id == vendor_id).with_for_update())

@@ -199,6 +199,40 @@ async def resolve_commission(
     )
 
 
+async def resolve_commissions(
+    session: AsyncSession, *, sales: Sequence[tuple[str, Sequence[str]]], at: datetime
+) -> list[AppliedCommission | None]:
+    """`resolve_commission` for each (vendor id, leaf-first category path) of `sales`, in
+    order, from one query: the candidates of all of them, each sale choosing among its own
+    (`choose` ignores the others)."""
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError("at must be timezone-aware")
+    if not sales:
+        return []
+    rows = await repo.candidate_rules_of(
+        session,
+        vendor_ids=sorted({vendor_id for vendor_id, _ in sales}),
+        category_ids=sorted({c for _, path in sales for c in path}),
+        at=at,
+    )
+    candidates = [_candidate(row) for row in rows]
+    resolved: list[AppliedCommission | None] = []
+    for vendor_id, path in sales:
+        chosen = choose(candidates, vendor_id=vendor_id, category_path=path, at=at)
+        resolved.append(
+            None
+            if chosen is None
+            else AppliedCommission(
+                rule_id=chosen.rule_id,
+                scope=chosen.scope,
+                scope_id=chosen.scope_id,
+                terms=chosen.terms,
+                effective_from=chosen.effective_from,
+            )
+        )
+    return resolved
+
+
 async def list_rules(
     session: AsyncSession,
     *,

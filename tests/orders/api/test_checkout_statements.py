@@ -1,0 +1,142 @@
+"""How much SQL a checkout costs, pinned: the statements (by kind and table) and the
+transactions of one paid 2-vendor checkout through the HTTP API on the real engine, so that a
+repeated read or a row-by-row insert cannot creep back into the hot path unnoticed.
+
+If a change adds a statement on purpose, update the expected list here and say why in the
+commit; docs/benchmarks.md has the figures behind these numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+from sqlalchemy import event, func, select
+
+from factories.checkout import checkout_body, key, make_shop
+from factories.identity import auth_headers, create_user
+from marketplace.bootstrap import Container
+from marketplace.payments.models import LedgerPosting, LedgerTransaction
+
+# (kind, table) of every statement a paid checkout runs, in order; BEGIN and COMMIT left out
+# (SQLite's BEGIN is a statement here, PostgreSQL's is not). Four transactions: the
+# Idempotency-Key reservation; the order with its reservation and pending payment; the
+# provider's own records (the sandbox stands for a remote gateway); the settlement with the
+# ledger, committed with the stored response.
+EXPECTED = [
+    ("INSERT", "platform_idempotency_key"),
+    ("SELECT", "identity_user"),  # the bearer token's user (tokens end on password change)
+    ("SELECT", "orders_order"),  # a retried checkout resumes its order
+    ("SELECT", "catalog_variant"),
+    ("SELECT", "vendors_vendor"),  # every vendor of the cart at once
+    ("SELECT", "vendors_shipping_option"),
+    ("SELECT", "vendors_commission_rule"),  # every line's rule at once
+    ("UPDATE", "inventory_stock"),  # one conditional UPDATE per line, in variant order
+    ("UPDATE", "inventory_stock"),
+    ("INSERT", "inventory_reservation"),
+    ("INSERT", "inventory_reservation_line"),
+    ("INSERT", "payments_payment"),
+    ("INSERT", "payments_share"),
+    ("INSERT", "payments_commission_line"),
+    ("INSERT", "orders_order"),
+    ("INSERT", "orders_vendor_order"),
+    ("INSERT", "orders_order_item"),
+    ("INSERT", "orders_timeline_entry"),
+    # the provider's transaction
+    ("INSERT", "payments_sandbox_intent"),
+    ("INSERT", "platform_outbox_message"),  # its webhook's delivery job
+    ("INSERT", "payments_sandbox_event"),
+    # the settlement
+    ("UPDATE", "payments_payment"),  # pending -> succeeded, returning the row
+    ("INSERT", "payments_ledger_transaction"),  # capture and fee in one statement
+    ("INSERT", "payments_ledger_posting"),  # all their postings in one statement
+    ("UPDATE", "orders_order"),  # pending_payment -> paid: decides and locks
+    ("UPDATE", "inventory_reservation"),
+    ("SELECT", "inventory_reservation_line"),
+    ("UPDATE", "inventory_stock"),
+    ("UPDATE", "inventory_stock"),
+    ("UPDATE", "orders_vendor_order"),  # all of them, returning the rows
+    ("UPDATE", "platform_idempotency_key"),  # the stored response, same transaction
+    ("INSERT", "platform_outbox_message"),  # every event of the transaction at once
+    ("INSERT", "inventory_adjustment"),
+    ("INSERT", "orders_timeline_entry"),
+]
+
+
+def _kind_and_table(statement: str) -> tuple[str, str]:
+    words = statement.replace('"', "").split()
+    kind = words[0].upper()
+    if kind == "SELECT":
+        table = words[words.index("FROM") + 1] if "FROM" in words else ""
+    elif kind == "INSERT":
+        table = words[2]
+    elif kind == "UPDATE":
+        table = words[1]
+    else:
+        table = ""
+    return kind, table.split("(")[0]
+
+
+@contextmanager
+def _recorded(container: Container) -> Iterator[tuple[list[str], list[int]]]:
+    statements: list[str] = []
+    commits = [0]
+    engine = container.db.engine.sync_engine
+
+    def on_statement(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.split(None, 1)[0].upper() not in {"BEGIN", "COMMIT"}:
+            statements.append(statement)
+
+    def on_commit(_conn: Any) -> None:
+        commits[0] += 1
+
+    event.listen(engine, "before_cursor_execute", on_statement)
+    event.listen(engine, "commit", on_commit)
+    try:
+        yield statements, commits
+    finally:
+        event.remove(engine, "before_cursor_execute", on_statement)
+        event.remove(engine, "commit", on_commit)
+
+
+async def test_a_paid_two_vendor_checkout_runs_these_statements_in_four_transactions(
+    live_container: Container, make_live_client: Callable[..., httpx.AsyncClient]
+) -> None:
+    first, second = await make_shop(live_container), await make_shop(live_container)
+    customer = await create_user(live_container)
+    headers = auth_headers(live_container, customer)
+    async with make_live_client() as client:
+        # A first checkout warms what is cached per process (compiled statements, prices).
+        warm = await client.post(
+            "/v1/orders", json=checkout_body((first, 1), (second, 1)), headers=headers | key()
+        )
+        assert warm.status_code == 201, warm.text
+
+        with _recorded(live_container) as (statements, commits):
+            placed = await client.post(
+                "/v1/orders",
+                json=checkout_body((first, 1), (second, 2)),
+                headers=headers | key(),
+            )
+
+    assert placed.status_code == 201, placed.text
+    assert placed.json()["status"] == "paid"
+    assert [_kind_and_table(s) for s in statements] == EXPECTED
+    assert commits[0] == 4
+    # The batched ledger writes are the whole capture: 2 transactions, 5 postings (2 vendor
+    # orders: clearing, earnings per vendor, commission per line with a rule; and the fee).
+    async with live_container.db.session() as session:
+        ledger = {
+            str(kind): int(count)
+            for kind, count in (
+                await session.execute(
+                    select(LedgerTransaction.type, func.count(LedgerPosting.id))
+                    .join(LedgerPosting, LedgerPosting.transaction_id == LedgerTransaction.id)
+                    .where(LedgerTransaction.order_id == placed.json()["id"])
+                    .group_by(LedgerTransaction.type)
+                )
+            ).all()
+        }
+    assert ledger == {"capture": 4, "fee": 2}
