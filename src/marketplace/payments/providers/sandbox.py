@@ -461,15 +461,7 @@ class SandboxProvider(SandboxPayouts):
         )
 
     def parse_webhook(self, body: bytes) -> ProviderEvent:
-        try:
-            payload = orjson.loads(body)
-            event_id = str(payload["id"])
-            type_ = str(payload["type"])
-            obj = payload["data"]["object"]
-        except (ValueError, KeyError, TypeError):
-            raise ValueError("not a sandbox event") from None
-        if not isinstance(obj, dict):
-            raise ValueError("not a sandbox event")
+        event_id, type_, obj = signature.event_envelope(body, who="sandbox")
         meta = obj.get("metadata") or {}
         if type_ == "payment_intent.succeeded":
             return ProviderEvent(

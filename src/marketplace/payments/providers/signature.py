@@ -1,4 +1,4 @@
-"""Stripe's webhook signature scheme, which the sandbox uses as is.
+"""Stripe's webhook signature scheme and event envelope, which the sandbox uses as they are.
 
 The header is `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>` (several `v1`
 entries are allowed while a secret rotates). The timestamp is signed with the body, so an
@@ -11,6 +11,9 @@ import hashlib
 import hmac
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
 
 from marketplace.payments.providers.base import InvalidSignature
 
@@ -60,3 +63,18 @@ def verify(
     if abs(now.timestamp() - timestamp) > tolerance.total_seconds():
         raise InvalidSignature("timestamp outside the tolerance")
     return timestamp
+
+
+def event_envelope(body: bytes, *, who: str) -> tuple[str, str, dict[str, Any]]:
+    """`(id, type, data.object)` of a Stripe-shaped event body (Stripe's and the sandbox's);
+    ValueError naming `who` for a body that is not one."""
+    try:
+        payload = orjson.loads(body)
+        event_id = str(payload["id"])
+        type_ = str(payload["type"])
+        obj = payload["data"]["object"]
+    except (ValueError, KeyError, TypeError):
+        raise ValueError(f"not a {who} event") from None
+    if not isinstance(obj, dict):
+        raise ValueError(f"not a {who} event")
+    return event_id, type_, obj

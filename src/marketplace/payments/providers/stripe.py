@@ -45,7 +45,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, NoReturn, cast
 
-import orjson
 import stripe
 
 from marketplace.payments.providers.base import (
@@ -62,6 +61,7 @@ from marketplace.payments.providers.base import (
     TransferRequest,
     TransferResult,
 )
+from marketplace.payments.providers.signature import event_envelope
 from marketplace.payments.providers.units import (
     AmountNotRepresentable,
     from_gateway_units,
@@ -283,15 +283,7 @@ class StripeProvider:
             raise InvalidSignature(f"stripe: {error}") from None
 
     def parse_webhook(self, body: bytes) -> ProviderEvent:
-        try:
-            payload = orjson.loads(body)
-            event_id = str(payload["id"])
-            type_ = str(payload["type"])
-            obj = payload["data"]["object"]
-        except (ValueError, KeyError, TypeError):
-            raise ValueError("not a Stripe event") from None
-        if not isinstance(obj, dict):
-            raise ValueError("not a Stripe event")
+        event_id, type_, obj = event_envelope(body, who="Stripe")
         return _normalise(event_id, type_, obj)
 
 
