@@ -1,4 +1,4 @@
-"""payment reuse guard: one succeeded payment per provider payment
+"""payment reuse guard: one succeeded payment per provider payment; payout settlement id
 
 Revision ID: 0019
 Revises: 0018
@@ -27,8 +27,16 @@ def upgrade() -> None:
             sqlite_where=sa.text("status = 'succeeded'"),
             postgresql_where=sa.text("status = 'succeeded'"),
         )
+    # The id a provider's statements list a payout under (PayPal: the payout item's
+    # transaction), which reconciliation pairs with the payout's ledger movement.
+    with op.batch_alter_table("payments_payout", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("provider_settlement_id", sa.String(length=100), nullable=True)
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("payments_payout", schema=None) as batch_op:
+        batch_op.drop_column("provider_settlement_id")
     with op.batch_alter_table("payments_payment", schema=None) as batch_op:
         batch_op.drop_index("uq_payments_payment_provider_succeeded")
