@@ -17,7 +17,7 @@ import respx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from factories.payments import events, share
+from factories.payments import events, ledger, share
 from marketplace.bootstrap import Container
 from marketplace.payments import public as payments
 from marketplace.payments.models import Payment, Payout, ReconciliationMismatch, Refund
@@ -244,8 +244,9 @@ BATCH = "5UXD2E8A7EBQJ"
 ITEM_TRANSACTION = "0C413693MN970190K"
 
 
-async def _payout_in_transit(container: Container) -> str:
-    """A 12.00 USD payout PayPal accepted as batch BATCH (its answer: PENDING)."""
+async def _payout_in_transit(container: Container, status: str = "in_transit") -> str:
+    """A 12.00 USD payout PayPal accepted as batch BATCH (its answer: PENDING, or SUCCESS
+    with `status="paid"`)."""
     now = utcnow()
     async with container.uow_factory() as uow:
         uow.session.add(
@@ -254,7 +255,7 @@ async def _payout_in_transit(container: Container) -> str:
                 vendor_id="vnd_pp",
                 amount=1_200,
                 currency="USD",
-                status="in_transit",
+                status=status,
                 method="manual",
                 provider="paypal",
                 run_id=None,
@@ -269,7 +270,7 @@ async def _payout_in_transit(container: Container) -> str:
                 created_at=now,
                 updated_at=now,
                 sent_at=now,
-                paid_at=None,
+                paid_at=now if status == "paid" else None,
                 failed_at=None,
             )
         )
@@ -356,3 +357,21 @@ async def test_a_paypal_payout_is_paired_by_its_item_transaction_not_its_batch(
         3,
         0,
     )
+
+
+async def test_a_payout_paypal_answered_as_paid_still_learns_its_item_transaction(
+    gateways_container: Container, session: AsyncSession
+) -> None:
+    payout_id = await _payout_in_transit(gateways_container, status="paid")
+
+    await _item_succeeded(gateways_container)
+
+    payout = await session.get(Payout, payout_id, populate_existing=True)
+    assert payout is not None
+    assert (payout.status, payout.provider_transfer_id, payout.provider_settlement_id) == (
+        "paid",
+        BATCH,
+        ITEM_TRANSACTION,
+    )
+    # Recorded paid before: the webhook posts nothing again.
+    assert await ledger(session) == []
