@@ -49,7 +49,12 @@ EXPECTED = [
     ("INSERT", "platform_outbox_message"),  # its webhook's delivery job
     ("INSERT", "payments_sandbox_event"),
     # the settlement
-    ("UPDATE", "payments_payment"),  # pending -> succeeded, returning the row
+    # pending -> succeeded in a savepoint: a provider payment that already paid for another
+    # payment violates the unique index, and the payment is then recorded as failed instead
+    # (on PostgreSQL the violation would abort the whole transaction without it)
+    ("SAVEPOINT", ""),
+    ("UPDATE", "payments_payment"),  # returning the row
+    ("RELEASE", ""),
     ("INSERT", "payments_ledger_transaction"),  # capture and fee in one statement
     ("INSERT", "payments_ledger_posting"),  # all their postings in one statement
     ("UPDATE", "orders_order"),  # pending_payment -> paid: decides and locks

@@ -10,17 +10,18 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 import pytest
 import responses
 import respx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from factories.payments import events, share
+from factories.payments import events, ledger, share
 from marketplace.bootstrap import Container
 from marketplace.payments import public as payments
-from marketplace.payments.models import Payment, ReconciliationMismatch, Refund
-from marketplace.payments.service import reconciliation
+from marketplace.payments.models import Payment, Payout, ReconciliationMismatch, Refund
+from marketplace.payments.service import payout_execution, reconciliation
 from marketplace.platform.clock import utcnow
 
 API = "https://api-m.sandbox.paypal.com"
@@ -237,3 +238,140 @@ async def test_a_fee_paypal_booked_differently_and_a_refund_it_lacks_are_reporte
     assert await events(session, "payments.reconciliation_mismatch_found.v1") == [
         {"run_id": run_id, "provider": "paypal", "mismatch_count": 2}
     ]
+
+
+BATCH = "5UXD2E8A7EBQJ"
+ITEM_TRANSACTION = "0C413693MN970190K"
+
+
+async def _payout_in_transit(container: Container, status: str = "in_transit") -> str:
+    """A 12.00 USD payout PayPal accepted as batch BATCH (its answer: PENDING, or SUCCESS
+    with `status="paid"`)."""
+    now = utcnow()
+    async with container.uow_factory() as uow:
+        uow.session.add(
+            Payout(
+                id="po_paypal_rec",
+                vendor_id="vnd_pp",
+                amount=1_200,
+                currency="USD",
+                status=status,
+                method="manual",
+                provider="paypal",
+                run_id=None,
+                idempotency_key="payout-paypal-rec",
+                provider_idempotency_key="payout-paypal-rec-key",
+                provider_transfer_id=BATCH,
+                provider_settlement_id=None,
+                destination_masked="v***@example.com",
+                failure_code=None,
+                failure_message=None,
+                requested_by="usr_vendor",
+                created_at=now,
+                updated_at=now,
+                sent_at=now,
+                paid_at=now if status == "paid" else None,
+                failed_at=None,
+            )
+        )
+        await uow.commit()
+    return "po_paypal_rec"
+
+
+async def _item_succeeded(container: Container) -> None:
+    """PayPal's `PAYMENT.PAYOUTS-ITEM.SUCCEEDED`, shaped like its webhook reference."""
+    body = orjson.dumps(
+        {
+            "id": "WH-7Y7254563A4550640-11V2185806837105M",
+            "event_version": "1.0",
+            "create_time": "2026-05-01T14:00:00.000Z",
+            "resource_type": "payouts_item",
+            "event_type": "PAYMENT.PAYOUTS-ITEM.SUCCEEDED",
+            "summary": "A payout item has succeeded",
+            "resource": {
+                "payout_item_id": "8AELMXH8UB2P8",
+                "transaction_id": ITEM_TRANSACTION,
+                "transaction_status": "SUCCESS",
+                "payout_item_fee": usd("0.25"),
+                "payout_batch_id": BATCH,
+                "payout_item": {
+                    "recipient_type": "EMAIL",
+                    "amount": usd("12.00"),
+                    "receiver": "vendor@example.com",
+                    "sender_item_id": "vnd_pp",
+                },
+                "time_processed": "2026-05-01T14:00:00Z",
+                "links": [],
+            },
+        }
+    )
+    event = container.payment_gateways["paypal"].parse_webhook(body)
+    async with container.uow_factory() as uow:
+        assert await payout_execution.apply_payout_event(uow, "paypal", event)
+        await uow.commit()
+
+
+@respx.mock
+async def test_a_paypal_payout_is_paired_by_its_item_transaction_not_its_batch(
+    respx_mock: respx.MockRouter,
+    paypal_sdk: responses.RequestsMock,
+    gateways_container: Container,
+    session: AsyncSession,
+) -> None:
+    start = utcnow() - timedelta(minutes=5)
+    await _paid_and_refunded(gateways_container)
+    payout_id = await _payout_in_transit(gateways_container)
+    await _item_succeeded(gateways_container)
+    now = utcnow()
+    respx_mock.get(f"{API}/v1/reporting/transactions").respond(
+        200,
+        json=_search(
+            [
+                _row(CAPTURE, "T0006", "20.00", "-0.88", now),
+                _row(REFUND, "T1107", "-5.00", "0.00", now),
+                _row(ITEM_TRANSACTION, "T0001", "-12.00", None, now),
+            ]
+        ),
+    )
+
+    run_id = await _run(gateways_container, start, now + timedelta(minutes=5))
+
+    payout = await session.get(Payout, payout_id, populate_existing=True)
+    assert payout is not None
+    assert (payout.status, payout.provider_transfer_id, payout.provider_settlement_id) == (
+        "paid",
+        BATCH,
+        ITEM_TRANSACTION,
+    )
+    async with gateways_container.uow_factory() as uow:
+        view = await reconciliation.get_run(uow, run_id)
+    mismatches = (
+        await session.scalars(
+            select(ReconciliationMismatch).where(ReconciliationMismatch.run_id == run_id)
+        )
+    ).all()
+    assert [(m.kind, m.provider_object_id, m.problem) for m in mismatches] == []
+    assert (view.status, view.ledger_records, view.provider_records, view.mismatch_count) == (
+        "completed",
+        3,
+        3,
+        0,
+    )
+
+
+async def test_a_payout_paypal_answered_as_paid_still_learns_its_item_transaction(
+    gateways_container: Container, session: AsyncSession
+) -> None:
+    payout_id = await _payout_in_transit(gateways_container, status="paid")
+
+    await _item_succeeded(gateways_container)
+
+    payout = await session.get(Payout, payout_id, populate_existing=True)
+    assert payout is not None
+    assert (payout.status, payout.provider_transfer_id, payout.provider_settlement_id) == (
+        "paid",
+        BATCH,
+        ITEM_TRANSACTION,
+    )
+    # Recorded paid before: the webhook posts nothing again.
+    assert await ledger(session) == []

@@ -465,6 +465,7 @@ def test_webhook_events_are_normalised(paypal_provider: PayPalProvider) -> None:
         "status_details": {"reason": "DECLINED_BY_RISK_FRAUD_FILTERS"}
     }
     item = {"payout_item_id": "8AELMXH8UB2P8", "payout_batch_id": "5UXD2E8A7EBQJ",
+            "transaction_id": "0C413693MN970190K",
             "transaction_status": "SUCCESS"}  # fmt: skip
     failed_item = item | {
         "transaction_status": "FAILED",
@@ -505,6 +506,7 @@ def test_webhook_events_are_normalised(paypal_provider: PayPalProvider) -> None:
         ProviderEvent(
             "WH-3", "PAYMENT.PAYOUTS-ITEM.SUCCEEDED", "payout_paid",
             provider_transfer_id="5UXD2E8A7EBQJ",
+            provider_settlement_id="0C413693MN970190K",
         ),
         ProviderEvent(
             "WH-4", "PAYMENT.PAYOUTS-ITEM.FAILED", "payout_failed",

@@ -3,7 +3,9 @@ order line, refunds, and the providers' webhook events.
 
 `order_id`, `vendor_order_id`, `vendor_id`, `customer_id` are other contexts' ids, stored
 without foreign keys. Unique constraints are the idempotency guards: one payment per order,
-one refund per (order, idempotency key), one webhook event per (provider, provider event id).
+one refund per (order, idempotency key), one webhook event per (provider, provider event id),
+and one succeeded payment per provider payment (a PayPal order or Razorpay payment the buyer
+approved pays for one purchase, however many checkouts present it at the same moment).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from marketplace.platform.db import Base
@@ -47,6 +49,16 @@ class Payment(Base):
         ),
         CheckConstraint(
             "refunded_amount >= 0 AND refunded_amount <= captured_amount", name="refunded"
+        ),
+        # Succeeded rows only: failed and canceled payments may carry the id of a charge that
+        # belongs to another payment (a reused PayPal order is refused with its id).
+        Index(
+            "uq_payments_payment_provider_succeeded",
+            "provider",
+            "provider_payment_id",
+            unique=True,
+            sqlite_where=text("status = 'succeeded'"),
+            postgresql_where=text("status = 'succeeded'"),
         ),
     )
 

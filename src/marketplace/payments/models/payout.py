@@ -88,6 +88,9 @@ class Payout(Base):
     # Sent with every transfer call for this payout: a retry never pays twice.
     provider_idempotency_key: Mapped[str] = mapped_column(String(80), unique=True)
     provider_transfer_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    # The id the provider's statements list the money under, where it is not the transfer
+    # id: a PayPal payout is a batch, its statement row is the item's transaction.
+    provider_settlement_id: Mapped[str | None] = mapped_column(String(100))
     destination_masked: Mapped[str] = mapped_column(String(40))
     failure_code: Mapped[str | None] = mapped_column(String(60))
     failure_message: Mapped[str | None] = mapped_column(String(300))

@@ -135,6 +135,9 @@ class ProviderEvent:
     # where the provider echoes our metadata, else its transfer id identifies the payout.
     payout_id: str | None = None
     provider_transfer_id: str | None = None
+    # payout_paid: the id the provider's statements list the payout under, when it is not
+    # the transfer id (PayPal: the payout item's transaction, not the batch).
+    provider_settlement_id: str | None = None
 
 
 RecordKind = Literal["charge", "refund", "dispute", "dispute_reversal", "transfer"]

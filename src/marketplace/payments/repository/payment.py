@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketplace.payments.models import (
@@ -62,6 +62,9 @@ async def payment_by_provider_id(
     found: Payment | None = await session.scalar(
         select(Payment)
         .where(Payment.provider == provider, Payment.provider_payment_id == provider_payment_id)
+        # The succeeded one, if any: failed payments may carry the id of another's charge.
+        .order_by(case((Payment.status == "succeeded", 0), else_=1), Payment.created_at)
+        .limit(1)
         .execution_options(populate_existing=True)
     )
     return found

@@ -169,6 +169,21 @@ async def transition(
     )
 
 
+async def set_settlement_id(session: AsyncSession, payout_id: str, settlement_id: str) -> None:
+    """Note where the provider's statements list a payout that is paid already (its answer
+    said paid before the item's webhook named the transaction)."""
+    await session.execute(
+        update(Payout)
+        .where(
+            Payout.id == payout_id,
+            Payout.status == "paid",
+            Payout.provider_settlement_id.is_(None),
+        )
+        .values(provider_settlement_id=settlement_id),
+        execution_options=_NO_SYNC,
+    )
+
+
 async def stale_pending(session: AsyncSession, before: datetime, limit: int) -> list[str]:
     """Payouts still `pending` (not accepted by the provider) since before `before`."""
     return list(

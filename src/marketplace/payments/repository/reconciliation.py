@@ -108,9 +108,12 @@ async def provider_dispute_ids(session: AsyncSession, ids: Sequence[str]) -> dic
 
 
 async def provider_transfer_ids(session: AsyncSession, ids: Sequence[str]) -> dict[str, str]:
-    """Our payouts' ids to the provider's transfer (payout) ids, where it gave us one."""
+    """Our payouts' ids to the id the provider's statements list them under (its settlement
+    id, else its transfer id), where it gave us one."""
     rows = await session.execute(
-        select(Payout.id, Payout.provider_transfer_id).where(Payout.id.in_(list(ids)))
+        select(
+            Payout.id, func.coalesce(Payout.provider_settlement_id, Payout.provider_transfer_id)
+        ).where(Payout.id.in_(list(ids)))
     )
     return {str(i): str(p) for i, p in rows.all() if p}
 

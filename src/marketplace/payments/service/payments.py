@@ -7,6 +7,12 @@ posts the capture and publishes the event, everybody else (a retried confirm, th
 webhook arriving too) finds the decision made and changes nothing. The ledger's unique
 transaction key is the second guard. Nothing here commits, except `confirm_payment`'s
 documented end of the read transaction before it calls the provider.
+
+A provider payment pays for one of our payments: the unique index on succeeded
+(provider, provider payment id) decides between two checkouts that present the same approved
+PayPal order or Razorpay payment at the same moment (the adapters' own reuse checks cannot
+see a capture that is still in flight). The loser is recorded as failed with
+`payment_method_already_used`, which checkout turns into a declined payment.
 """
 
 from __future__ import annotations
@@ -53,6 +59,8 @@ from marketplace.platform.uow import UnitOfWork
 logger = logging.getLogger(__name__)
 
 _STARTED = "payments.started_payment"
+ALREADY_USED = "payment_method_already_used"
+_ALREADY_USED_MESSAGE = "This payment method already paid for another order."
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,11 +327,13 @@ async def confirm_payment(uow: UnitOfWork, gateways: Gateways, *, payment_id: st
 async def record_success(
     uow: UnitOfWork, payment_id: str, *, provider_payment_id: str | None, captured: int, fee: int
 ) -> bool:
-    """pending → succeeded, with the capture posted and PaymentSucceeded published, once."""
+    """pending → succeeded, with the capture posted and PaymentSucceeded published, once.
+    False when the payment was decided already, or when its provider payment paid for
+    another payment (recorded as failed, `payment_method_already_used`)."""
     decided = await _record_success(
         uow, payment_id, provider_payment_id=provider_payment_id, captured=captured, fee=fee
     )
-    return decided is not None
+    return decided is not None and decided.status == "succeeded"
 
 
 async def _record_success(
@@ -335,22 +345,47 @@ async def _record_success(
     fee: int,
     shares: Sequence[VendorShare] | None = None,
 ) -> Payment | None:
-    """`record_success`, answering with the row it changed (None: decided by someone else).
+    """`record_success`, answering with the row it changed (None: decided by someone else;
+    a failed row: the provider payment had paid for another payment already).
     `shares`: the payment's shares when this unit of work started it (they are fixed)."""
     now = utcnow()
-    payment = await repo.leave_pending_returning(
-        uow.session,
-        payment_id,
-        "succeeded",
-        now=now,
-        provider_payment_id=provider_payment_id,
-        captured_amount=captured,
-        fee_amount=fee,
-        succeeded_at=now,
-    )
+    try:
+        # A savepoint: on PostgreSQL a violated index aborts the whole transaction otherwise,
+        # and the caller's work in it (the webhook event, the checkout's answer) must survive.
+        async with uow.session.begin_nested():
+            payment = await repo.leave_pending_returning(
+                uow.session,
+                payment_id,
+                "succeeded",
+                now=now,
+                provider_payment_id=provider_payment_id,
+                captured_amount=captured,
+                fee_amount=fee,
+                succeeded_at=now,
+            )
+    except IntegrityError as error:
+        if not is_unique_violation(error):
+            raise
+        # Another payment succeeded with this provider payment (committed first, or waited
+        # for by the index): the money is that payment's, this one paid nothing.
+        logger.warning(
+            "provider payment already paid for another payment",
+            extra={"payment_id": payment_id, "provider_payment_id": provider_payment_id},
+        )
+        return await _record_failure(
+            uow,
+            payment_id,
+            provider_payment_id=provider_payment_id,
+            code=ALREADY_USED,
+            message=_ALREADY_USED_MESSAGE,
+        )
     if payment is None:
         current = await repo.payment(uow.session, payment_id)
-        if current is not None and current.status in {"canceled", "failed"}:
+        if (
+            current is not None
+            and current.status in {"canceled", "failed"}
+            and current.failure_code != ALREADY_USED  # the charge is the other payment's
+        ):
             # Charged after we gave up on it: money is at the provider that no order expects.
             # Needs an operator (an automatic refund comes with reconciliation).
             logger.error(

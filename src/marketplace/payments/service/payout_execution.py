@@ -137,11 +137,17 @@ async def record_payout_sent(
 
 
 async def record_payout_paid(
-    uow: UnitOfWork, payout_id: str, *, provider_transfer_id: str | None
+    uow: UnitOfWork,
+    payout_id: str,
+    *,
+    provider_transfer_id: str | None,
+    provider_settlement_id: str | None = None,
 ) -> bool:
     """pending | in_transit → paid: the money left clearing (posted once)."""
     now = utcnow()
     extra = {"provider_transfer_id": provider_transfer_id} if provider_transfer_id else {}
+    if provider_settlement_id:
+        extra["provider_settlement_id"] = provider_settlement_id
     from_pending = await repo.transition(
         uow.session,
         payout_id,
@@ -161,6 +167,8 @@ async def record_payout_paid(
         paid_at=now,
         **extra,
     ):
+        if provider_settlement_id:
+            await repo.set_settlement_id(uow.session, payout_id, provider_settlement_id)
         return False
     payout = await _reload(uow, payout_id)
     if from_pending:
@@ -251,7 +259,12 @@ async def apply_payout_event(uow: UnitOfWork, provider: str, event: ProviderEven
         )
         return False
     if event.kind == "payout_paid":
-        await record_payout_paid(uow, payout.id, provider_transfer_id=event.provider_transfer_id)
+        await record_payout_paid(
+            uow,
+            payout.id,
+            provider_transfer_id=event.provider_transfer_id,
+            provider_settlement_id=event.provider_settlement_id,
+        )
     else:
         await record_payout_failure(
             uow,

@@ -167,6 +167,7 @@ async def create_payout(
         idempotency_key=idempotency_key,
         provider_idempotency_key=provider_key("payout", payee.vendor_id, idempotency_key),
         provider_transfer_id=None,
+        provider_settlement_id=None,
         destination_masked=payee.destination_masked,
         failure_code=None,
         failure_message=None,

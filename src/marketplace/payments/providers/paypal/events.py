@@ -51,7 +51,12 @@ def normalise(event_id: str, type_: str, resource: Mapping[str, Any]) -> Provide
         )
     if type_ == "PAYMENT.PAYOUTS-ITEM.SUCCEEDED":
         return ProviderEvent(
-            event_id, type_, "payout_paid", provider_transfer_id=resource.get("payout_batch_id")
+            event_id,
+            type_,
+            "payout_paid",
+            provider_transfer_id=resource.get("payout_batch_id"),
+            # Transaction Search lists the item's transaction, never the batch.
+            provider_settlement_id=resource.get("transaction_id") or None,
         )
     if type_ in {
         "PAYMENT.PAYOUTS-ITEM.FAILED",

@@ -18,8 +18,9 @@ Which rows are which of our record kinds, and the id each is known by in our led
   The ledger does not book PayPal's disputes yet (no dispute webhook is normalised), so
   these surface as `missing_in_ledger`: money PayPal withdrew that our books do not show.
 * **transfer**: T0001 (a payout item sent), keyed by its `transaction_id`. Our payouts
-  store PayPal's *batch* id, which Transaction Search does not carry, so a PayPal payout
-  cannot be paired with its ledger movement yet (see docs/ledger.md).
+  store PayPal's *batch* id as their transfer id, which Transaction Search does not carry;
+  the `PAYMENT.PAYOUTS-ITEM.SUCCEEDED` webhook names the item's transaction, stored as the
+  payout's settlement id, and that is what a T0001 row is paired with.
 
 Rows pending (`P`) or denied (`D`) moved no money we booked; successful (`S`), reversed
 later (`V`) and partly refunded (`F`) rows did, and their reversals are rows of their own.
