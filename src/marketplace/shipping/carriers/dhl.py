@@ -19,6 +19,7 @@ import httpx
 from marketplace.shipping.carriers._time import join_place, parse_time
 from marketplace.shipping.domain.adapter import (
     CarrierUnavailable,
+    NothingToRegister,
     Registration,
     TrackingUpdate,
     TrackRequest,
@@ -80,7 +81,7 @@ class DhlAdapter:
         return carrier == "dhl"
 
     async def register(self, request: TrackRequest) -> Registration:
-        raise NotImplementedError("DHL is polled; nothing to register")
+        raise NothingToRegister("DHL is polled; nothing to register")
 
     async def track(self, request: TrackRequest) -> Sequence[CarrierEvent]:
         try:

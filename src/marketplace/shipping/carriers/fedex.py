@@ -21,6 +21,7 @@ import httpx
 from marketplace.shipping.carriers._time import join_place, parse_time
 from marketplace.shipping.domain.adapter import (
     CarrierUnavailable,
+    NothingToRegister,
     Registration,
     TrackingUpdate,
     TrackRequest,
@@ -103,7 +104,7 @@ class FedexAdapter:
         return carrier == "fedex"
 
     async def register(self, request: TrackRequest) -> Registration:
-        raise NotImplementedError("FedEx is polled; nothing to register")
+        raise NothingToRegister("FedEx is polled; nothing to register")
 
     async def _access_token(self, http: httpx.AsyncClient) -> str:
         if self._token is not None and time.monotonic() < self._token_expires:

@@ -6,7 +6,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from marketplace.shipping.domain.adapter import Registration, TrackingUpdate, TrackRequest
+from marketplace.shipping.domain.adapter import (
+    NothingToRegister,
+    Registration,
+    TrackingUpdate,
+    TrackRequest,
+)
 from marketplace.shipping.domain.tracking import CarrierEvent
 
 
@@ -20,7 +25,7 @@ class ManualAdapter:
         return True
 
     async def register(self, request: TrackRequest) -> Registration:
-        raise NotImplementedError("manual shipments are not registered anywhere")
+        raise NothingToRegister("manual shipments are not registered anywhere")
 
     async def track(self, request: TrackRequest) -> Sequence[CarrierEvent]:
         return ()

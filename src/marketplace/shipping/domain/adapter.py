@@ -45,6 +45,11 @@ class TrackingUpdate:
     events: Sequence[CarrierEvent] = field(default_factory=tuple)
 
 
+class NothingToRegister(Exception):
+    """`register` called on an adapter whose `registers` is False: the tracking service never
+    does, so this is a programming error, not a carrier's answer."""
+
+
 class CarrierAdapter(Protocol):
     """`registers`: the adapter must be told about a parcel before it reports on it
     (EasyPost trackers). `polls`: we ask it periodically. `webhooks`: it calls us."""
@@ -59,7 +64,8 @@ class CarrierAdapter(Protocol):
         ...
 
     async def register(self, request: TrackRequest) -> Registration:
-        """Start tracking (raises CarrierUnavailable)."""
+        """Start tracking (raises CarrierUnavailable; NothingToRegister where `registers` is
+        False)."""
         ...
 
     async def track(self, request: TrackRequest) -> Sequence[CarrierEvent]:
