@@ -54,6 +54,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--statements", action="store_true", help="print the statements of one checkout"
     )
+    parser.add_argument(
+        "--profile-jobs",
+        action="store_true",
+        help="print where the jobs' CPU goes (cProfile, cumulative, per checkout)",
+    )
     parser.add_argument("--pg-admin-url", default=PG_ADMIN_URL)
     return parser.parse_args(argv)
 
@@ -176,10 +181,18 @@ async def measure(args: argparse.Namespace, seeded: dict[str, Any]) -> None:
         # What the job worker does for them afterwards (relay, deliveries, the provider's
         # webhook, the handlers), drained here in process.
         statements.clear()
+        by_handler = _time_handlers(container, statements) if args.profile_jobs else None
         jobs_cpu0 = time.process_time()
         for _ in range(10):
             await container.jobs.drain()
         jobs_cpu = time.process_time() - jobs_cpu0
+        if by_handler is not None:
+            print("jobs, one delivery at a time: CPU per checkout by handler (run_delivery whole)")
+            for handler, (count, seconds) in sorted(by_handler.items(), key=lambda i: -i[1][1]):
+                print(
+                    f"  {1000 * seconds / args.orders:7.2f} ms  {count / args.orders:5.2f} "
+                    f"deliveries  {1000 * seconds / max(count, 1):6.2f} ms each  {handler}"
+                )
         jobs_statements = Counter(_table_of(text) for text in statements)
         jobs_total = len(statements)
         # The jobs' Python calls, counted on 20 more checkouts.
@@ -224,6 +237,34 @@ async def measure(args: argparse.Namespace, seeded: dict[str, Any]) -> None:
     if profiler is not None:
         print(profiler.output_text(unicode=False, color=False, show_all=False))
         print(profiler.output_text(unicode=False, color=False, flat=True))
+
+
+def _time_handlers(container: Any, statements: list[str]) -> dict[str, list[float]]:
+    """Run deliveries one at a time and add up each one's process CPU by handler name."""
+    import sqlalchemy as sa
+
+    from marketplace.platform import worker
+    from marketplace.platform.models import Delivery
+
+    totals: dict[str, list[float]] = {}
+    original = worker.run_delivery
+    container.jobs.broker.await_inplace = True
+
+    async def timed(uow_factory: Any, registry: Any, delivery_id: str, **kw: Any) -> Any:
+        async with uow_factory.db.session() as session:
+            handler = await session.scalar(
+                sa.select(Delivery.handler).where(Delivery.id == delivery_id)
+            )
+        statements.pop()  # this lookup is the profiler's, not the job's
+        cpu0 = time.process_time()
+        result = await original(uow_factory, registry, delivery_id, **kw)
+        entry = totals.setdefault(str(handler), [0, 0.0])
+        entry[0] += 1
+        entry[1] += time.process_time() - cpu0
+        return result
+
+    worker.run_delivery = timed  # type: ignore[assignment]
+    return totals
 
 
 def _table_of(statement: str) -> tuple[str, str]:

@@ -243,6 +243,8 @@ def build_container(
         relay_interval=settings.relay_interval_seconds,
         max_attempts=settings.job_max_attempts,
         inline=inline_jobs,
+        concurrency=settings.job_concurrency
+        or max(1, (settings.database_pool_size + settings.database_max_overflow) // 2),
     )
     return Container(
         settings=settings,

@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     )
     database_pool_size: int = 10
     database_max_overflow: int = 10
+    job_concurrency: int | None = Field(
+        default=None,
+        ge=1,
+        description="deliveries one process runs at once; default: half the database pool "
+        "(size + overflow), so requests served beside in-process jobs keep connections",
+    )
     redis_url: str | None = None
     broker_url: str | None = Field(
         default=None,

@@ -58,8 +58,9 @@ async def process_webhook_event(uow: UnitOfWork, message: Message) -> None:
 
 
 async def deliver_sandbox_webhook(uow: UnitOfWork, message: Message) -> None:
-    """The sandbox "gateway" calling our webhook: the same verify-store-enqueue code path as
-    `POST /v1/webhooks/payments/sandbox`, with a freshly signed body."""
+    """The sandbox "gateway" calling our webhook: the same verify-and-store code path as
+    `POST /v1/webhooks/payments/sandbox`, with a freshly signed body. Being a job already,
+    it processes the event in the same transaction rather than enqueueing one more job."""
     gateways = gateways_for(uow)
     sandbox = gateways.get("sandbox")
     if not isinstance(sandbox, SandboxProvider):
@@ -68,7 +69,9 @@ async def deliver_sandbox_webhook(uow: UnitOfWork, message: Message) -> None:
     if delivery is None:
         return
     body, headers = delivery
-    await webhooks.receive_webhook(uow, gateways, provider="sandbox", body=body, headers=headers)
+    await webhooks.receive_webhook(
+        uow, gateways, provider="sandbox", body=body, headers=headers, process_now=True
+    )
 
 
 async def release_holds(uow: UnitOfWork, message: Message) -> None:

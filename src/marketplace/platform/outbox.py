@@ -134,6 +134,8 @@ async def sweep_deliveries(db: Database, kick: Kick, *, batch_size: int = 500) -
                         )
                         .order_by(Delivery.next_attempt_at)
                         .limit(batch_size)
+                        # A delivery whose claim is still open is running: not waited for.
+                        .with_for_update(skip_locked=True)
                         .scalar_subquery()
                     )
                 )

@@ -62,6 +62,7 @@ class JobRuntime:
         schedule_interval: float = 1.0,
         max_attempts: int = 8,
         inline: bool = False,
+        concurrency: int = 8,
     ) -> None:
         self.uow_factory = uow_factory
         self.registry = registry
@@ -75,11 +76,17 @@ class JobRuntime:
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._started = False
+        self.concurrency = max(1, concurrency)
+        # The in-memory broker starts a task per kick, however many are queued: without a
+        # bound, a burst of deliveries (a flash sale's follow-ups) queues on the database
+        # pool until its checkouts time out, starving the API requests that share it.
+        slots = asyncio.Semaphore(self.concurrency)
 
         async def deliver(delivery_id: str) -> str:
-            result = await run_delivery(
-                self.uow_factory, self.registry, delivery_id, max_attempts=self.max_attempts
-            )
+            async with slots:
+                result = await run_delivery(
+                    self.uow_factory, self.registry, delivery_id, max_attempts=self.max_attempts
+                )
             return result.outcome
 
         self._deliver = self.broker.register_task(deliver, task_name=DELIVER_TASK)
@@ -161,7 +168,7 @@ class JobRuntime:
                     await asyncio.wait_for(self._stopping.wait(), timeout=delay)
 
     async def _consume(self) -> None:
-        receiver = Receiver(self.broker, max_async_tasks=20, run_startup=False)
+        receiver = Receiver(self.broker, max_async_tasks=self.concurrency, run_startup=False)
         await receiver.listen(self._stopping)
 
     async def drain(self) -> None:

@@ -11,9 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from factories.payments import confirm, events, ledger, paid, share, start
 from marketplace.bootstrap import Container
 from marketplace.payments import public as payments
-from marketplace.payments.models import Payment, PaymentShare, SandboxIntent
+from marketplace.payments.models import Payment, PaymentShare, SandboxIntent, WebhookEvent
 from marketplace.payments.providers import ChargeRequest
 from marketplace.platform.errors import ValidationFailed
+from marketplace.platform.models import OutboxMessage
 
 CLEARING = "gateway_clearing:sandbox"
 FEES = "gateway_fee_expense:sandbox"
@@ -155,6 +156,16 @@ async def test_confirm_twice_and_the_webhook_too_capture_once(
     assert await ledger(session) == [("capture", CAPTURE), ("fee", FEE)]
     assert len(await events(session, "payments.payment_succeeded.v1")) == 1
     assert await _sandbox_intents(session) == 1
+    # The sandbox's delivery is a job already: it stores and applies the event itself,
+    # with no second job to process it.
+    received = (await session.execute(select(WebhookEvent.type, WebhookEvent.status))).all()
+    assert [tuple(r) for r in received] == [("payment_intent.succeeded", "processed")]
+    process_jobs = await session.scalar(
+        select(func.count())
+        .select_from(OutboxMessage)
+        .where(OutboxMessage.name == "payments.process_webhook_event")
+    )
+    assert process_jobs == 0
 
 
 async def test_webhook_first_then_confirm_captures_once(

@@ -17,6 +17,7 @@ from marketplace.platform.messaging import Message
 from marketplace.platform.models import Delivery, OutboxMessage
 from marketplace.platform.outbox import relay_once, sweep_deliveries
 from marketplace.platform.uow import UnitOfWork
+from marketplace.platform.worker import JobRuntime
 from support import NoteHandled, NoteWritten, count_handled
 
 HANDLER = "tests.record_note"
@@ -339,3 +340,72 @@ async def test_before_commit_hooks_run_once_per_key_inside_the_transaction(
     assert ran == ["hook"]
     count = await session.scalar(select(func.count()).select_from(OutboxMessage))
     assert count == 1
+
+
+async def test_a_worker_stopped_mid_handler_leaves_the_delivery_as_it_was(
+    container: Container, session: AsyncSession
+) -> None:
+    runs: list[int] = []
+
+    @container.registry.subscribe(NoteWritten, name="tests.stopped_then_fine")
+    async def handle(uow: UnitOfWork, message: Message) -> None:
+        runs.append(message.attempt)
+        uow.publish(NoteHandled(source_message_id=message.id))
+        await uow.flush()
+        if len(runs) == 1:
+            raise asyncio.CancelledError  # the worker is shut down half-way
+
+    await publish_note(container)
+    transport = Collect()
+    await relay_once(container.db, container.registry, transport)
+    delivery_id = transport.kicked[0]
+
+    with pytest.raises(asyncio.CancelledError):
+        await run_delivery(container.uow_factory, container.registry, delivery_id)
+
+    delivery = await session.get(Delivery, delivery_id)
+    assert delivery is not None
+    assert delivery.status == "pending"
+    assert await count_handled(session) == 0
+    if container.db.dialect == "postgresql":
+        # No lease to wait out and no attempt used up: the claim rolled back with the work.
+        assert (delivery.attempts, delivery.locked_until) == (0, None)
+    else:
+        # SQLite commits the claim first (one writer): the next run waits out the lease.
+        assert delivery.attempts == 1
+        assert delivery.locked_until is not None
+        await session.execute(
+            update(Delivery).where(Delivery.id == delivery_id).values(locked_until=None)
+        )
+        await session.commit()
+    again = await run_delivery(container.uow_factory, container.registry, delivery_id)
+    assert again.outcome == "succeeded"
+    assert len(runs) == 2
+    assert await count_handled(session) == 1
+
+
+async def test_in_process_deliveries_run_at_most_the_configured_number_at_once(
+    live_container: Container,
+) -> None:
+    running: list[int] = [0]
+    most: list[int] = [0]
+    handled: list[str] = []
+
+    @live_container.registry.subscribe(NoteWritten, name="tests.slow_note")
+    async def slow(uow: UnitOfWork, message: Message) -> None:
+        running[0] += 1
+        most[0] = max(most[0], running[0])
+        await asyncio.sleep(0.01)
+        running[0] -= 1
+        handled.append(message.id)
+
+    runtime = JobRuntime(live_container.uow_factory, live_container.registry, concurrency=2)
+    await runtime.startup()
+    try:
+        published = [await publish_note(live_container, f"note {n}") for n in range(8)]
+        await runtime.drain()
+    finally:
+        await runtime.stop()
+
+    assert sorted(handled) == sorted(published)
+    assert most[0] == 2

@@ -62,8 +62,11 @@ async def receive_webhook(
     body: bytes,
     headers: Mapping[str, str],
     now: datetime | None = None,
+    process_now: bool = False,
 ) -> Receipt:
-    """`headers` with lower-case names. Never commits."""
+    """`headers` with lower-case names. Never commits itself. The event is stored, then
+    processed by a job; with `process_now` (a caller that is a job already, nobody waiting
+    on an answer) it is processed in this unit of work instead of by one more job."""
     adapter = gateways.get(provider)
     if adapter is None:
         raise UnknownProvider(f"no enabled payment provider {provider!r}")
@@ -96,7 +99,10 @@ async def receive_webhook(
     )
     if not stored:
         return Receipt(event_id=event.provider_event_id, duplicate=True)
-    uow.enqueue(PROCESS_WEBHOOK_JOB, {"event_id": event_id})
+    if process_now:
+        await process_webhook_event(uow, gateways, event_id=event_id)
+    else:
+        uow.enqueue(PROCESS_WEBHOOK_JOB, {"event_id": event_id})
     return Receipt(event_id=event.provider_event_id, duplicate=False)
 
 
