@@ -14,7 +14,7 @@ staff invitations), and reading a user's email and name.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -210,6 +210,15 @@ async def vendor_members(uow: UnitOfWork, vendor_id: str) -> list[tuple[UserSumm
         if user is not None:
             result.append((UserSummary(user.id, user.email, user.name, user.locale), member.role))
     return result
+
+
+async def owner_locales(uow: UnitOfWork, vendor_ids: Sequence[str]) -> dict[str, str | None]:
+    """Each vendor's oldest owner's own locale (None if they chose none), in one query, as
+    `vendor_members` would give it; vendors without an owner are left out."""
+    locales: dict[str, str | None] = {}
+    for vendor_id, locale in await repo.owner_locales(uow.session, vendor_ids):
+        locales.setdefault(vendor_id, locale)
+    return locales
 
 
 async def role_exists(uow: UnitOfWork, vendor_id: str, role: str) -> bool:

@@ -91,6 +91,21 @@ async def vendor_members(session: AsyncSession, vendor_id: str) -> Sequence[Vend
     ).all()
 
 
+async def owner_locales(
+    session: AsyncSession, vendor_ids: Sequence[str]
+) -> Sequence[tuple[str, str | None]]:
+    """(vendor id, locale) of every owner of these vendors with a user, oldest first."""
+    if not vendor_ids:
+        return []
+    rows = await session.execute(
+        select(VendorMember.vendor_id, User.locale)
+        .join(User, User.id == VendorMember.user_id)
+        .where(VendorMember.vendor_id.in_(list(vendor_ids)), VendorMember.role == "owner")
+        .order_by(VendorMember.created_at, VendorMember.id)
+    )
+    return [(vendor_id, locale) for vendor_id, locale in rows.all()]
+
+
 async def user_memberships(session: AsyncSession, user_id: str) -> Sequence[VendorMember]:
     return (
         await session.scalars(

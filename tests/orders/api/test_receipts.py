@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 from pypdf import PdfReader
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from factories.checkout import Shop, checkout_body, key, make_shop
@@ -19,6 +19,7 @@ from marketplace.bootstrap import Container
 from marketplace.identity.models import User
 from marketplace.orders import handlers
 from marketplace.orders.models.document import Document
+from marketplace.orders.service import receipts
 from marketplace.platform.clock import utcnow
 from marketplace.platform.messaging import Message
 from marketplace.platform.models import OutboxMessage
@@ -407,3 +408,69 @@ async def test_a_lost_pdf_that_would_now_read_differently_is_503_not_a_new_docum
     assert answer.json()["code"] == "document_unavailable"
     assert not await container.storage.exists(key_)
     assert await _documents(session) == documents
+
+
+def _statement_tables(statements: list[str]) -> list[tuple[str, str]]:
+    tables = []
+    for statement in statements:
+        words = statement.replace('"', "").split()
+        kind = words[0].upper()
+        if kind == "SELECT":
+            table = words[words.index("FROM") + 1] if "FROM" in words else ""
+        elif kind == "INSERT":
+            table = words[2]
+        else:
+            table = words[1] if kind == "UPDATE" else ""
+        tables.append((kind, table.split("(")[0]))
+    return tables
+
+
+async def test_issuing_a_two_vendor_orders_documents_reads_each_thing_once(
+    client: httpx.AsyncClient, container: Container, session: AsyncSession
+) -> None:
+    """The job after every paid checkout: its reads are pinned so that a per-document or
+    per-vendor repeat cannot creep back; a redelivery reads and writes no document."""
+    a = await make_shop(container)
+    b = await make_shop(container)
+    order, _ = await _checkout(client, container, (a, 1), (b, 3))
+    statements: list[str] = []
+
+    def on_statement(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.split(None, 1)[0].upper() not in {"BEGIN", "COMMIT"}:
+            statements.append(statement)
+
+    engine = container.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", on_statement)
+    try:
+        async with container.uow_factory() as uow:
+            issued = await receipts.issue_documents(uow, order_id=order["id"])
+            await uow.commit()
+        first = _statement_tables(statements)
+        statements.clear()
+        async with container.uow_factory() as uow:
+            again = await receipts.issue_documents(uow, order_id=order["id"])
+            await uow.commit()
+        redelivered = _statement_tables(statements)
+    finally:
+        event.remove(engine, "before_cursor_execute", on_statement)
+
+    gather = [
+        ("SELECT", "orders_order"),
+        ("SELECT", "payments_payment"),
+        ("SELECT", "payments_share"),
+        ("SELECT", "orders_vendor_order"),
+        ("SELECT", "orders_order_item"),
+        ("SELECT", "vendors_vendor"),  # both vendors: names and countries
+        ("SELECT", "orders_document"),  # what is issued already
+    ]
+    assert [t for t in first if t[0] != "SAVEPOINT" and t[0] != "RELEASE"] == [
+        *gather,
+        ("SELECT", "identity_user"),  # the customer's locale
+        ("SELECT", "identity_vendor_member"),  # both owners' locales
+        ("INSERT", "orders_document"),  # the three documents at once
+        ("SELECT", "orders_document"),  # which of them won
+        ("INSERT", "platform_outbox_message"),
+    ]
+    assert [t for t in redelivered if t[0] != "SAVEPOINT" and t[0] != "RELEASE"] == gather
+    assert [d.kind for d in issued] == ["receipt", "vendor_statement", "vendor_statement"]
+    assert [d.id for d in again] == [d.id for d in issued]

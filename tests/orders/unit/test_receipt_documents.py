@@ -4,13 +4,18 @@ code when the font lacks the symbol), transliteration, and deterministic PDFs.""
 from __future__ import annotations
 
 import io
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
+import pytest
 from babel.numbers import parse_decimal
+from fpdf import FPDF
+from fpdf.fonts import TTFFont
 from hypothesis import given
 from hypothesis import strategies as st
 from pypdf import PdfReader
 
+from marketplace.orders.domain import receipt_font
 from marketplace.orders.domain.receipt import (
     DocumentLine,
     ReceiptData,
@@ -25,7 +30,7 @@ from marketplace.orders.domain.receipt import (
     receipt_number,
     safe_text,
 )
-from marketplace.orders.domain.receipt_pdf import render_receipt, render_statement
+from marketplace.orders.domain.receipt_pdf import font_paths, render_receipt, render_statement
 from marketplace.platform.money import Money
 
 # What the embedded font (Open Sans) draws, for the rules that depend on it.
@@ -158,3 +163,52 @@ def test_every_language_labels_everything_english_does() -> None:
     assert {lang: sorted(labels) for lang, labels in CATALOGUE.items()} == dict.fromkeys(
         ("en", "de", "fr", "es"), sorted(CATALOGUE["en"])
     )
+
+
+def _statement(title: str = "Bol") -> StatementData:
+    return StatementData(
+        marketplace_name="Bazaar", number="S-1", order_id="ord_1", vendor_order_id="vor_1",
+        vendor_name="Acme", issued_at=PAID, locale="de", currency="EUR",
+        lines=[DocumentLine(title, "B-1", 1, 10000, 10000, 1000, 1000)],
+        subtotal=10000, discount=0, shipping=0, tax=800, gross=10000, commission=1000,
+        commission_tax=0, platform_discount=0,
+        earnings=earnings(gross=10000, tax=800, commission=1000, commission_tax=0,
+                          platform_discount=0),
+    )  # fmt: skip
+
+
+def test_documents_share_the_parsed_font_and_render_what_fpdf_alone_renders(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The font parsed once per process gives the bytes fpdf2's own `add_font` gives,
+    including the glyphs the font lacks; only the parse is shared, not a document's state."""
+    first, second = FPDF(), FPDF()
+    regular, _ = font_paths()
+    receipt_font.add_font(first, "OpenSans", "", regular)
+    receipt_font.add_font(second, "OpenSans", "", regular)
+    font_a, font_b = first.fonts["opensans"], second.fonts["opensans"]
+    assert isinstance(font_a, TTFFont)
+    assert isinstance(font_b, TTFFont)
+    assert font_a.cmap is font_b.cmap
+    assert font_a.ttfont is not font_b.ttfont
+    assert font_a.subset is not font_b.subset
+    assert font_a.desc is not font_b.desc
+    documents = [
+        (render_receipt, _receipt(locale="de", title="Crème brûlée 中 Ελληνικά Чай")),
+        (render_receipt, _receipt(currency="INR", title="Tee " * 40)),
+        (render_statement, _statement(title="Ωmega Øre ŁÓDŹ")),
+    ]
+    shared = [render(data) for render, data in documents]
+
+    monkeypatch.setattr(receipt_font, "copies_supported", lambda: False)
+    assert [render(data) for render, data in documents] == shared
+
+
+def test_documents_rendered_at_once_in_threads_are_the_ones_rendered_alone() -> None:
+    titles = [f"Mug {n} {'ÄÖÜ' * n}" for n in range(8)]
+    alone = [render_receipt(_receipt(title=title)) for title in titles]
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        together = list(pool.map(lambda title: render_receipt(_receipt(title=title)), titles))
+
+    assert together == alone

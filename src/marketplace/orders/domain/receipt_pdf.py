@@ -35,6 +35,7 @@ from marketplace.orders.domain.receipt import (
     provider_name,
     safe_text,
 )
+from marketplace.orders.domain.receipt_font import add_font
 
 FONT: Final = "OpenSans"
 _LINE_H: Final = 6.0
@@ -42,7 +43,7 @@ _PAGE_W: Final = 180.0  # A4 (210 mm) less 15 mm margins
 
 
 @cache
-def _font_paths() -> tuple[Path, Path]:
+def font_paths() -> tuple[Path, Path]:
     """The regular and bold TTF files inside the installed `ttf_opensans` package."""
     folder = files("ttf_opensans").joinpath("ttf")
     with as_file(folder.joinpath("OpenSans-Regular.ttf")) as regular:
@@ -57,9 +58,9 @@ class _Doc:
 
     def __init__(self, *, title: str, author: str, locale: str, issued_at: datetime) -> None:
         pdf = FPDF(orientation="P", unit="mm", format="A4")
-        regular, bold = _font_paths()
-        pdf.add_font(FONT, "", str(regular))
-        pdf.add_font(FONT, "B", str(bold))
+        regular, bold = font_paths()
+        add_font(pdf, FONT, "", regular)
+        add_font(pdf, FONT, "B", bold)
         pdf.set_margins(15, 15, 15)
         pdf.set_auto_page_break(auto=True, margin=15)
         pdf.set_title(title)

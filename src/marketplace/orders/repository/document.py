@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -21,11 +22,20 @@ async def document(session: AsyncSession, *, kind: str, subject_id: str) -> Docu
     ).first()
 
 
-async def add_once(session: AsyncSession, row: dict[str, Any]) -> Document:
-    """Insert `row` unless a document of the same (kind, subject) exists; the one that is
-    there afterwards (ours, or the one a concurrent writer committed first)."""
+async def documents_of_order(session: AsyncSession, order_id: str) -> Sequence[Document]:
+    """The order's receipt and vendor statements issued so far."""
+    return (
+        await session.scalars(
+            select(Document)
+            .where(Document.order_id == order_id)
+            .execution_options(populate_existing=True)
+        )
+    ).all()
+
+
+async def add_once(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Insert each row unless a document of the same (kind, subject) exists (another
+    delivery or download issued it first), all in one statement; read afterwards which
+    rows are on record."""
     dialect = session.get_bind().dialect.name
-    await session.execute(insert_ignore(Document.__table__, dialect, [row]))  # type: ignore[arg-type]
-    found = await document(session, kind=row["kind"], subject_id=row["subject_id"])
-    assert found is not None
-    return found
+    await session.execute(insert_ignore(Document.__table__, dialect, rows))  # type: ignore[arg-type]

@@ -1,11 +1,15 @@
 """What goes into a receipt or a statement, gathered from the order's snapshots, the payment
 facts (`payments.public.payment_facts`), the reader's locale and the vendors' names, and
-rendered to PDF bytes off the event loop. Reads only: recording is `receipts.py`'s."""
+rendered to PDF bytes off the event loop. Reads only: recording is `receipts.py`'s.
+
+Each thing is read once per order, whatever the number of documents: the vendors (names for
+every document, countries for the statements' language) with the order, and the owners'
+locales of every vendor at once."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -34,13 +38,14 @@ from marketplace.vendors import public as vendors
 
 @dataclass(frozen=True, slots=True)
 class Paid:
-    """A paid order with its vendor orders, lines and payment facts."""
+    """A paid order with its vendor orders, lines, payment facts and vendors."""
 
     order: Order
     vendor_orders: list[VendorOrder]
     items: list[OrderItem]
     facts: payments.PaymentFacts
     paid_at: datetime
+    vendors: Mapping[str, vendors.VendorInfo]  # by id; a vendor since deleted is left out
 
 
 async def paid_order(uow: UnitOfWork, order: Order) -> Paid | None:
@@ -52,7 +57,8 @@ async def paid_order(uow: UnitOfWork, order: Order) -> Paid | None:
         return None
     vendor_orders = await repo.vendor_orders_of(uow.session, [order.id])
     items = await repo.items_of(uow.session, [v.id for v in vendor_orders])
-    return Paid(order, vendor_orders, items, facts, facts.succeeded_at or order.paid_at)
+    infos = await vendors.vendor_infos(uow, sorted({v.vendor_id for v in vendor_orders}))
+    return Paid(order, vendor_orders, items, facts, facts.succeeded_at or order.paid_at, infos)
 
 
 async def customer_locale(uow: UnitOfWork, order: Order) -> str:
@@ -61,18 +67,18 @@ async def customer_locale(uow: UnitOfWork, order: Order) -> str:
     return choose_locale(customer.locale if customer else None, order.language)
 
 
-async def vendor_locale(uow: UnitOfWork, vendor_id: str) -> str:
-    """The owner's own locale, else the vendor country's first official language, else
-    English: a statement is read by the vendor, not by the customer."""
-    owner_locale = next(
-        (u.locale for u, role in await identity.vendor_members(uow, vendor_id) if role == "owner"),
-        None,
-    )
-    info = await vendors.vendor_info(uow, vendor_id)
-    country_languages: Sequence[str] = (
-        get_official_languages(info.country, de_facto=True) if info else ()
-    )
-    return choose_locale(owner_locale, *country_languages)
+async def vendor_locales(uow: UnitOfWork, paid: Paid, vendor_ids: Sequence[str]) -> dict[str, str]:
+    """Per vendor: the owner's own locale, else the vendor country's first official
+    language, else English: a statement is read by the vendor, not by the customer."""
+    owner_locales = await identity.owner_locales(uow, vendor_ids)
+    locales = {}
+    for vendor_id in vendor_ids:
+        info = paid.vendors.get(vendor_id)
+        country_languages: Sequence[str] = (
+            get_official_languages(info.country, de_facto=True) if info else ()
+        )
+        locales[vendor_id] = choose_locale(owner_locales.get(vendor_id), *country_languages)
+    return locales
 
 
 def _line(item: OrderItem) -> DocumentLine:
@@ -87,16 +93,16 @@ def _line(item: OrderItem) -> DocumentLine:
     )
 
 
-async def _vendor_name(uow: UnitOfWork, vendor_id: str) -> str:
-    info = await vendors.vendor_info(uow, vendor_id)
+def _vendor_name(paid: Paid, vendor_id: str) -> str:
+    info = paid.vendors.get(vendor_id)
     return info.name if info is not None else vendor_id
 
 
-async def receipt_pdf(uow: UnitOfWork, paid: Paid, *, locale: str, marketplace: str) -> bytes:
+async def receipt_pdf(paid: Paid, *, locale: str, marketplace: str) -> bytes:
     order = paid.order
     sections = [
         VendorSection(
-            vendor_name=await _vendor_name(uow, v.vendor_id),
+            vendor_name=_vendor_name(paid, v.vendor_id),
             vendor_order_id=v.id,
             lines=[_line(i) for i in paid.items if i.vendor_order_id == v.id],
             subtotal=v.subtotal_amount,
@@ -134,7 +140,7 @@ async def receipt_pdf(uow: UnitOfWork, paid: Paid, *, locale: str, marketplace: 
 
 
 async def statement_pdf(
-    uow: UnitOfWork, paid: Paid, vendor_order: VendorOrder, *, locale: str, marketplace: str
+    paid: Paid, vendor_order: VendorOrder, *, locale: str, marketplace: str
 ) -> bytes:
     # The split as the ledger booked it; the order's own snapshot if payments has no share.
     share = paid.facts.shares.get(vendor_order.id)
@@ -146,7 +152,7 @@ async def statement_pdf(
         number=statement_number(vendor_order.id),
         order_id=vendor_order.order_id,
         vendor_order_id=vendor_order.id,
-        vendor_name=await _vendor_name(uow, vendor_order.vendor_id),
+        vendor_name=_vendor_name(paid, vendor_order.vendor_id),
         issued_at=paid.paid_at,
         locale=locale,
         currency=vendor_order.currency,

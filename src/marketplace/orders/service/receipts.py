@@ -30,8 +30,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 from weakref import WeakKeyDictionary
 
 from marketplace.orders.domain.receipt import DocumentKind, receipt_number, statement_number
@@ -51,7 +52,7 @@ from marketplace.orders.service.receipt_data import (
     paid_order,
     receipt_pdf,
     statement_pdf,
-    vendor_locale,
+    vendor_locales,
 )
 from marketplace.platform.clock import utcnow
 from marketplace.platform.db import Database
@@ -97,10 +98,18 @@ async def issue_documents(uow: UnitOfWork, *, order_id: str) -> list[Document]:
     paid = await paid_order(uow, order)
     if paid is None:
         return []
-    issued = [await _receipt(uow, paid)]
-    for vendor_order in paid.vendor_orders:
-        issued.append(await _statement(uow, paid, vendor_order))
-    return issued
+    # One read of what is issued already: a redelivered event stops here.
+    existing = {
+        (d.kind, d.subject_id): d for d in await docs.documents_of_order(uow.session, order.id)
+    }
+    missing = [v for v in paid.vendor_orders if ("vendor_statement", v.id) not in existing]
+    receipt_missing = ("receipt", order.id) not in existing
+    if receipt_missing or missing:
+        on_record = await _issue(uow, paid, receipt=receipt_missing, statements_of=missing)
+        existing = on_record | existing
+    return [existing[("receipt", order.id)]] + [
+        existing[("vendor_statement", v.id)] for v in paid.vendor_orders
+    ]
 
 
 async def receipt(uow: UnitOfWork, *, order: Order) -> Document:
@@ -114,7 +123,7 @@ async def receipt(uow: UnitOfWork, *, order: Order) -> Document:
             f"order {order.id} is {order.status}: receipts exist for paid orders only",
             status=order.status,
         )
-    return await _receipt(uow, paid)
+    return (await _issue(uow, paid, receipt=True, statements_of=[]))[("receipt", order.id)]
 
 
 async def statement(uow: UnitOfWork, *, vendor_order: VendorOrder) -> Document:
@@ -130,7 +139,8 @@ async def statement(uow: UnitOfWork, *, vendor_order: VendorOrder) -> Document:
             "statements exist for paid orders only",
             status=vendor_order.status,
         )
-    return await _statement(uow, paid, vendor_order)
+    on_record = await _issue(uow, paid, receipt=False, statements_of=[vendor_order])
+    return on_record[("vendor_statement", vendor_order.id)]
 
 
 async def content(uow: UnitOfWork, document: Document) -> bytes:
@@ -159,125 +169,134 @@ async def _render_again(uow: UnitOfWork, document: Document) -> bytes | None:
         return None
     marketplace = documents_for(uow).marketplace_name
     if document.kind == "receipt":
-        return await receipt_pdf(uow, paid, locale=document.language, marketplace=marketplace)
+        return await receipt_pdf(paid, locale=document.language, marketplace=marketplace)
     vendor_order = next((v for v in paid.vendor_orders if v.id == document.vendor_order_id), None)
     if vendor_order is None:
         return None
     return await statement_pdf(
-        uow, paid, vendor_order, locale=document.language, marketplace=marketplace
+        paid, vendor_order, locale=document.language, marketplace=marketplace
     )
 
 
 # --- issuing -----------------------------------------------------------------------------
 
 
-async def _receipt(uow: UnitOfWork, paid: Paid) -> Document:
+@dataclass(frozen=True, slots=True)
+class _Rendered:
+    """A document rendered for recording: receipt (vendor_order None) or statement."""
+
+    kind: DocumentKind
+    vendor_order: VendorOrder | None
+    number: str
+    locale: str
+    pdf: bytes
+
+
+async def _issue(
+    uow: UnitOfWork, paid: Paid, *, receipt: bool, statements_of: list[VendorOrder]
+) -> dict[tuple[str, str], Document]:
+    """Render the order's receipt (if `receipt`) and the statements of `statements_of`,
+    record them once, and tell notifications about those this call issued. The order's
+    documents now on record, by (kind, subject)."""
     order = paid.order
-    existing = await docs.document(uow.session, kind="receipt", subject_id=order.id)
-    if existing is not None:
-        return existing
-    locale = await customer_locale(uow, order)
-    pdf = await receipt_pdf(
-        uow, paid, locale=locale, marketplace=documents_for(uow).marketplace_name
-    )
-    document, issued = await _record(
-        uow,
-        kind="receipt",
-        order=order,
-        vendor_order=None,
-        number=receipt_number(order.id),
-        locale=locale,
-        pdf=pdf,
-    )
-    if issued:
-        uow.publish(
-            ReceiptIssued(
-                order_id=order.id,
-                customer_id=order.customer_id,
-                storage_key=document.storage_key,
-                filename=document.filename,
-                language=locale,
-            )
-        )
-    return document
+    marketplace = documents_for(uow).marketplace_name
+    rendered = []
+    if receipt:
+        locale = await customer_locale(uow, order)
+        pdf = await receipt_pdf(paid, locale=locale, marketplace=marketplace)
+        rendered.append(_Rendered("receipt", None, receipt_number(order.id), locale, pdf))
+    if statements_of:
+        locales = await vendor_locales(uow, paid, [v.vendor_id for v in statements_of])
+        for vendor_order in statements_of:
+            locale = locales[vendor_order.vendor_id]
+            pdf = await statement_pdf(paid, vendor_order, locale=locale, marketplace=marketplace)
+            number = statement_number(vendor_order.id)
+            rendered.append(_Rendered("vendor_statement", vendor_order, number, locale, pdf))
+    on_record = await _record(uow, order, rendered)
+    for document in rendered:
+        recorded, issued = on_record[document.kind, _subject(order, document)]
+        if issued:
+            uow.publish(_issued_event(order, document, recorded))
+    return {key: recorded for key, (recorded, _) in on_record.items()}
 
 
-async def _statement(uow: UnitOfWork, paid: Paid, vendor_order: VendorOrder) -> Document:
-    existing = await docs.document(uow.session, kind="vendor_statement", subject_id=vendor_order.id)
-    if existing is not None:
-        return existing
-    locale = await vendor_locale(uow, vendor_order.vendor_id)
-    pdf = await statement_pdf(
-        uow, paid, vendor_order, locale=locale, marketplace=documents_for(uow).marketplace_name
-    )
-    document, issued = await _record(
-        uow,
-        kind="vendor_statement",
-        order=paid.order,
-        vendor_order=vendor_order,
-        number=statement_number(vendor_order.id),
-        locale=locale,
-        pdf=pdf,
-    )
-    if issued:
-        uow.publish(
-            VendorStatementIssued(
-                vendor_order_id=vendor_order.id,
-                order_id=vendor_order.order_id,
-                vendor_id=vendor_order.vendor_id,
-                storage_key=document.storage_key,
-                filename=document.filename,
-                language=locale,
-            )
+def _subject(order: Order, document: _Rendered) -> str:
+    return document.vendor_order.id if document.vendor_order is not None else order.id
+
+
+def _issued_event(
+    order: Order, document: _Rendered, recorded: Document
+) -> ReceiptIssued | VendorStatementIssued:
+    vendor_order = document.vendor_order
+    if vendor_order is None:
+        return ReceiptIssued(
+            order_id=order.id,
+            customer_id=order.customer_id,
+            storage_key=recorded.storage_key,
+            filename=recorded.filename,
+            language=document.locale,
         )
-    return document
+    return VendorStatementIssued(
+        vendor_order_id=vendor_order.id,
+        order_id=vendor_order.order_id,
+        vendor_id=vendor_order.vendor_id,
+        storage_key=recorded.storage_key,
+        filename=recorded.filename,
+        language=document.locale,
+    )
 
 
 async def _record(
-    uow: UnitOfWork,
-    *,
-    kind: DocumentKind,
-    order: Order,
-    vendor_order: VendorOrder | None,
-    number: str,
-    locale: str,
-    pdf: bytes,
-) -> tuple[Document, bool]:
-    """Store the PDF and record it once; the document now on record and whether this call
-    issued it (False when another delivery or download did first)."""
+    uow: UnitOfWork, order: Order, rendered: list[_Rendered]
+) -> dict[tuple[str, str], tuple[Document, bool]]:
+    """Store the PDFs and record each once; every document of the order now on record, by
+    (kind, subject), with whether this call issued it (False when another delivery or
+    download did first, or for documents not in `rendered`)."""
     storage = documents_for(uow).storage
-    subject_id = vendor_order.id if vendor_order is not None else order.id
-    sha256 = hashlib.sha256(pdf).hexdigest()
-    key = f"{PRIVATE_PREFIX}orders/{kind}/{subject_id}/{sha256}.pdf"
-    await storage.put(key, pdf, PDF)
-    row_id = new_id("doc")
-    document = await docs.add_once(
-        uow.session,
-        {
-            "id": row_id,
-            "kind": kind,
-            "subject_id": subject_id,
-            "order_id": order.id,
-            "vendor_order_id": vendor_order.id if vendor_order is not None else None,
-            "vendor_id": vendor_order.vendor_id if vendor_order is not None else None,
-            "customer_id": order.customer_id,
-            "number": number,
-            "storage_key": key,
-            "filename": f"{number}.pdf",
-            "content_type": PDF,
-            "language": locale,
-            "currency": order.currency,
-            "size_bytes": len(pdf),
-            "sha256": sha256,
-            "created_at": utcnow(),
-        },
-    )
-    if document.id == row_id:
-        return document, True
-    if document.storage_key != key:
+    rows: list[dict[str, Any]] = []
+    for document in rendered:
+        subject_id = _subject(order, document)
+        sha256 = hashlib.sha256(document.pdf).hexdigest()
+        key = f"{PRIVATE_PREFIX}orders/{document.kind}/{subject_id}/{sha256}.pdf"
+        await storage.put(key, document.pdf, PDF)
+        vendor_order = document.vendor_order
+        rows.append(
+            {
+                "id": new_id("doc"),
+                "kind": document.kind,
+                "subject_id": subject_id,
+                "order_id": order.id,
+                "vendor_order_id": vendor_order.id if vendor_order is not None else None,
+                "vendor_id": vendor_order.vendor_id if vendor_order is not None else None,
+                "customer_id": order.customer_id,
+                "number": document.number,
+                "storage_key": key,
+                "filename": f"{document.number}.pdf",
+                "content_type": PDF,
+                "language": document.locale,
+                "currency": order.currency,
+                "size_bytes": len(document.pdf),
+                "sha256": sha256,
+                "created_at": utcnow(),
+            }
+        )
+    if rows:
+        await docs.add_once(uow.session, rows)
+    ours = {(row["kind"], row["subject_id"]): row for row in rows}
+    on_record = {}
+    for found in await docs.documents_of_order(uow.session, order.id):
+        row = ours.get((found.kind, found.subject_id))
+        issued = row is not None and found.id == row["id"]
+        if row is not None and not issued and found.storage_key != row["storage_key"]:
+            uow.after_commit(_remover(storage, row["storage_key"]))
+        on_record[found.kind, found.subject_id] = (found, issued)
+    return on_record
 
-        async def remove_ours() -> None:
-            await storage.delete(key)
 
-        uow.after_commit(remove_ours)
-    return document, False
+def _remover(storage: Storage, key: str) -> Callable[[], Awaitable[None]]:
+    """Removes an object this call stored for a document another writer recorded first."""
+
+    async def remove_ours() -> None:
+        await storage.delete(key)
+
+    return remove_ours
