@@ -65,6 +65,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--products", type=int, default=10, help="per vendor")
     parser.add_argument("--pg-admin-url", default=PG_ADMIN_URL)
     parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=300.0,
+        help="seconds to wait for the job worker to finish the run's follow-up jobs",
+    )
     return parser.parse_args(argv)
 
 
@@ -292,6 +298,40 @@ def wait_http(port: int, timeout: float = 30.0) -> None:
     raise RuntimeError("the application did not become ready")
 
 
+async def job_backlog(dsn: str, timeout: float) -> dict[str, Any]:
+    """Deliveries still pending now, and how long the job worker (still running, no new
+    checkouts coming) takes to finish them: a checkout rate the worker cannot follow is a
+    backlog that grows for as long as the sale lasts."""
+    conn = await asyncpg.connect(dsn)
+    query = (
+        "SELECT count(*) FROM platform_delivery WHERE status = 'pending' "
+        "AND next_attempt_at <= now() + interval '1 second'"
+    )
+    unrelayed = "SELECT count(*) FROM platform_outbox_message WHERE published_at IS NULL"
+    try:
+        started = time.perf_counter()
+        at_end = int(await conn.fetchval(query)) + int(await conn.fetchval(unrelayed))
+        per_order = await conn.fetchval(
+            "SELECT count(*)::float / greatest(1, (SELECT count(*) FROM orders_order "
+            "WHERE status = 'paid')) FROM platform_delivery"
+        )
+        pending = at_end
+        while pending and time.perf_counter() - started < timeout:
+            await asyncio.sleep(0.5)
+            pending = int(await conn.fetchval(query)) + int(await conn.fetchval(unrelayed))
+        drained = time.perf_counter() - started if pending == 0 else None
+        return {
+            "pending_at_end": at_end,
+            "pending_now": pending,
+            "drain_s": drained,
+            "worker_orders_per_s": (at_end / per_order / drained)
+            if drained and per_order
+            else float("nan"),
+        }
+    finally:
+        await conn.close()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -440,6 +480,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         paid, drift = asyncio.run(check())
         print(
             f"paid orders in the database: {paid}; stock sold minus units in paid orders: {drift}"
+        )
+        backlog = asyncio.run(job_backlog(dsn, args.drain_timeout))
+        print(
+            f"jobs behind the checkouts (receipts, statements, notifications, the provider's "
+            f"webhooks): {backlog['pending_at_end']} deliveries pending when the load stopped "
+            f"({backlog['pending_at_end'] / max(paid, 1):.1f} per paid order); "
+            + (
+                f"the worker cleared them {backlog['drain_s']:.1f} s later, "
+                f"~{backlog['worker_orders_per_s']:.1f} paid orders' jobs per second"
+                if backlog["drain_s"] is not None
+                else f"{backlog['pending_now']} still pending after {args.drain_timeout:.0f} s"
+            )
         )
         ok = result["rps"] >= 150 and result["p99_ms"] < 250 and drift == 0
         print(

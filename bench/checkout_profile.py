@@ -55,6 +55,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--statements", action="store_true", help="print the statements of one checkout"
     )
     parser.add_argument(
+        "--profile-floor",
+        action="store_true",
+        help="print where GET /v1/me's CPU goes (cProfile self time, top functions)",
+    )
+    parser.add_argument(
         "--profile-jobs",
         action="store_true",
         help="print where the jobs' CPU goes (cProfile, cumulative, per checkout)",
@@ -140,6 +145,12 @@ async def measure(args: argparse.Namespace, seeded: dict[str, Any]) -> None:
             )
         counter.disable()
         floor_calls = pstats.Stats(counter).total_calls / 20  # type: ignore[attr-defined]
+        if args.profile_floor:
+            print("GET /v1/me, cProfile self time of 20 requests:")
+            pstats.Stats(counter).sort_stats("tottime").print_stats(35)
+            pstats.Stats(counter).print_callers(
+                "run_sync_in_worker_thread|run_in_threadpool|to_thread"
+            )
         print(
             f"reference: GET /v1/me {floor:.2f} ms CPU, {floor_calls:,.0f} Python calls, "
             f"{floor_statements:.1f} statements per request"

@@ -63,7 +63,7 @@ bearer = OAuth2PasswordBearer(
 _STATE_KEY = "principal"
 
 
-def runtime(request: Request) -> IdentityRuntime:
+async def runtime(request: Request) -> IdentityRuntime:
     identity = getattr(request.app.state, "identity", None)
     if not isinstance(identity, IdentityRuntime):
         raise RuntimeError("the identity context is not configured in this app")

@@ -75,7 +75,7 @@ __all__ = [
 ]
 
 
-def gateways(request: Request) -> Gateways:
+async def gateways(request: Request) -> Gateways:
     found = getattr(request.app.state, "payment_gateways", None)
     if not isinstance(found, Gateways):
         raise RuntimeError("the payments context is not configured in this app")

@@ -263,7 +263,9 @@ async def _answer_without_running(
         await _in_progress(scope, receive, send)
 
 
-def get_uow(request: Request) -> UnitOfWork:
+# Dependencies are coroutines even when they only look something up: FastAPI runs a plain
+# function in a worker thread, a hop that costs more CPU than the lookup itself.
+async def get_uow(request: Request) -> UnitOfWork:
     uow = request.scope.get("state", {}).get("uow")
     if not isinstance(uow, UnitOfWork):
         raise RuntimeError("UnitOfWorkMiddleware is not installed")
@@ -273,7 +275,7 @@ def get_uow(request: Request) -> UnitOfWork:
 UoW = Annotated[UnitOfWork, Depends(get_uow)]
 
 
-def require_idempotency_key(
+async def require_idempotency_key(
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -294,7 +296,7 @@ def require_idempotency_key(
 IdempotencyKeyRequired = Annotated[str, Depends(require_idempotency_key)]
 
 
-def get_cipher(request: Request) -> FieldCipher:
+async def get_cipher(request: Request) -> FieldCipher:
     """The process's field cipher (`app.state.cipher`), for handlers that encrypt fields."""
     cipher = getattr(request.app.state, "cipher", None)
     if not isinstance(cipher, FieldCipher):
@@ -305,7 +307,7 @@ def get_cipher(request: Request) -> FieldCipher:
 Cipher = Annotated[FieldCipher, Depends(get_cipher)]
 
 
-def get_read_cache(request: Request) -> ReadCache:
+async def get_read_cache(request: Request) -> ReadCache:
     cache: ReadCache = request.app.state.read_cache
     return cache
 

@@ -71,7 +71,7 @@ router = APIRouter(tags=["product images"], route_class=LimitedBodyRoute)
 ImageWriter = Annotated[VendorAccess, Depends(vendor_permission("products.write"))]
 
 
-def _storage(request: Request) -> Storage:
+async def _storage(request: Request) -> Storage:
     storage: Storage = request.app.state.storage
     return storage
 

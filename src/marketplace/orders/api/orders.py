@@ -36,7 +36,7 @@ router = APIRouter(tags=["orders"])
 STAFF_ROLES = ("admin", "support")
 
 
-def tax_rates(request: Request) -> Mapping[str, int]:
+async def tax_rates(request: Request) -> Mapping[str, int]:
     rates: Mapping[str, int] = request.app.state.container.settings.tax_rates
     return rates
 
