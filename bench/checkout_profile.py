@@ -54,6 +54,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--statements", action="store_true", help="print the statements of one checkout"
     )
+    parser.add_argument(
+        "--profile-jobs",
+        action="store_true",
+        help="CPU and statements per job handler (handlers run one at a time)",
+    )
     parser.add_argument("--pg-admin-url", default=PG_ADMIN_URL)
     return parser.parse_args(argv)
 
@@ -72,9 +77,20 @@ async def measure(args: argparse.Namespace, seeded: dict[str, Any]) -> None:
     transactions = [0]
     checkouts = [0]
 
+    # --profile-jobs: the handler running now (handlers are serialized), and its figures.
+    running: list[str] = []
+    per_handler: dict[str, Counter[tuple[str, str]]] = {}
+    handler_cpu: Counter[str] = Counter()
+    handler_runs: Counter[str] = Counter()
+
     @event.listens_for(sync_engine, "before_cursor_execute")
     def _count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         statements.append(statement)
+        if running:
+            per_handler.setdefault(running[0], Counter())[_table_of(statement)] += 1
+
+    if args.profile_jobs:
+        profile_handlers(container.registry, running, handler_cpu, handler_runs)
 
     @event.listens_for(sync_engine, "commit")
     def _commit(_conn: Any) -> None:
@@ -176,12 +192,17 @@ async def measure(args: argparse.Namespace, seeded: dict[str, Any]) -> None:
         # What the job worker does for them afterwards (relay, deliveries, the provider's
         # webhook, the handlers), drained here in process.
         statements.clear()
+        per_handler.clear()
+        handler_cpu.clear()
+        handler_runs.clear()
         jobs_cpu0 = time.process_time()
         for _ in range(10):
             await container.jobs.drain()
         jobs_cpu = time.process_time() - jobs_cpu0
         jobs_statements = Counter(_table_of(text) for text in statements)
         jobs_total = len(statements)
+        measured_handlers = {name: Counter(tables) for name, tables in per_handler.items()}
+        measured_cpu, measured_runs = Counter(handler_cpu), Counter(handler_runs)
         # The jobs' Python calls, counted on 20 more checkouts.
         first = args.warmup + 1 + args.orders + 20
         for index in range(first, first + 20):
@@ -219,11 +240,51 @@ async def measure(args: argparse.Namespace, seeded: dict[str, Any]) -> None:
     )
     for (kind, table), count in jobs_statements.most_common(20):
         print(f"  {count / served:5.2f} {kind} {table}")
+    if args.profile_jobs:
+        print(f"per job handler (CPU of the handler itself, per run; per {served} checkouts):")
+        for name, runs in sorted(measured_runs.items()):
+            tables = measured_handlers.get(name, Counter())
+            print(
+                f"  {name}: {runs / served:.1f} runs, "
+                f"{1000 * measured_cpu[name] / runs:.2f} ms CPU, "
+                f"{sum(tables.values()) / runs:.1f} statements per run"
+            )
+            for (kind, table), count in tables.most_common():
+                if table.startswith("platform_"):
+                    continue  # other deliveries' bookkeeping, run while this one awaited
+                print(f"      {count / served:5.2f} {kind} {table}")
     if by_package is not None:
         print_packages(by_package, n)
     if profiler is not None:
         print(profiler.output_text(unicode=False, color=False, show_all=False))
         print(profiler.output_text(unicode=False, color=False, flat=True))
+
+
+def profile_handlers(
+    registry: Any, running: list[str], cpu: Counter[str], runs: Counter[str]
+) -> None:
+    """Wrap every handler the worker looks up: one at a time (a lock), so that the process
+    CPU and the statements between its start and end are its own."""
+    lock = asyncio.Lock()
+    lookup = registry.handler
+
+    def handler(name: str) -> Any:
+        inner = lookup(name)
+
+        async def measured(uow: Any, message: Any) -> None:
+            async with lock:
+                running.append(name)
+                cpu0 = time.process_time()
+                try:
+                    await inner(uow, message)
+                finally:
+                    cpu[name] += time.process_time() - cpu0
+                    runs[name] += 1
+                    running.clear()
+
+        return measured
+
+    registry.handler = handler
 
 
 def _table_of(statement: str) -> tuple[str, str]:
