@@ -29,7 +29,7 @@ from marketplace.notifications.models import (
     Profile,
     WebhookEndpoint,
 )
-from marketplace.platform.db import insert_ignore
+from marketplace.platform.db import insert_ignore, insert_ignore_rows
 from marketplace.platform.pagination import PageParams, SortKey, paginate
 
 
@@ -43,9 +43,9 @@ async def add_deliveries(session: AsyncSession, rows: Sequence[dict[str, Any]]) 
     if not rows:
         return []
     table = Delivery.__table__
-    stmt = insert_ignore(table, _dialect(session), rows).returning(table.c.id)  # type: ignore[arg-type]
+    stmt = insert_ignore_rows(table, _dialect(session)).returning(table.c.id)  # type: ignore[arg-type]
     # RETURNING answers the rows inserted, not those the unique constraint skipped.
-    inserted = await session.scalars(stmt)
+    inserted = await session.scalars(stmt, list(rows))
     return sorted(str(delivery_id) for delivery_id in inserted.all())
 
 
@@ -53,7 +53,7 @@ async def add_notifications(session: AsyncSession, rows: Sequence[dict[str, Any]
     if not rows:
         return
     dialect = _dialect(session)
-    await session.execute(insert_ignore(Notification.__table__, dialect, rows))  # type: ignore[arg-type]
+    await session.execute(insert_ignore_rows(Notification.__table__, dialect), list(rows))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from marketplace.inventory.events import StockLow
 from marketplace.notifications import handlers
 from marketplace.notifications.channels import NotificationRuntime
 from marketplace.notifications.models import Delivery
+from marketplace.notifications.service import messages
 from marketplace.orders.events import ReceiptIssued
 from marketplace.platform.clock import utcnow
 from marketplace.platform.messaging import Event, Message
@@ -147,3 +148,32 @@ async def test_a_receipt_reads_no_settings_and_its_send_reads_the_delivery_with_
     )
     assert row is not None
     assert (row.status, row.attempts, row.lock_token) == ("sent", 1, None)
+
+
+async def test_a_replayed_event_inserts_only_the_deliveries_it_lacks(
+    container: Container, session: AsyncSession, smtp: SmtpServer, runtime: NotificationRuntime
+) -> None:
+    # Given an event handled once, after which the vendor took on a manager
+    owner = await create_user(container, email="first@team.example")
+    vendor = await create_vendor(container, owner=owner)
+    low = StockLow(vendor_id=vendor.id, variant_id="var_1", sku="MUG-1", available=1, threshold=2)
+    await _handle(container, low)
+    manager = await create_user(container, email="later@team.example")
+    await add_member(container, vendor_id=vendor.id, user=manager, role="manager")
+
+    # When the same event is handled again
+    async with container.uow_factory() as uow:
+        outcome = await messages.handle(uow, runtime, _message(low))
+        await uow.commit()
+
+    # Then only the manager's delivery is new (and only it is to be sent)
+    rows = (
+        await session.execute(
+            select(Delivery.id, Delivery.address).where(Delivery.kind == "stock_low")
+        )
+    ).all()
+    assert sorted(address for _id, address in rows) == [
+        "first@team.example",
+        "later@team.example",
+    ]
+    assert outcome.deliveries == [i for i, address in rows if address == "later@team.example"]
