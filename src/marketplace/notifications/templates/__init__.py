@@ -17,6 +17,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from babel import Locale
 from jinja2 import (
     Environment,
     PackageLoader,
@@ -85,8 +86,10 @@ def _html_template(language: str, kind: str) -> Template | None:
         return None
 
 
+@cache
 def _money_formatter(language: str) -> Any:
-    locale = _LOCALES.get(language, "en_US")
+    # Parsed once per language: Money.format takes a Locale as well as its name.
+    locale = Locale.parse(_LOCALES.get(language, "en_US"))
 
     def money(value: Any) -> str:
         if isinstance(value, dict):
