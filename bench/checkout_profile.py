@@ -9,7 +9,7 @@ load on a shared machine does not inflate the way it inflates wall-clock figures
 client's own share (building requests, reading answers) is included and is small.
 
     .venv/bin/python bench/checkout_profile.py [--orders 300] [--warmup 30] [--profile]
-        [--statements]
+        [--statements] [--profile-jobs]
 
 Needs PostgreSQL on 127.0.0.1:5432 (trust auth); `--profile` needs `pip install pyinstrument`
 (a sampling profiler that follows coroutines, which cProfile attributes wrongly).
