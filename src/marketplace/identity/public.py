@@ -203,13 +203,12 @@ async def verify_password(
 
 async def vendor_members(uow: UnitOfWork, vendor_id: str) -> list[tuple[UserSummary, str]]:
     """The vendor's members with their roles, oldest first."""
-    members = await repo.vendor_members(uow.session, vendor_id)
-    result = []
-    for member in members:
-        user = await repo.user_by_id(uow.session, member.user_id)
-        if user is not None:
-            result.append((UserSummary(user.id, user.email, user.name, user.locale), member.role))
-    return result
+    return [
+        (UserSummary(user_id, email, name, locale), role)
+        for user_id, email, name, locale, role in await repo.vendor_member_users(
+            uow.session, vendor_id
+        )
+    ]
 
 
 async def owner_locales(uow: UnitOfWork, vendor_ids: Sequence[str]) -> dict[str, str | None]:

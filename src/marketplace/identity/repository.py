@@ -81,14 +81,18 @@ async def membership(session: AsyncSession, vendor_id: str, user_id: str) -> Ven
     )
 
 
-async def vendor_members(session: AsyncSession, vendor_id: str) -> Sequence[VendorMember]:
-    return (
-        await session.scalars(
-            select(VendorMember)
-            .where(VendorMember.vendor_id == vendor_id)
-            .order_by(VendorMember.created_at, VendorMember.id)
-        )
-    ).all()
+async def vendor_member_users(
+    session: AsyncSession, vendor_id: str
+) -> Sequence[tuple[str, str, str, str | None, str]]:
+    """(user id, email, name, locale, role) of the vendor's members, oldest membership
+    first, in one query (a member whose user row is gone is left out)."""
+    rows = await session.execute(
+        select(User.id, User.email, User.name, User.locale, VendorMember.role)
+        .join(User, User.id == VendorMember.user_id)
+        .where(VendorMember.vendor_id == vendor_id)
+        .order_by(VendorMember.created_at, VendorMember.id)
+    )
+    return [(r[0], r[1], r[2], r[3], r[4]) for r in rows.all()]
 
 
 async def owner_locales(

@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import (
+    Boolean,
+    String,
+    and_,
+    cast,
+    delete,
+    func,
+    null,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketplace.notifications.models import (
@@ -16,7 +29,7 @@ from marketplace.notifications.models import (
     Profile,
     WebhookEndpoint,
 )
-from marketplace.platform.db import insert_ignore
+from marketplace.platform.db import insert_ignore, insert_ignore_rows
 from marketplace.platform.pagination import PageParams, SortKey, paginate
 
 
@@ -29,39 +42,77 @@ async def add_deliveries(session: AsyncSession, rows: Sequence[dict[str, Any]]) 
     the ids inserted now (an event handled twice inserts nothing the second time)."""
     if not rows:
         return []
-    dialect = _dialect(session)
-    await session.execute(insert_ignore(Delivery.__table__, dialect, rows))  # type: ignore[arg-type]
-    ids = [str(r["id"]) for r in rows]
-    stored = await session.scalars(select(Delivery.id).where(Delivery.id.in_(ids)))
-    return sorted(stored.all())
+    table = Delivery.__table__
+    stmt = insert_ignore_rows(table, _dialect(session)).returning(table.c.id)  # type: ignore[arg-type]
+    # RETURNING answers the rows inserted, not those the unique constraint skipped.
+    inserted = await session.scalars(stmt, list(rows))
+    return sorted(str(delivery_id) for delivery_id in inserted.all())
 
 
 async def add_notifications(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     if not rows:
         return
     dialect = _dialect(session)
-    await session.execute(insert_ignore(Notification.__table__, dialect, rows))  # type: ignore[arg-type]
+    await session.execute(insert_ignore_rows(Notification.__table__, dialect), list(rows))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedDelivery:
+    """What sending a claimed delivery needs, as the claim left it (`attempts` counts this
+    attempt)."""
+
+    id: str
+    channel: str
+    recipient: str
+    vendor_id: str | None
+    address: str
+    language: str
+    subject: str
+    body_text: str
+    body_html: str | None
+    attachments: list[dict[str, Any]]
+    unsubscribe_url: str | None
+    attempts: int
 
 
 async def claim_delivery(
     session: AsyncSession, delivery_id: str, *, token: str, now: datetime, lease_until: datetime
-) -> bool:
-    result = await session.execute(
-        update(Delivery)
-        .where(
-            Delivery.id == delivery_id,
-            Delivery.status == "pending",
-            Delivery.next_attempt_at <= now,
-            or_(Delivery.locked_until.is_(None), Delivery.locked_until < now),
+) -> ClaimedDelivery | None:
+    """Claim a due, unheld pending delivery for a lease and count the attempt; the claim
+    answers with the row (one statement). None: sent, dead, not due or held elsewhere."""
+    row = (
+        await session.execute(
+            update(Delivery)
+            .where(
+                Delivery.id == delivery_id,
+                Delivery.status == "pending",
+                Delivery.next_attempt_at <= now,
+                or_(Delivery.locked_until.is_(None), Delivery.locked_until < now),
+            )
+            .values(
+                lock_token=token,
+                locked_until=lease_until,
+                attempts=Delivery.attempts + 1,
+                updated_at=now,
+            )
+            .returning(
+                Delivery.id,
+                Delivery.channel,
+                Delivery.recipient,
+                Delivery.vendor_id,
+                Delivery.address,
+                Delivery.language,
+                Delivery.subject,
+                Delivery.body_text,
+                Delivery.body_html,
+                Delivery.attachments,
+                Delivery.unsubscribe_url,
+                Delivery.attempts,
+            ),
+            execution_options={"synchronize_session": False},
         )
-        .values(
-            lock_token=token,
-            locked_until=lease_until,
-            attempts=Delivery.attempts + 1,
-            updated_at=now,
-        )
-    )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    ).first()
+    return ClaimedDelivery(**row._asdict()) if row is not None else None
 
 
 async def delivery(session: AsyncSession, delivery_id: str) -> Delivery | None:
@@ -75,7 +126,8 @@ async def finish_delivery(
     result = await session.execute(
         update(Delivery)
         .where(Delivery.id == delivery_id, Delivery.lock_token == token)
-        .values(locked_until=None, lock_token=None, **values)
+        .values(locked_until=None, lock_token=None, **values),
+        execution_options={"synchronize_session": False},
     )
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
@@ -190,6 +242,42 @@ async def preferences(session: AsyncSession, user_ids: Sequence[str]) -> list[Pr
         return []
     rows = await session.scalars(select(Preference).where(Preference.user_id.in_(user_ids)))
     return list(rows.all())
+
+
+async def recipient_settings(
+    session: AsyncSession, user_ids: Sequence[str], *, numbers: bool
+) -> tuple[list[tuple[str, str, str, bool]], dict[str, str]]:
+    """The users' stored choices `(user id, category, channel, enabled)` and, with
+    `numbers`, their SMS numbers: one query for both (what composing a message reads)."""
+    if not user_ids:
+        return [], {}
+    choices = select(
+        Preference.user_id,
+        Preference.category,
+        Preference.channel,
+        Preference.enabled,
+        cast(null(), String).label("sms_number"),
+    ).where(Preference.user_id.in_(user_ids))
+    stmt: Any = choices
+    if numbers:
+        stmt = union_all(
+            choices,
+            select(
+                Profile.user_id,
+                cast(null(), String),
+                cast(null(), String),
+                cast(null(), Boolean),
+                Profile.sms_number,
+            ).where(Profile.user_id.in_(user_ids), Profile.sms_number.is_not(None)),
+        )
+    stored: list[tuple[str, str, str, bool]] = []
+    sms_numbers: dict[str, str] = {}
+    for user_id, category, channel, enabled, sms_number in (await session.execute(stmt)).all():
+        if sms_number is not None:
+            sms_numbers[user_id] = sms_number
+        else:
+            stored.append((user_id, category, channel, bool(enabled)))
+    return stored, sms_numbers
 
 
 async def set_preference(

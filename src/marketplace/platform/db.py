@@ -207,6 +207,14 @@ def insert_ignore(table: Table, dialect: str, rows: Sequence[Mapping[str, Any]])
     return stmt.on_conflict_do_nothing()
 
 
+def insert_ignore_rows(table: Table, dialect: str) -> Any:
+    """`insert_ignore` without its rows: execute it with the list of rows
+    (`session.execute(stmt, rows)`). SQLAlchemy compiles it once and caches it, and sends
+    the rows as one multi-row INSERT ("insertmanyvalues"), RETURNING included; a statement
+    with the rows in its VALUES has no cache key and is compiled again on every call."""
+    return (pg_insert if dialect == "postgresql" else sqlite_insert)(table).on_conflict_do_nothing()
+
+
 def row_of(obj: Any) -> dict[str, Any]:
     """The column values set on a mapped object, keyed by column (what its INSERT writes)."""
     state = inspect(obj)

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from email import policy as email_policy
+from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 from pathlib import Path
@@ -30,8 +32,29 @@ class Mailer(Protocol):
         ...
 
 
+class _HeaderClasses(HeaderRegistry):
+    """The standard header registry, with each header's class made once: the stock one
+    builds a new class with `type()` for every header it parses (a third of the cost of
+    building a message). The headers, and so the bytes sent, are the same."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._classes: dict[str, type[BaseHeader]] = {}
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        key = name.lower()
+        cls = self._classes.get(key)
+        if cls is None:
+            cls = self._classes[key] = super().__getitem__(key)
+        return cls
+
+
+# Messages are built with the default policy (as `EmailMessage()` would), but for the above.
+_BUILD_POLICY = email_policy.default.clone(header_factory=_HeaderClasses())
+
+
 def build_message(email: OutgoingEmail, *, sender: str, sender_name: str) -> EmailMessage:
-    message = EmailMessage()
+    message = EmailMessage(policy=_BUILD_POLICY)
     message["From"] = formataddr((sender_name, sender))
     message["To"] = email.to
     message["Subject"] = email.subject
@@ -96,6 +119,17 @@ class SmtpMailer:
         self.use_tls = use_tls
         self.start_tls = start_tls
         self.timeout = timeout
+        self._tls_context: ssl.SSLContext | None = None
+
+    def _tls(self) -> ssl.SSLContext | None:
+        """One TLS context for every send (what aiosmtplib would otherwise build, loading
+        the CA bundle in a thread, for each connection): verified certificates and host
+        names. None when TLS can never be used (no implicit TLS, STARTTLS switched off)."""
+        if not self.use_tls and self.start_tls is False:
+            return None
+        if self._tls_context is None:
+            self._tls_context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+        return self._tls_context
 
     async def send(self, email: OutgoingEmail) -> str:
         message = build_message(email, sender=self.sender, sender_name=self.sender_name)
@@ -111,6 +145,7 @@ class SmtpMailer:
                 use_tls=self.use_tls,
                 start_tls=self.start_tls,
                 timeout=self.timeout,
+                tls_context=self._tls(),
             )
         except aiosmtplib.SMTPRecipientsRefused as error:
             codes = [e.code for e in error.recipients]

@@ -80,16 +80,16 @@ async def notify(
     for recipient in recipients:
         unique.setdefault(recipient.key, recipient)
     user_ids = [r.user_id for r in unique.values() if r.user_id]
+    # What could depend on a user's settings: SMS (numbers and choices) only if it is on and
+    # the kind may go out by SMS; email and in-app choices only for a kind that is not
+    # transactional (those always go out). A receipt reads nothing here.
+    may_sms = rt.sms_enabled and spec.sms
     choices: dict[str, dict[tuple[str, str], bool]] = {}
-    for preference in await repo.preferences(uow.session, user_ids):
-        choices.setdefault(preference.user_id, {})[(preference.category, preference.channel)] = (
-            preference.enabled
-        )
-    numbers = {
-        user_id: profile.sms_number
-        for user_id, profile in (await repo.profiles(uow.session, user_ids)).items()
-        if profile.sms_number
-    }
+    numbers: dict[str, str] = {}
+    if user_ids and (may_sms or not spec.transactional):
+        stored, numbers = await repo.recipient_settings(uow.session, user_ids, numbers=may_sms)
+        for user_id, category, channel, enabled in stored:
+            choices.setdefault(user_id, {})[(category, channel)] = enabled
     now = utcnow()
     deliveries: list[dict[str, Any]] = []
     feed: list[dict[str, Any]] = []
@@ -151,7 +151,7 @@ async def notify(
                 }
             )
         number = numbers.get(recipient.user_id or "")
-        if rt.sms_enabled and number and channel_enabled(spec, "sms", mine):
+        if may_sms and number and channel_enabled(spec, "sms", mine):
             deliveries.append(
                 {
                     **base,

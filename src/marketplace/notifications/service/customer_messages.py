@@ -7,7 +7,13 @@ from typing import Any, Final
 
 from marketplace.notifications.channels import NotificationRuntime
 from marketplace.notifications.service.compose import AttachmentRef, Outcome, Recipient, notify
-from marketplace.notifications.service.recipients import Payload, customer, money, vendor_name
+from marketplace.notifications.service.recipients import (
+    Payload,
+    customer,
+    money,
+    vendor_name,
+    vendor_names,
+)
 from marketplace.platform.messaging import Message
 from marketplace.platform.uow import UnitOfWork
 
@@ -15,12 +21,13 @@ from marketplace.platform.uow import UnitOfWork
 async def order_placed(
     uow: UnitOfWork, rt: NotificationRuntime, message: Message, p: Payload
 ) -> Outcome:
+    names = await vendor_names(uow, [part["vendor_id"] for part in p["vendor_parts"]])
     parts = []
     for part in p["vendor_parts"]:
         parts.append(
             {
                 "vendor_id": part["vendor_id"],
-                "vendor_name": await vendor_name(uow, part["vendor_id"]),
+                "vendor_name": names[part["vendor_id"]],
                 "total": money(part["total"], p["currency"]),
                 "lines": [
                     {

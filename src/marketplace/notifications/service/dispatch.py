@@ -1,10 +1,11 @@
 """Sending deliveries: claim, send with no transaction open, record the outcome.
 
-One attempt is: a conditional UPDATE claims the row for a lease (pending, due, not held) and
-counts the attempt; that is committed; the channel is called; the outcome is recorded by a
-second conditional UPDATE that only succeeds while our claim holds. A failure schedules the
-next attempt with exponential backoff; after `max_attempts` (or a permanent refusal) the row
-is `dead` and listed for admins, who may retry it.
+One attempt is: a conditional UPDATE claims the row for a lease (pending, due, not held),
+counts the attempt and answers with what sending needs (RETURNING); that is committed; the
+channel is called; the outcome is recorded by a second conditional UPDATE that only
+succeeds while our claim holds (nothing is read again). A failure schedules the next
+attempt with exponential backoff; after `max_attempts` (or a permanent refusal) the row is
+`dead` and listed for admins, who may retry it.
 
 The at-least-once trade-off: a crash (or a lost database connection) after the channel
 accepted the message and before the row is marked sent leaves the row pending; when its
@@ -34,6 +35,7 @@ from marketplace.notifications.channels import (
 from marketplace.notifications.domain import retry_delay
 from marketplace.notifications.errors import DeliveryNotDead, DeliveryNotFound
 from marketplace.notifications.models import Delivery
+from marketplace.notifications.repository import ClaimedDelivery
 from marketplace.notifications.service.compose import SEND_JOB
 from marketplace.platform.clock import utcnow
 from marketplace.platform.ids import new_id
@@ -60,12 +62,11 @@ async def send_delivery(
     the outcome (the job runner commits it with its own bookkeeping)."""
     now = now or utcnow()
     token = new_id("lck")
-    if not await repo.claim_delivery(
+    row = await repo.claim_delivery(
         uow.session, delivery_id, token=token, now=now, lease_until=now + LEASE
-    ):
+    )
+    if row is None:
         return "skipped"  # sent, dead, not yet due, or being sent elsewhere
-    row = await repo.delivery(uow.session, delivery_id)
-    assert row is not None
     attempts = row.attempts
     secret = await _webhook_secret(uow, rt, row) if row.channel == "webhook" else None
     # The claim is durable before the call; no transaction stays open while we wait on it.
@@ -101,17 +102,18 @@ async def send_delivery(
             },
         )
         return "dead" if dead else "failed"
+    sent_at = utcnow()
     await repo.finish_delivery(
         uow.session,
         delivery_id,
         token=token,
         values={
             "status": "sent",
-            "sent_at": utcnow(),
+            "sent_at": sent_at,
             "provider_message_id": provider_id,
             "response_status": status,
             "last_error": None,
-            "updated_at": utcnow(),
+            "updated_at": sent_at,
         },
     )
     return "sent"
@@ -122,7 +124,7 @@ def message_id(rt: NotificationRuntime, delivery_id: str) -> str:
 
 
 async def _send(
-    rt: NotificationRuntime, row: Delivery, secret: str | None
+    rt: NotificationRuntime, row: ClaimedDelivery, secret: str | None
 ) -> tuple[str | None, int | None]:
     if row.channel == "email":
         attachments = []
@@ -173,7 +175,9 @@ async def _send(
     raise PermanentFailure(f"unknown channel {row.channel!r}")
 
 
-async def _webhook_secret(uow: UnitOfWork, rt: NotificationRuntime, row: Delivery) -> str | None:
+async def _webhook_secret(
+    uow: UnitOfWork, rt: NotificationRuntime, row: ClaimedDelivery
+) -> str | None:
     """The endpoint's signing secret; None once the vendor deleted the endpoint."""
     if row.vendor_id is None:
         return None

@@ -4,7 +4,7 @@ names through vendors' `vendor_info`."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from marketplace.identity import public as identity
@@ -36,6 +36,15 @@ async def vendor_team(uow: UnitOfWork, vendor_id: str) -> list[Recipient]:
 async def vendor_name(uow: UnitOfWork, vendor_id: str) -> str:
     info = await vendors.vendor_info(uow, vendor_id)
     return info.name if info is not None else vendor_id
+
+
+async def vendor_names(uow: UnitOfWork, vendor_ids: Sequence[str]) -> dict[str, str]:
+    """`vendor_name` of each id, in one query (an order's parts)."""
+    infos = await vendors.vendor_infos(uow, list(dict.fromkeys(vendor_ids)))
+    return {
+        vendor_id: info.name if (info := infos.get(vendor_id)) is not None else vendor_id
+        for vendor_id in vendor_ids
+    }
 
 
 def money(amount: Any, currency: Any) -> dict[str, Any]:

@@ -17,7 +17,15 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, TemplateNotFound, select_autoescape
+from babel import Locale
+from jinja2 import (
+    Environment,
+    PackageLoader,
+    StrictUndefined,
+    Template,
+    TemplateNotFound,
+    select_autoescape,
+)
 from markupsafe import Markup
 
 from marketplace.notifications.domain import DEFAULT_LANGUAGE, LANGUAGES
@@ -52,6 +60,9 @@ def _environment(language: str) -> Environment:
         extensions=["jinja2.ext.i18n"],
         trim_blocks=False,
         keep_trailing_newline=False,
+        # Templates ship with the package and never change under a running process: no
+        # modification-time check of the file on every lookup.
+        auto_reload=False,
     )
     catalog = _catalog(language)
 
@@ -65,8 +76,20 @@ def _environment(language: str) -> Environment:
     return env
 
 
+@cache
+def _html_template(language: str, kind: str) -> Template | None:
+    """The kind's own HTML template, or None (Jinja caches what it found, not what it did
+    not: without this, every render of such a kind would search the package again)."""
+    try:
+        return _environment(language).get_template(f"email/{kind}.html.j2")
+    except TemplateNotFound:
+        return None
+
+
+@cache
 def _money_formatter(language: str) -> Any:
-    locale = _LOCALES.get(language, "en_US")
+    # Parsed once per language: Money.format takes a Locale as well as its name.
+    locale = Locale.parse(_LOCALES.get(language, "en_US"))
 
     def money(value: Any) -> str:
         if isinstance(value, dict):
@@ -110,9 +133,10 @@ def render(
         for name in ("subject", "summary", "body")
     }
     text = env.get_template("email/_layout.txt.j2").render(body=blocks["body"], **variables)
-    try:
-        content = env.get_template(f"email/{kind}.html.j2").render(**variables)
-    except TemplateNotFound:
+    html_template = _html_template(language, kind)
+    if html_template is not None:
+        content = html_template.render(**variables)
+    else:
         paragraphs = [p.strip() for p in blocks["body"].split("\n\n") if p.strip()]
         content = env.get_template("email/_generic.html.j2").render(paragraphs=paragraphs)
     html = env.get_template("email/_layout.html.j2").render(
