@@ -66,6 +66,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--pg-admin-url", default=PG_ADMIN_URL)
     parser.add_argument("--keep-db", action="store_true")
     parser.add_argument(
+        "--worker-nice",
+        type=int,
+        default=0,
+        help="MARKETPLACE_WORKER_NICE for the job worker (0: same priority as the API)",
+    )
+    parser.add_argument(
         "--drain-timeout",
         type=float,
         default=300.0,
@@ -387,7 +393,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         worker = subprocess.Popen(
             [str(BIN / "marketplace"), "worker"],
-            env=env,
+            env={**env, "MARKETPLACE_WORKER_NICE": str(args.worker_nice)},
             stdout=open(logs / "worker.log", "w"),  # noqa: SIM115
             stderr=subprocess.STDOUT,
         )
@@ -450,6 +456,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"p90 {result['p90_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, "
             f"max {result['max_ms']:.1f} ms; "
             f"statuses {result['statuses']}, errors {result['errors']}"
+            + (f" (job worker at nice {args.worker_nice})" if args.worker_nice else "")
         )
         print(
             "cpu, % of one core over warm-up + measurement: "

@@ -64,6 +64,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="print where the jobs' CPU goes (cProfile, cumulative, per checkout)",
     )
+    parser.add_argument(
+        "--profile-handler",
+        metavar="NAME",
+        help="with --profile-jobs: cProfile the deliveries of this handler (cumulative, top 45)",
+    )
     parser.add_argument("--pg-admin-url", default=PG_ADMIN_URL)
     return parser.parse_args(argv)
 
@@ -192,7 +197,12 @@ async def measure(args: argparse.Namespace, seeded: dict[str, Any]) -> None:
         # What the job worker does for them afterwards (relay, deliveries, the provider's
         # webhook, the handlers), drained here in process.
         statements.clear()
-        by_handler = _time_handlers(container, statements) if args.profile_jobs else None
+        handler_profile = cProfile.Profile() if args.profile_handler else None
+        by_handler = (
+            _time_handlers(container, statements, args.profile_handler, handler_profile)
+            if args.profile_jobs
+            else None
+        )
         jobs_cpu0 = time.process_time()
         for _ in range(10):
             await container.jobs.drain()
@@ -204,6 +214,11 @@ async def measure(args: argparse.Namespace, seeded: dict[str, Any]) -> None:
                     f"  {1000 * seconds / args.orders:7.2f} ms  {count / args.orders:5.2f} "
                     f"deliveries  {1000 * seconds / max(count, 1):6.2f} ms each  {handler}"
                 )
+        if handler_profile is not None:
+            print(f"deliveries of {args.profile_handler}, cProfile (cumulative):")
+            pstats.Stats(handler_profile).sort_stats("cumulative").print_stats(
+                "marketplace|email|aiosmtp|fpdf|fontTools|orjson|jinja", 45
+            )
         jobs_statements = Counter(_table_of(text) for text in statements)
         jobs_total = len(statements)
         # The jobs' Python calls, counted on 20 more checkouts.
@@ -250,8 +265,14 @@ async def measure(args: argparse.Namespace, seeded: dict[str, Any]) -> None:
         print(profiler.output_text(unicode=False, color=False, flat=True))
 
 
-def _time_handlers(container: Any, statements: list[str]) -> dict[str, list[float]]:
-    """Run deliveries one at a time and add up each one's process CPU by handler name."""
+def _time_handlers(
+    container: Any,
+    statements: list[str],
+    profiled: str | None = None,
+    profile: cProfile.Profile | None = None,
+) -> dict[str, list[float]]:
+    """Run deliveries one at a time and add up each one's process CPU by handler name;
+    with `profile`, the deliveries of the handler named `profiled` run under it."""
     import sqlalchemy as sa
 
     from marketplace.platform import worker
@@ -268,7 +289,11 @@ def _time_handlers(container: Any, statements: list[str]) -> dict[str, list[floa
             )
         statements.pop()  # this lookup is the profiler's, not the job's
         cpu0 = time.process_time()
+        if profile is not None and handler == profiled:
+            profile.enable()
         result = await original(uow_factory, registry, delivery_id, **kw)
+        if profile is not None:
+            profile.disable()
         entry = totals.setdefault(str(handler), [0, 0.0])
         entry[0] += 1
         entry[1] += time.process_time() - cpu0

@@ -87,6 +87,8 @@ def worker() -> None:
 
     settings = _settings()
     configure_logging(level=settings.log_level, json=settings.log_json)
+    if settings.worker_nice:
+        os.nice(settings.worker_nice)
 
     async def run() -> None:
         container = build_container(settings)

@@ -37,6 +37,14 @@ class Settings(BaseSettings):
         description="deliveries one process runs at once; default: half the database pool "
         "(size + overflow), so requests served beside in-process jobs keep connections",
     )
+    worker_nice: int = Field(
+        default=0,
+        ge=0,
+        le=19,
+        description="CPU niceness a `marketplace worker` process adds to itself: on a host it "
+        "shares with API servers, background work yields the CPU to requests (checkouts in a "
+        "flash sale) and catches up when they slow down; 0 keeps equal priority",
+    )
     redis_url: str | None = None
     broker_url: str | None = Field(
         default=None,

@@ -193,3 +193,33 @@ def test_rotate_encryption_keys_rewraps_every_encrypted_column(
         engine.dispose()
     assert len(tokens) == 3
     assert all(token.startswith("v1.k2026.") for token in tokens)
+
+
+def test_worker_runs_at_the_configured_niceness_and_stops_on_sigterm(embedded_env: Path) -> None:
+    runner = CliRunner()
+    assert runner.invoke(cli, ["migrate"]).exit_code == 0
+    process = subprocess.Popen(
+        [sys.executable, "-m", "marketplace", "worker"],
+        env={
+            **os.environ,
+            "MARKETPLACE_DATA_DIR": str(embedded_env),
+            "MARKETPLACE_WORKER_NICE": "7",
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        output = b""
+        assert process.stdout is not None
+        for _ in range(200):
+            line = process.stdout.readline()
+            output += line
+            if b"worker started" in line or not line:
+                break
+        assert b"worker started" in output, output.decode()
+        assert (
+            os.getpriority(os.PRIO_PROCESS, process.pid) - os.getpriority(os.PRIO_PROCESS, 0) == 7
+        )
+    finally:
+        process.terminate()
+        assert process.wait(timeout=20) == 0

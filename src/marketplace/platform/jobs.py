@@ -13,9 +13,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Table, bindparam, or_, select, update
 
 from marketplace.platform.clock import utcnow
 from marketplace.platform.db import Database, insert_ignore
@@ -70,13 +70,8 @@ async def run_delivery(
             await handler(uow, message)
             finished = (
                 await uow.session.execute(
-                    update(Delivery)
-                    .where(
-                        Delivery.id == delivery_id,
-                        Delivery.status == "pending",
-                        Delivery.lock_token == token,
-                    )
-                    .values(status="succeeded", finished_at=utcnow(), locked_until=None)
+                    _SUCCEEDED,
+                    {"delivery_id": delivery_id, "token": token, "finished_at": utcnow()},
                 )
             ).rowcount  # type: ignore[attr-defined]
             if finished != 1:
@@ -98,54 +93,72 @@ async def run_delivery(
     )
 
 
+# The statements a delivery runs, built once: building an UPDATE's expression tree and its
+# cache key costs more CPU than executing it, and a small handler's delivery is mostly this
+# bookkeeping. Core statements on the tables (not the mapped classes) skip the ORM's bulk
+# update machinery, which has no objects to synchronise here.
+_delivery = cast(Table, Delivery.__table__)
+_outbox = cast(Table, OutboxMessage.__table__)
+_MESSAGE_COLUMNS = (
+    _outbox.c.id,
+    _outbox.c.kind,
+    _outbox.c.name,
+    _outbox.c.payload,
+    _outbox.c.occurred_at,
+    _outbox.c.request_id,
+)
+_CLAIM = (
+    update(_delivery)
+    .where(
+        _delivery.c.id == bindparam("delivery_id"),
+        _delivery.c.status == "pending",
+        or_(_delivery.c.locked_until.is_(None), _delivery.c.locked_until < bindparam("now")),
+    )
+    .values(
+        lock_token=bindparam("token"),
+        locked_until=bindparam("lease_until"),
+        attempts=_delivery.c.attempts + 1,
+    )
+)
+# PostgreSQL: the lease and the message in one statement (UPDATE … FROM … RETURNING).
+_CLAIM_WITH_MESSAGE = _CLAIM.where(_delivery.c.message_id == _outbox.c.id).returning(
+    _delivery.c.handler, _delivery.c.attempts, *_MESSAGE_COLUMNS
+)
+# SQLite: its RETURNING cannot name the joined table, so the message is a second read.
+_CLAIM_ALONE = _CLAIM.returning(_delivery.c.handler, _delivery.c.attempts, _delivery.c.message_id)
+_MESSAGE = select(*_MESSAGE_COLUMNS).where(_outbox.c.id == bindparam("message_id"))
+_SUCCEEDED = (
+    update(_delivery)
+    .where(
+        _delivery.c.id == bindparam("delivery_id"),
+        _delivery.c.status == "pending",
+        _delivery.c.lock_token == bindparam("token"),
+    )
+    .values(status="succeeded", finished_at=bindparam("finished_at"), locked_until=None)
+)
+
+
 async def _claim(
     uow: UnitOfWork, delivery_id: str, *, token: str, now: datetime
 ) -> tuple[str, int, Message] | None:
-    """Lease the delivery and read its message: one statement on PostgreSQL (UPDATE … FROM
-    … RETURNING), two on SQLite (its RETURNING cannot name the joined table)."""
-    claim = (
-        update(Delivery)
-        .where(
-            Delivery.id == delivery_id,
-            Delivery.status == "pending",
-            or_(Delivery.locked_until.is_(None), Delivery.locked_until < now),
-        )
-        .values(lock_token=token, locked_until=now + DELIVERY_LEASE, attempts=Delivery.attempts + 1)
-    )
-    message_columns = (
-        OutboxMessage.id,
-        OutboxMessage.kind,
-        OutboxMessage.name,
-        OutboxMessage.payload,
-        OutboxMessage.occurred_at,
-        OutboxMessage.request_id,
-    )
-    options = {"synchronize_session": False}
+    """Lease the delivery and read its message: one statement on PostgreSQL, two on SQLite."""
+    params = {
+        "delivery_id": delivery_id,
+        "now": now,
+        "token": token,
+        "lease_until": now + DELIVERY_LEASE,
+    }
     if uow.dialect == "postgresql":
-        row = (
-            await uow.session.execute(
-                claim.where(Delivery.message_id == OutboxMessage.id).returning(
-                    Delivery.handler, Delivery.attempts, *message_columns
-                ),
-                execution_options=options,
-            )
-        ).first()
+        row = (await uow.session.execute(_CLAIM_WITH_MESSAGE, params)).first()
         if row is None:
             return None
         handler_name, attempts, outbox = str(row[0]), int(row[1]), row[2:]
     else:
-        row = (
-            await uow.session.execute(
-                claim.returning(Delivery.handler, Delivery.attempts, Delivery.message_id),
-                execution_options=options,
-            )
-        ).first()
+        row = (await uow.session.execute(_CLAIM_ALONE, params)).first()
         if row is None:
             return None
         handler_name, attempts = str(row[0]), int(row[1])
-        outbox = (
-            await uow.session.execute(select(*message_columns).where(OutboxMessage.id == row[2]))
-        ).one()
+        outbox = (await uow.session.execute(_MESSAGE, {"message_id": row[2]})).one()
     message_id, kind, name, payload, occurred_at, request_id = outbox
     message = Message(
         id=str(message_id),

@@ -17,7 +17,7 @@ from datetime import timedelta
 from sqlalchemy import or_, select, update
 
 from marketplace.platform.clock import utcnow
-from marketplace.platform.db import Database, insert_ignore
+from marketplace.platform.db import Database, insert_ignore_rows
 from marketplace.platform.ids import new_id
 from marketplace.platform.messaging import Registry
 from marketplace.platform.models import Delivery, OutboxMessage
@@ -93,7 +93,7 @@ async def relay_once(db: Database, registry: Registry, kick: Kick, *, batch_size
                     "no handler registered for job %s (message %s)", message.name, message.id
                 )
         if rows:
-            await session.execute(insert_ignore(Delivery.__table__, db.dialect, rows))  # type: ignore[arg-type]
+            await session.execute(insert_ignore_rows(Delivery.__table__, db.dialect), rows)  # type: ignore[arg-type]
         await session.execute(
             update(OutboxMessage)
             .where(OutboxMessage.seq.in_(claimed))

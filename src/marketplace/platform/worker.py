@@ -29,6 +29,10 @@ logger = logging.getLogger(__name__)
 DELIVER_TASK = "marketplace.deliver"
 QUEUE_NAME = "marketplace.deliveries"
 CONNECT_TIMEOUT_SECONDS = 2.0
+# Deliveries per broker message. Small enough that a batch spreads over the consumers of a
+# deployment with several workers, large enough that a checkout's fan-out is one message.
+KICK_BATCH = 16
+STOP_GRACE_SECONDS = 10.0
 
 
 def build_broker(url: str | None, *, queue: str = QUEUE_NAME, inline: bool = False) -> AsyncBroker:
@@ -82,12 +86,22 @@ class JobRuntime:
         # pool until its checkouts time out, starving the API requests that share it.
         slots = asyncio.Semaphore(self.concurrency)
 
-        async def deliver(delivery_id: str) -> str:
+        async def deliver_one(delivery_id: str) -> str:
             async with slots:
                 result = await run_delivery(
                     self.uow_factory, self.registry, delivery_id, max_attempts=self.max_attempts
                 )
             return result.outcome
+
+        async def deliver(delivery_ids: list[str] | str) -> list[str]:
+            # A broker message names a batch of deliveries (one string: a message queued by
+            # an older version). They run concurrently, bounded by the same slots as all
+            # others, and each succeeds or fails on its own: one slow or failing handler
+            # holds nothing else of its batch.
+            batch = [delivery_ids] if isinstance(delivery_ids, str) else delivery_ids
+            if inline:  # deterministic: one after the other, in the order relayed
+                return [await deliver_one(delivery_id) for delivery_id in batch]
+            return list(await asyncio.gather(*(deliver_one(d) for d in batch)))
 
         self._deliver = self.broker.register_task(deliver, task_name=DELIVER_TASK)
         uow_factory.add_commit_listener(self.nudge)
@@ -101,8 +115,11 @@ class JobRuntime:
         self._wake.set()
 
     async def kick(self, delivery_ids: Sequence[str]) -> None:
-        for delivery_id in delivery_ids:
-            await self._deliver.kiq(delivery_id)
+        # One broker message per batch, not per delivery: a checkout fans out into a dozen
+        # deliveries, and each message costs a serialisation, a stream write, a read and an
+        # acknowledgement in the worker (more CPU than a small handler's own work).
+        for start in range(0, len(delivery_ids), KICK_BATCH):
+            await self._deliver.kiq(list(delivery_ids[start : start + KICK_BATCH]))
 
     async def startup(self) -> None:
         if not self._started:
@@ -168,7 +185,12 @@ class JobRuntime:
                     await asyncio.wait_for(self._stopping.wait(), timeout=delay)
 
     async def _consume(self) -> None:
-        receiver = Receiver(self.broker, max_async_tasks=self.concurrency, run_startup=False)
+        receiver = Receiver(
+            self.broker,
+            max_async_tasks=self.concurrency,
+            run_startup=False,
+            wait_tasks_timeout=STOP_GRACE_SECONDS,
+        )
         await receiver.listen(self._stopping)
 
     async def drain(self) -> None:
@@ -181,6 +203,11 @@ class JobRuntime:
     async def stop(self) -> None:
         self._stopping.set()
         self._wake.set()
+        # The loops end at their next step; the consumer stops fetching and lets the
+        # deliveries it started finish and be acknowledged. Whatever is still running after
+        # the grace period is cancelled: its delivery stays pending and is kicked again.
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=STOP_GRACE_SECONDS)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

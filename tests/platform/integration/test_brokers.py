@@ -88,6 +88,74 @@ async def test_event_travels_through_the_broker_and_is_handled_once(
         assert await count_handled(session) == 1
 
 
+async def test_a_batch_of_deliveries_is_one_broker_message_and_each_ends_on_its_own(
+    broker_container: Container,
+) -> None:
+    """A checkout's fan-out travels as one broker message; a handler that fails in it is
+    retried alone and the others of its batch succeed once."""
+    from sqlalchemy import select
+
+    from marketplace.platform.models import Delivery
+
+    handled: list[str] = []
+    sent: list[object] = []
+    original_kiq = broker_container.jobs._deliver.kiq
+
+    async def counting_kiq(*args: object, **kwargs: object) -> object:
+        sent.append(args[0])
+        return await original_kiq(*args, **kwargs)
+
+    broker_container.jobs._deliver.kiq = counting_kiq  # type: ignore[method-assign]
+
+    @broker_container.registry.subscribe(NoteWritten, name="tests.batch_ok")
+    async def ok(uow: UnitOfWork, message: Message) -> None:
+        handled.append(message.payload["text"])
+
+    @broker_container.registry.subscribe(NoteWritten, name="tests.batch_failing")
+    async def failing(uow: UnitOfWork, message: Message) -> None:
+        if message.payload["text"] == "note 3":
+            raise RuntimeError("refused")
+
+    await broker_container.jobs.start(loops=True, consume=True)
+    async with broker_container.uow_factory() as uow:
+        for n in range(5):
+            uow.publish(NoteWritten(text=f"note {n}"))
+        await uow.commit()
+
+    statuses: dict[tuple[str, str], str] = {}
+    for _ in range(1000):
+        async with broker_container.db.session() as session:
+            rows = (await session.execute(select(Delivery.handler, Delivery.status))).all()
+        statuses = {}
+        for handler, status in rows:
+            statuses[(handler, status)] = statuses.get((handler, status), 0) + 1  # type: ignore[assignment]
+        if statuses.get(("tests.batch_ok", "succeeded")) == 5 and (
+            statuses.get(("tests.batch_failing", "succeeded")) == 4
+        ):
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.2)
+
+    assert sorted(handled) == [f"note {n}" for n in range(5)]
+    assert statuses[("tests.batch_failing", "succeeded")] == 4  # type: ignore[comparison-overlap]
+    assert statuses[("tests.batch_failing", "pending")] == 1  # type: ignore[comparison-overlap]
+    # The ten deliveries were relayed together: the first broker message names them all
+    # (later ones are the sweeper's retry of the failed one).
+    async with broker_container.db.session() as session:
+        ours = set(
+            (
+                await session.scalars(
+                    select(Delivery.id).where(
+                        Delivery.handler.in_(["tests.batch_ok", "tests.batch_failing"])
+                    )
+                )
+            ).all()
+        )
+    assert len(ours) == 10
+    assert isinstance(sent[0], list)
+    assert ours <= set(sent[0])
+
+
 async def test_broker_url_scheme_is_checked() -> None:
     from marketplace.platform.worker import build_broker
 
