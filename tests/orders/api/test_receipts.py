@@ -18,8 +18,10 @@ from factories.identity import auth_headers, create_user
 from marketplace.bootstrap import Container
 from marketplace.identity.models import User
 from marketplace.orders import handlers
+from marketplace.orders.domain.receipt_pdf import Layout
 from marketplace.orders.models.document import Document
-from marketplace.orders.service import receipts
+from marketplace.orders.repository import order as order_repo
+from marketplace.orders.service import receipt_data, receipts
 from marketplace.platform.clock import utcnow
 from marketplace.platform.messaging import Message
 from marketplace.platform.models import OutboxMessage
@@ -383,6 +385,79 @@ async def test_a_lost_pdf_is_rendered_again_and_put_back_when_it_is_the_same_doc
     assert again.content == first.content
     assert await container.storage.get(key_) == first.content
     assert len(await _events(session, "orders.receipt_issued.v1")) == 1
+    assert await _layouts(session) == [("receipt", Layout.GLYPH_BLOCKS)]
+
+
+async def _layouts(session: AsyncSession) -> list[tuple[str, int]]:
+    rows = await session.execute(
+        select(Document.kind, Document.layout)
+        .order_by(Document.kind, Document.subject_id)
+        .execution_options(populate_existing=True)
+    )
+    return [tuple(r) for r in rows.all()]  # type: ignore[misc]
+
+
+async def _as_issued_in(
+    session: AsyncSession, order_id: str, key_: str, pdf: bytes, layout: int
+) -> str:
+    """Record the order's receipt as `pdf` issued in `layout`, kept nowhere; its new key."""
+    sha256 = hashlib.sha256(pdf).hexdigest()
+    old_key = f"{key_.rsplit('/', 1)[0]}/{sha256}.pdf"
+    await session.execute(
+        update(Document)
+        .where(Document.kind == "receipt", Document.subject_id == order_id)
+        .values(layout=layout, sha256=sha256, size_bytes=len(pdf), storage_key=old_key)
+    )
+    await session.commit()
+    return old_key
+
+
+async def test_a_lost_pdf_issued_with_exact_glyph_subsets_is_rendered_again_with_them(
+    client: httpx.AsyncClient, container: Container, session: AsyncSession
+) -> None:
+    shop = await make_shop(container)
+    order, headers = await _checkout(client, container, (shop, 1), locale="fr")
+    issued = await client.get(f"/v1/orders/{order['id']}/receipt", headers=headers)
+    key_ = (await _events(session, "orders.receipt_issued.v1"))[0]["storage_key"]
+    # The receipt as documents were rendered before layouts were recorded.
+    async with container.uow_factory() as uow:
+        found = await order_repo.order(uow.session, order["id"])
+        assert found is not None
+        paid = await receipt_data.paid_order(uow, found)
+        assert paid is not None
+        marketplace = receipts.documents_for(uow).marketplace_name
+        earlier = await receipt_data.receipt_pdf(
+            paid, locale="fr", marketplace=marketplace, layout=Layout.EXACT_GLYPHS
+        )
+    earlier_key = await _as_issued_in(session, order["id"], key_, earlier, 1)
+
+    again = await client.get(f"/v1/orders/{order['id']}/receipt", headers=headers)
+
+    assert again.status_code == 200
+    assert again.content == earlier
+    assert earlier != issued.content
+    assert pdf_text(earlier) == pdf_text(issued.content)
+    assert await container.storage.get(earlier_key) == earlier
+    assert await _layouts(session) == [("receipt", Layout.EXACT_GLYPHS)]
+
+
+async def test_a_lost_pdf_in_a_layout_this_version_does_not_know_is_503(
+    client: httpx.AsyncClient, container: Container, session: AsyncSession
+) -> None:
+    shop = await make_shop(container)
+    order, headers = await _checkout(client, container, (shop, 1))
+    issued = await client.get(f"/v1/orders/{order['id']}/receipt", headers=headers)
+    key_ = (await _events(session, "orders.receipt_issued.v1"))[0]["storage_key"]
+    later_key = await _as_issued_in(session, order["id"], key_, issued.content, 3)
+    await container.storage.delete(later_key)
+    documents = await _documents(session)
+
+    answer = await client.get(f"/v1/orders/{order['id']}/receipt", headers=headers)
+
+    assert answer.status_code == 503
+    assert answer.json()["code"] == "document_unavailable"
+    assert not await container.storage.exists(later_key)
+    assert await _documents(session) == documents
 
 
 async def test_a_lost_pdf_that_would_now_read_differently_is_503_not_a_new_document(

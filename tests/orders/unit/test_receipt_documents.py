@@ -7,6 +7,8 @@ import io
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
+import fontTools.subset
+import fpdf.output
 import pytest
 from babel.numbers import parse_decimal
 from fpdf import FPDF
@@ -30,7 +32,12 @@ from marketplace.orders.domain.receipt import (
     receipt_number,
     safe_text,
 )
-from marketplace.orders.domain.receipt_pdf import font_paths, render_receipt, render_statement
+from marketplace.orders.domain.receipt_pdf import (
+    Layout,
+    font_paths,
+    render_receipt,
+    render_statement,
+)
 from marketplace.platform.money import Money
 
 # What the embedded font (Open Sans) draws, for the rules that depend on it.
@@ -177,11 +184,13 @@ def _statement(title: str = "Bol") -> StatementData:
     )  # fmt: skip
 
 
+@pytest.mark.parametrize("layout", list(Layout))
 def test_documents_share_the_parsed_font_and_render_what_fpdf_alone_renders(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, layout: Layout
 ) -> None:
-    """The font parsed once per process gives the bytes fpdf2's own `add_font` gives,
-    including the glyphs the font lacks; only the parse is shared, not a document's state."""
+    """The font parsed once per process and its subsets built once give the bytes fpdf2's
+    own `add_font` and subsetting give, including the glyphs the font lacks; only the parse
+    and the subsets are shared, not a document's state."""
     first, second = FPDF(), FPDF()
     regular, _ = font_paths()
     receipt_font.add_font(first, "OpenSans", "", regular)
@@ -198,10 +207,11 @@ def test_documents_share_the_parsed_font_and_render_what_fpdf_alone_renders(
         (render_receipt, _receipt(currency="INR", title="Tee " * 40)),
         (render_statement, _statement(title="Ωmega Øre ŁÓDŹ")),
     ]
-    shared = [render(data) for render, data in documents]
+    shared = [render(data, layout=layout) for render, data in documents]
 
     monkeypatch.setattr(receipt_font, "copies_supported", lambda: False)
-    assert [render(data) for render, data in documents] == shared
+    monkeypatch.setattr(fpdf.output, "ftsubset", fontTools.subset)
+    assert [render(data, layout=layout) for render, data in documents] == shared
 
 
 def test_documents_rendered_at_once_in_threads_are_the_ones_rendered_alone() -> None:

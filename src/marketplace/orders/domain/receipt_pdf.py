@@ -7,13 +7,14 @@ signs. Characters it lacks are transliterated by `receipt.safe_text` and amounts
 currency symbol it lacks are printed with the ISO code (`receipt.format_money`).
 
 Rendering is deterministic: the PDF's creation date is the document's issue date, so the
-same data gives the same bytes (and the same SHA-256).
+same data in the same `Layout` gives the same bytes (and the same SHA-256).
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from enum import IntEnum
 from functools import cache
 from importlib.resources import as_file, files
 from pathlib import Path
@@ -42,6 +43,19 @@ _LINE_H: Final = 6.0
 _PAGE_W: Final = 180.0  # A4 (210 mm) less 15 mm margins
 
 
+class Layout(IntEnum):
+    """How a document was rendered, recorded with it so that it can be rendered again to the
+    same bytes. Documents issued with a layout must keep rendering the same: a change to
+    their bytes is a new layout."""
+
+    EXACT_GLYPHS = 1  # the font subset to the glyphs the document draws
+    GLYPH_BLOCKS = 2  # the font subset to the Unicode blocks it draws (`receipt_font`)
+
+
+# New documents: subsets shared by documents in the same scripts, built once per process.
+LAYOUT: Final = Layout.GLYPH_BLOCKS
+
+
 @cache
 def font_paths() -> tuple[Path, Path]:
     """The regular and bold TTF files inside the installed `ttf_opensans` package."""
@@ -56,11 +70,14 @@ def font_paths() -> tuple[Path, Path]:
 class _Doc:
     """An A4 page writer that formats every string for the font it embeds."""
 
-    def __init__(self, *, title: str, author: str, locale: str, issued_at: datetime) -> None:
+    def __init__(
+        self, *, title: str, author: str, locale: str, issued_at: datetime, layout: Layout
+    ) -> None:
         pdf = FPDF(orientation="P", unit="mm", format="A4")
         regular, bold = font_paths()
-        add_font(pdf, FONT, "", regular)
-        add_font(pdf, FONT, "B", bold)
+        blocks = layout is Layout.GLYPH_BLOCKS
+        add_font(pdf, FONT, "", regular, glyph_blocks=blocks)
+        add_font(pdf, FONT, "B", bold, glyph_blocks=blocks)
         pdf.set_margins(15, 15, 15)
         pdf.set_auto_page_break(auto=True, margin=15)
         pdf.set_title(title)
@@ -138,7 +155,7 @@ _RECEIPT_COLUMNS: Final = (78.0, 30.0, 14.0, 29.0, 29.0)
 _STATEMENT_COLUMNS: Final = (52.0, 24.0, 10.0, 24.0, 24.0, 18.0, 28.0)
 
 
-def render_receipt(data: ReceiptData) -> bytes:
+def render_receipt(data: ReceiptData, *, layout: Layout = LAYOUT) -> bytes:
     """The customer's receipt: every vendor's lines, shipping, discount, tax, the total and
     how it was paid."""
     t = labels(data.locale)
@@ -147,6 +164,7 @@ def render_receipt(data: ReceiptData) -> bytes:
         author=data.marketplace_name,
         locale=data.locale,
         issued_at=data.issued_at,
+        layout=layout,
     )
     c = data.currency
     doc.line(data.marketplace_name, size=16, bold=True)
@@ -205,7 +223,7 @@ def _receipt_line(doc: _Doc, line: DocumentLine, currency: str) -> list[str]:
     ]
 
 
-def render_statement(data: StatementData) -> bytes:
+def render_statement(data: StatementData, *, layout: Layout = LAYOUT) -> bytes:
     """A vendor's statement for one vendor order: its lines only, the commission per line
     with its rate, tax on commission, and the earnings."""
     t = labels(data.locale)
@@ -214,6 +232,7 @@ def render_statement(data: StatementData) -> bytes:
         author=data.marketplace_name,
         locale=data.locale,
         issued_at=data.issued_at,
+        layout=layout,
     )
     c = data.currency
     doc.line(data.marketplace_name, size=16, bold=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Index, Integer, String
+from sqlalchemy import CheckConstraint, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from marketplace.platform.db import Base
@@ -31,6 +31,10 @@ class Document(Base):
     filename: Mapped[str] = mapped_column(String(120))
     content_type: Mapped[str] = mapped_column(String(60))
     language: Mapped[str] = mapped_column(String(16))  # the locale it was written in
+    # How it was rendered (`receipt_pdf.Layout`), to render it again to the same bytes. The
+    # default is the layout of the documents issued before it was recorded, and of those a
+    # process of that version still issues while a deployment rolls out.
+    layout: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     currency: Mapped[str] = mapped_column(String(3))
     size_bytes: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))

@@ -28,7 +28,7 @@ from marketplace.orders.domain.receipt import (
     receipt_number,
     statement_number,
 )
-from marketplace.orders.domain.receipt_pdf import render_receipt, render_statement
+from marketplace.orders.domain.receipt_pdf import Layout, render_receipt, render_statement
 from marketplace.orders.models.order import Order, OrderItem, VendorOrder
 from marketplace.orders.repository import order as repo
 from marketplace.payments import public as payments
@@ -98,7 +98,7 @@ def _vendor_name(paid: Paid, vendor_id: str) -> str:
     return info.name if info is not None else vendor_id
 
 
-async def receipt_pdf(paid: Paid, *, locale: str, marketplace: str) -> bytes:
+async def receipt_pdf(paid: Paid, *, locale: str, marketplace: str, layout: Layout) -> bytes:
     order = paid.order
     sections = [
         VendorSection(
@@ -136,11 +136,11 @@ async def receipt_pdf(paid: Paid, *, locale: str, marketplace: str) -> bytes:
         amount_paid=paid.facts.captured_amount,
     )
     # Layout and font subsetting are CPU work: keep the event loop serving other requests.
-    return await asyncio.to_thread(render_receipt, data)
+    return await asyncio.to_thread(render_receipt, data, layout=layout)
 
 
 async def statement_pdf(
-    paid: Paid, vendor_order: VendorOrder, *, locale: str, marketplace: str
+    paid: Paid, vendor_order: VendorOrder, *, locale: str, marketplace: str, layout: Layout
 ) -> bytes:
     # The split as the ledger booked it; the order's own snapshot if payments has no share.
     share = paid.facts.shares.get(vendor_order.id)
@@ -173,4 +173,4 @@ async def statement_pdf(
             platform_discount=platform_discount,
         ),
     )
-    return await asyncio.to_thread(render_statement, data)
+    return await asyncio.to_thread(render_statement, data, layout=layout)

@@ -21,9 +21,10 @@ then the order's refunds are in `GET /v1/orders/{oid}`). A receipt issued after 
 (on a late first download) says "partially refunded" / "refunded" in its payment status.
 
 A stored object that went missing (a lost local disk, a bucket restored from an older
-backup) is rendered again from the same data in the recorded language and put back when its
-SHA-256 matches the record; otherwise the download answers 503 `document_unavailable`
-rather than serving a document that differs from the one issued.
+backup) is rendered again from the same data in the recorded language and layout
+(`receipt_pdf.Layout`: documents issued before a layout change keep theirs) and put back
+when its SHA-256 matches the record; otherwise the download answers 503
+`document_unavailable` rather than serving a document that differs from the one issued.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from typing import Any, Final
 from weakref import WeakKeyDictionary
 
 from marketplace.orders.domain.receipt import DocumentKind, receipt_number, statement_number
+from marketplace.orders.domain.receipt_pdf import LAYOUT, Layout
 from marketplace.orders.errors import (
     DocumentUnavailable,
     ReceiptNotAvailable,
@@ -163,18 +165,24 @@ async def content(uow: UnitOfWork, document: Document) -> bytes:
 
 
 async def _render_again(uow: UnitOfWork, document: Document) -> bytes | None:
+    try:
+        layout = Layout(document.layout)
+    except ValueError:  # recorded by a later version of this code: not ours to render
+        return None
     order = await repo.order(uow.session, document.order_id)
     paid = None if order is None else await paid_order(uow, order)
     if paid is None:
         return None
     marketplace = documents_for(uow).marketplace_name
     if document.kind == "receipt":
-        return await receipt_pdf(paid, locale=document.language, marketplace=marketplace)
+        return await receipt_pdf(
+            paid, locale=document.language, marketplace=marketplace, layout=layout
+        )
     vendor_order = next((v for v in paid.vendor_orders if v.id == document.vendor_order_id), None)
     if vendor_order is None:
         return None
     return await statement_pdf(
-        paid, vendor_order, locale=document.language, marketplace=marketplace
+        paid, vendor_order, locale=document.language, marketplace=marketplace, layout=layout
     )
 
 
@@ -189,6 +197,7 @@ class _Rendered:
     vendor_order: VendorOrder | None
     number: str
     locale: str
+    layout: Layout
     pdf: bytes
 
 
@@ -203,15 +212,20 @@ async def _issue(
     rendered = []
     if receipt:
         locale = await customer_locale(uow, order)
-        pdf = await receipt_pdf(paid, locale=locale, marketplace=marketplace)
-        rendered.append(_Rendered("receipt", None, receipt_number(order.id), locale, pdf))
+        pdf = await receipt_pdf(paid, locale=locale, marketplace=marketplace, layout=LAYOUT)
+        number = receipt_number(order.id)
+        rendered.append(_Rendered("receipt", None, number, locale, LAYOUT, pdf))
     if statements_of:
         locales = await vendor_locales(uow, paid, [v.vendor_id for v in statements_of])
         for vendor_order in statements_of:
             locale = locales[vendor_order.vendor_id]
-            pdf = await statement_pdf(paid, vendor_order, locale=locale, marketplace=marketplace)
+            pdf = await statement_pdf(
+                paid, vendor_order, locale=locale, marketplace=marketplace, layout=LAYOUT
+            )
             number = statement_number(vendor_order.id)
-            rendered.append(_Rendered("vendor_statement", vendor_order, number, locale, pdf))
+            rendered.append(
+                _Rendered("vendor_statement", vendor_order, number, locale, LAYOUT, pdf)
+            )
     on_record = await _record(uow, order, rendered)
     for document in rendered:
         recorded, issued = on_record[document.kind, _subject(order, document)]
@@ -274,6 +288,7 @@ async def _record(
                 "filename": f"{document.number}.pdf",
                 "content_type": PDF,
                 "language": document.locale,
+                "layout": int(document.layout),
                 "currency": order.currency,
                 "size_bytes": len(document.pdf),
                 "sha256": sha256,
