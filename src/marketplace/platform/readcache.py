@@ -81,6 +81,7 @@ class ReadCache:
         stale_seconds: int | None = None,
         enabled: bool = True,
         clock: Callable[[], float] = time.time,
+        fill_wait_seconds: float = _FILL_WAIT_SECONDS,
     ) -> None:
         self._generations = generations
         self._bodies = bodies
@@ -89,6 +90,7 @@ class ReadCache:
         # TTL after it was read, and only if no write to its group happened since.
         self._stale = max(0, ttl_seconds if stale_seconds is None else stale_seconds)
         self._clock = clock
+        self._fill_wait = fill_wait_seconds
         self.enabled = enabled and ttl_seconds > 0
         self._background: set[asyncio.Task[None]] = set()
 
@@ -140,9 +142,9 @@ class ReadCache:
     async def await_fill(self, group: str, lookup: Lookup, key: str) -> bytes | None:
         """The body another process is computing under `lookup`'s generation, once stored;
         None as soon as it will not come (its answer was not a 200, a write bumped the
-        generation, the claim expired) or after `_FILL_WAIT_SECONDS`."""
+        generation, the claim expired) or after `fill_wait_seconds` (1 s by default)."""
         claim = f"fl:{group}:{lookup.generation}:{key}"
-        deadline = time.monotonic() + _FILL_WAIT_SECONDS
+        deadline = time.monotonic() + self._fill_wait
         while time.monotonic() < deadline:
             await asyncio.sleep(_FILL_POLL_SECONDS)
             found = await self.lookup(group, key)

@@ -282,11 +282,16 @@ async def test_processes_sharing_the_cache_refresh_a_stale_body_once(
 
 
 def two_processes(shared: Cache, clock: Clock) -> tuple[list[Handler], list[CachedReadsMiddleware]]:
-    """Two application processes sharing one cache (Redis; or one memory standing in)."""
+    """Two application processes sharing one cache (Redis; or one memory standing in).
+    A process waits for the other's answer up to 30 s here, not the deployed 1 s: on a
+    loaded test machine a second can pass before the first process stores its body, and
+    these tests are about who computes, not about giving up."""
     handlers = [Handler(), Handler()]
     apps = [
         CachedReadsMiddleware(
-            h, cache=ReadCache(shared, shared, ttl_seconds=TTL, clock=clock), keys=[key_of]
+            h,
+            cache=ReadCache(shared, shared, ttl_seconds=TTL, clock=clock, fill_wait_seconds=30),
+            keys=[key_of],
         )
         for h in handlers
     ]
