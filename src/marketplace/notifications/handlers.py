@@ -1,9 +1,10 @@
 """Subscriptions to other contexts' events, and the notification jobs.
 
 Each subscribed event is composed into deliveries in the handler's transaction (idempotent
-per event id); `notifications.send_delivery` sends one after commit, and the periodic
+per event id), which the same job sends right after it commits; the periodic
 `notifications.send_due` retries what failed once its backoff passed (and sends anything
-whose job was lost).
+a process died before sending). `notifications.send_delivery` sends one delivery: an
+admin's retry of a dead one.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Final
 from marketplace.inventory.events import StockLow
 from marketplace.notifications.channels import runtime_for
 from marketplace.notifications.service import dispatch, messages
-from marketplace.notifications.service.compose import SEND_JOB
+from marketplace.notifications.service.dispatch import SEND_JOB
 from marketplace.orders.events import (
     OrderPlaced,
     OrderRefunded,

@@ -9,6 +9,7 @@ import email.policy
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,7 +18,7 @@ from factories.notifications import SmtpServer, make_runtime
 from marketplace.bootstrap import Container
 from marketplace.notifications.channels import NotificationRuntime, OutboxFolderMailer, runtime_for
 from marketplace.notifications.models import Delivery
-from marketplace.notifications.service import dispatch
+from marketplace.notifications.service import compose, dispatch
 from marketplace.platform.clock import utcnow
 from marketplace.vendors.events import VendorStatusChanged
 
@@ -115,6 +116,35 @@ async def test_a_crash_between_sending_and_recording_resends_the_same_message_id
         == second.message["Message-ID"]
         == f"<{delivery.id}@marketplace.test>"
     )
+
+
+async def test_a_worker_that_dies_after_composing_and_before_sending_loses_no_message(
+    container: Container,
+    session: AsyncSession,
+    smtp: SmtpServer,
+    runtime: NotificationRuntime,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The composing job commits its deliveries and dies before its first send.
+    owner = await create_user(container, email="lost@example.com")
+    monkeypatch.setattr(compose, "send_after_commit", lambda *_args: None)
+    await _approve_event(container, owner.id, "ven_1")
+    await container.jobs.drain()
+    delivery = (
+        await session.scalars(select(Delivery).where(Delivery.address == "lost@example.com"))
+    ).one()
+    assert (delivery.status, delivery.attempts) == ("pending", 0)
+    assert smtp.inbox.to("lost@example.com") == []
+    monkeypatch.undo()
+
+    # The periodic sweep finds it due and sends it, once.
+    async with container.uow_factory() as uow:
+        assert await dispatch.send_due(uow, runtime_for(uow), now=utcnow()) == {"sent": 1}
+        await uow.commit()
+    async with container.uow_factory() as uow:
+        assert await dispatch.send_due(uow, runtime_for(uow), now=utcnow()) == {}
+        await uow.commit()
+    assert len(smtp.inbox.to("lost@example.com")) == 1
 
 
 async def test_sent_deliveries_are_purged_after_ninety_days_dead_and_pending_ones_stay(

@@ -24,7 +24,6 @@ from marketplace.notifications.channels import NotificationRuntime
 from marketplace.notifications.models import Delivery
 from marketplace.notifications.service import messages
 from marketplace.orders.events import ReceiptIssued
-from marketplace.platform.clock import utcnow
 from marketplace.platform.messaging import Event, Message
 
 
@@ -61,11 +60,18 @@ def _message(event_: Event) -> Message:
     )
 
 
-async def _handle(container: Container, event_: Event) -> Counter[tuple[str, str]]:
+async def _handle(
+    container: Container, event_: Event, sent: Counter[tuple[str, str]] | None = None
+) -> Counter[tuple[str, str]]:
+    """The statements composing `event_` ran; those of the sends made right after its
+    commit are added to `sent`."""
     async with container.uow_factory() as uow:
         with _statements(container) as counted:
             await handlers.on_event(uow, _message(event_))
-        await uow.commit()
+        with _statements(container) as after:
+            await uow.commit()
+    if sent is not None:
+        sent.update(after)
     return counted
 
 
@@ -106,6 +112,7 @@ async def test_a_receipt_reads_no_settings_and_its_send_reads_the_delivery_with_
     customer = await create_user(container, email="receipt@example.com")
     await container.storage.put("receipts/ord_1.pdf", b"%PDF-1.4\n", "application/pdf")
 
+    sent: Counter[tuple[str, str]] = Counter()
     composed = await _handle(
         container,
         ReceiptIssued(
@@ -115,22 +122,9 @@ async def test_a_receipt_reads_no_settings_and_its_send_reads_the_delivery_with_
             filename="receipt-ord_1.pdf",
             language="en",
         ),
+        sent,
     )
     [delivery_id] = await session.scalars(select(Delivery.id))
-    async with container.uow_factory() as uow:
-        with _statements(container) as sent:
-            await handlers.send_delivery(
-                uow,
-                Message(
-                    id="msg_send_1",
-                    kind="job",
-                    name="notifications.send_delivery",
-                    payload={"delivery_id": delivery_id},
-                    occurred_at=utcnow(),
-                    attempt=1,
-                ),
-            )
-        await uow.commit()
 
     # Receipts are transactional and never go out by SMS: no preference could matter.
     assert composed == {

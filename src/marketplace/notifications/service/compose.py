@@ -3,8 +3,8 @@ rendered text in their language, and one delivery row per (event, recipient, cha
 
 Delivery rows are inserted-or-ignored under a unique (event id, recipient, channel), so a
 redelivered event, or the same handler racing itself, produces nothing more. The rows are
-written in the handler's transaction and their send jobs are enqueued with them: the send
-happens after commit, outside any transaction (see `dispatch`).
+written in the handler's transaction, and the rows this handler inserted are sent right
+after it commits, outside any transaction (`dispatch.send_after_commit`).
 """
 
 from __future__ import annotations
@@ -23,13 +23,13 @@ from marketplace.notifications.domain import (
     language_of,
     unsubscribe_token,
 )
+from marketplace.notifications.service.dispatch import send_after_commit
 from marketplace.notifications.templates import render
 from marketplace.platform.clock import utcnow
 from marketplace.platform.ids import new_id
 from marketplace.platform.messaging import Message
 from marketplace.platform.uow import UnitOfWork
 
-SEND_JOB: Final = "notifications.send_delivery"
 UNSUBSCRIBE_PATH: Final = "/v1/notifications/unsubscribe"
 
 
@@ -181,8 +181,7 @@ async def notify(
             )
     inserted = await repo.add_deliveries(uow.session, deliveries)
     await repo.add_notifications(uow.session, feed)
-    for delivery_id in inserted:
-        uow.enqueue(SEND_JOB, {"delivery_id": delivery_id})
+    send_after_commit(uow, rt, inserted)
     return Outcome(deliveries=inserted, in_app=len(feed))
 
 
@@ -255,6 +254,5 @@ async def webhook_fanout(
         for endpoint in endpoints
     ]
     inserted = await repo.add_deliveries(uow.session, rows)
-    for delivery_id in inserted:
-        uow.enqueue(SEND_JOB, {"delivery_id": delivery_id})
+    send_after_commit(uow, rt, inserted)
     return inserted

@@ -36,7 +36,6 @@ from marketplace.notifications.domain import retry_delay
 from marketplace.notifications.errors import DeliveryNotDead, DeliveryNotFound
 from marketplace.notifications.models import Delivery
 from marketplace.notifications.repository import ClaimedDelivery
-from marketplace.notifications.service.compose import SEND_JOB
 from marketplace.platform.clock import utcnow
 from marketplace.platform.ids import new_id
 from marketplace.platform.pagination import PageParams
@@ -45,6 +44,10 @@ from marketplace.platform.uow import UnitOfWork
 
 logger = logging.getLogger(__name__)
 
+# The job that sends one delivery: an admin's retry of a dead one (and messages queued by
+# earlier versions, which enqueued one per delivery). A new delivery's first attempt is
+# made by the job that composed it, right after its commit (`send_after_commit`).
+SEND_JOB: Final = "notifications.send_delivery"
 LEASE: Final = timedelta(minutes=2)
 SWEEP_BATCH: Final = 50
 # Sent deliveries are kept this long (support: "did the customer get the receipt?"), then
@@ -117,6 +120,25 @@ async def send_delivery(
         },
     )
     return "sent"
+
+
+def send_after_commit(uow: UnitOfWork, rt: NotificationRuntime, delivery_ids: list[str]) -> None:
+    """Make the first attempt at each delivery once `uow` (which wrote them) commits, each in
+    a unit of work of its own. Not a job per delivery: that was an outbox message, a relay,
+    a broker message and a claim each, for one send. Nothing is lost if the process dies
+    before or during the sends: the rows are pending and due, and `send_due` (every 15 s)
+    sends them; a send that fails is retried by it after its backoff, as before."""
+    if not delivery_ids:
+        return
+    ids = list(delivery_ids)
+
+    async def send() -> None:
+        for delivery_id in ids:
+            async with UnitOfWork(uow.db, request_id=uow.request_id) as sender:
+                await send_delivery(sender, rt, delivery_id)
+                await sender.commit()
+
+    uow.after_commit(send)
 
 
 def message_id(rt: NotificationRuntime, delivery_id: str) -> str:
