@@ -281,6 +281,7 @@ def _time_handlers(
     totals: dict[str, list[float]] = {}
     original = worker.run_delivery
     container.jobs.broker.await_inplace = True
+    container.jobs.sequential = True
 
     async def timed(uow_factory: Any, registry: Any, delivery_id: str, **kw: Any) -> Any:
         async with uow_factory.db.session() as session:

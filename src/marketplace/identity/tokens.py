@@ -53,12 +53,22 @@ class TokenError(Exception):
     """Any reason an access token is refused; deliberately not more specific to callers."""
 
 
+# Access tokens verified lately, by the token's own text. A client sends the same token with
+# every request until it expires, and a request may need its subject twice (the idempotency
+# key's owner, then the principal): the HMAC, the base64 and the claims' checks are done
+# once per token and process. What is cached is only what the signature proved; its expiry
+# is checked on every use, and the user, session and role behind it are still read per
+# request. The keyring is fixed for a process's life, so a cached answer cannot outlive its key.
+VERIFIED_TOKENS_KEPT = 10_000
+
+
 class AccessTokens:
     def __init__(self, keys: SigningKeys, *, issuer: str, audience: str, ttl: timedelta) -> None:
         self.keys = keys
         self.issuer = issuer
         self.audience = audience
         self.ttl = ttl
+        self._verified: dict[str, AccessClaims] = {}
 
     def mint(self, *, user_id: str, platform_role: str | None) -> tuple[str, AccessClaims]:
         now = utcnow().replace(microsecond=0)
@@ -88,6 +98,21 @@ class AccessTokens:
         return token, claims
 
     def verify(self, token: str) -> AccessClaims:
+        claims = self._verified.get(token)
+        if claims is not None:
+            # PyJWT's rule, with no leeway: expired once `exp` is not after now.
+            if claims.expires_at.timestamp() > datetime.now(UTC).timestamp():
+                return claims
+            del self._verified[token]
+            raise TokenError("ExpiredSignatureError")
+        claims = self._verify_signed(token)
+        if len(self._verified) >= VERIFIED_TOKENS_KEPT:
+            # Oldest first (insertion order): a flood of new tokens cannot grow the cache.
+            del self._verified[next(iter(self._verified))]
+        self._verified[token] = claims
+        return claims
+
+    def _verify_signed(self, token: str) -> AccessClaims:
         try:
             header = jwt.get_unverified_header(token)
             kid = header.get("kid")

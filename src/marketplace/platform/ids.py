@@ -11,6 +11,7 @@ import re
 import secrets
 import threading
 import time
+from base64 import b32encode
 from datetime import UTC, datetime, timedelta
 
 __all__ = ["id_timestamp", "new_id"]
@@ -70,12 +71,14 @@ def _next_ulid_parts() -> tuple[int, int]:
         return _last_ms, _last_random
 
 
+# RFC 4648 base32 (C speed) spelled in Crockford's alphabet: 20 bytes are 32 characters,
+# of which the first 6 carry the 30 zero bits above a 130-bit ULID. A checkout makes thirty
+# ids; digit by digit in Python this was a visible share of its CPU.
+_TO_CROCKFORD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET.encode())
+
+
 def _encode(value: int) -> str:
-    chars = []
-    for _ in range(_ULID_LEN):
-        chars.append(_ALPHABET[value & 0x1F])
-        value >>= 5
-    return "".join(reversed(chars))
+    return b32encode(value.to_bytes(20, "big"))[6:].translate(_TO_CROCKFORD).decode()
 
 
 def new_id(prefix: str) -> str:

@@ -81,6 +81,8 @@ class JobRuntime:
         self._tasks: list[asyncio.Task[None]] = []
         self._started = False
         self.concurrency = max(1, concurrency)
+        # Inline (tests, profiling): a batch's deliveries run one after the other.
+        self.sequential = inline
         # The in-memory broker starts a task per kick, however many are queued: without a
         # bound, a burst of deliveries (a flash sale's follow-ups) queues on the database
         # pool until its checkouts time out, starving the API requests that share it.
@@ -99,7 +101,7 @@ class JobRuntime:
             # others, and each succeeds or fails on its own: one slow or failing handler
             # holds nothing else of its batch.
             batch = [delivery_ids] if isinstance(delivery_ids, str) else delivery_ids
-            if inline:  # deterministic: one after the other, in the order relayed
+            if self.sequential:  # deterministic: one after the other, in the order relayed
                 return [await deliver_one(delivery_id) for delivery_id in batch]
             return list(await asyncio.gather(*(deliver_one(d) for d in batch)))
 

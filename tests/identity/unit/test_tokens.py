@@ -134,3 +134,49 @@ def test_signing_keys_must_be_long_enough_and_current_must_exist() -> None:
         SigningKeys(keys={"k1": b"short"}, current="k1")
     with pytest.raises(ValueError, match="not in the keyring"):
         SigningKeys(keys={"k1": KEY}, current="k2")
+
+
+def test_a_token_verified_once_is_not_checked_again_until_it_expires(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import marketplace.identity.tokens as module
+
+    issuer = tokens()
+    token = jwt.encode(claims(exp=int(__import__("time").time()) + 2), KEY, "HS256", {"kid": "k1"})
+    decoded: list[str] = []
+    original = jwt.decode
+
+    def counting(*args: object, **kwargs: object) -> object:
+        decoded.append(str(args[0]))
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(module.jwt, "decode", counting)
+    first = issuer.verify(token)
+    assert issuer.verify(token) == first
+    assert issuer.subject_without_lookup(token) == "usr_1"
+    assert decoded == [token]  # the signature was checked once
+
+    # Past its expiry the remembered answer is refused too, and forgotten.
+    real_now = module.datetime.now
+    later = first.expires_at + timedelta(seconds=1)
+
+    class Later(module.datetime):  # type: ignore[misc,valid-type]
+        @classmethod
+        def now(cls, tz: object = None) -> module.datetime:  # type: ignore[override]
+            return later if tz is not None else real_now()
+
+    monkeypatch.setattr(module, "datetime", Later)
+    with pytest.raises(TokenError):
+        issuer.verify(token)
+    assert token not in issuer._verified
+
+
+def test_the_tokens_remembered_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    import marketplace.identity.tokens as module
+
+    monkeypatch.setattr(module, "VERIFIED_TOKENS_KEPT", 3)
+    issuer = tokens()
+    minted = [issuer.mint(user_id=f"usr_{n}", platform_role=None)[0] for n in range(5)]
+    for token in minted:
+        issuer.verify(token)
+    assert list(issuer._verified) == minted[2:]

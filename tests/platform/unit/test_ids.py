@@ -7,6 +7,8 @@ import re
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from marketplace.platform import ids
 from marketplace.platform.clock import ensure_utc, utcnow
@@ -152,3 +154,13 @@ def test_ensure_utc_keeps_utc() -> None:
     value = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
     assert ensure_utc(value) == value
     assert ensure_utc(value).tzinfo is UTC
+
+
+@given(value=st.integers(min_value=0, max_value=(1 << 128) - 1))
+def test_an_id_body_is_the_value_in_crockford_base32_digit_by_digit(value: int) -> None:
+    digits = []
+    rest = value
+    for _ in range(26):
+        digits.append("0123456789ABCDEFGHJKMNPQRSTVWXYZ"[rest & 0x1F])
+        rest >>= 5
+    assert ids._encode(value) == "".join(reversed(digits))
