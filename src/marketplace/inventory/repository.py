@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, insert, select, update
+from sqlalchemy import Select, Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketplace.inventory.domain import MAX_ON_HAND, is_low
@@ -250,6 +250,44 @@ async def add_on_hand(
     )
 
 
+# The statements every checkout runs per line, built once with bound parameters: building an
+# UPDATE … RETURNING costs about 0.1 ms of CPU, as much as executing it. Core statements on
+# the table: no ORM machinery, which has no objects to synchronise here anyway. (A bound
+# parameter may not take a column's name in an UPDATE: hence `the_variant`, `units`, `at`.)
+_stock = cast(Table, Stock.__table__)
+_STOCK_COLUMNS = tuple(_stock.c[column.key] for column in _COLUMNS)
+_RESERVE = (
+    update(_stock)
+    .where(
+        _stock.c.variant_id == bindparam("the_variant"),
+        _stock.c.retired_at.is_(None),
+        _stock.c.on_hand - _stock.c.reserved >= bindparam("units"),
+    )
+    .values(reserved=_stock.c.reserved + bindparam("units"), updated_at=bindparam("at"))
+    .returning(*_STOCK_COLUMNS)
+)
+_UNRESERVE_WHERE = (
+    _stock.c.variant_id == bindparam("the_variant"),
+    _stock.c.reserved >= bindparam("units"),
+)
+_UNRESERVE = (
+    update(_stock)
+    .where(*_UNRESERVE_WHERE)
+    .values(reserved=_stock.c.reserved - bindparam("units"), updated_at=bindparam("at"))
+    .returning(*_STOCK_COLUMNS)
+)
+_SELL = (
+    update(_stock)
+    .where(*_UNRESERVE_WHERE)
+    .values(
+        reserved=_stock.c.reserved - bindparam("units"),
+        on_hand=_stock.c.on_hand - bindparam("units"),
+        updated_at=bindparam("at"),
+    )
+    .returning(*_STOCK_COLUMNS)
+)
+
+
 async def reserve_units(
     session: AsyncSession, *, variant_id: str, quantity: int, now: datetime
 ) -> StockRow | None:
@@ -259,16 +297,10 @@ async def reserve_units(
     this row's lock and then re-evaluates the WHERE clause against the committed result, so
     two checkouts can never both take the last unit.
     """
-    return await _update_returning(
-        session,
-        update(Stock)
-        .where(
-            Stock.variant_id == variant_id,
-            _LIVE,
-            Stock.on_hand - Stock.reserved >= quantity,
-        )
-        .values(reserved=Stock.reserved + quantity, updated_at=now),
+    result = await session.execute(
+        _RESERVE, {"the_variant": variant_id, "units": quantity, "at": now}
     )
+    return _row(result.first())
 
 
 async def unreserve_units(
@@ -276,15 +308,11 @@ async def unreserve_units(
 ) -> StockRow | None:
     """Give held units back (`sold=False`) or turn them into a sale (`sold=True`: they leave
     `on_hand` too). None only if fewer are reserved, which a consistent database never has."""
-    values: dict[str, Any] = {"reserved": Stock.reserved - quantity, "updated_at": now}
-    if sold:
-        values["on_hand"] = Stock.on_hand - quantity
-    return await _update_returning(
-        session,
-        update(Stock)
-        .where(Stock.variant_id == variant_id, Stock.reserved >= quantity)
-        .values(**values),
+    result = await session.execute(
+        _SELL if sold else _UNRESERVE,
+        {"the_variant": variant_id, "units": quantity, "at": now},
     )
+    return _row(result.first())
 
 
 async def retire_sku_holders(

@@ -17,10 +17,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Literal
+from typing import Literal, cast
 
 import orjson
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -67,6 +67,21 @@ class Reservation:
     response: StoredResponse | None = None
 
 
+# The two statements of every keyed request, built once (Core, on the table): building and
+# flushing an ORM object or an UPDATE expression per request cost more CPU than running them.
+_keys = cast(Table, IdempotencyKey.__table__)
+_RESERVE = insert(_keys)
+_COMPLETE = (
+    update(_keys)
+    .where(
+        _keys.c.id == bindparam("record"),
+        _keys.c.lock_token == bindparam("token"),
+        _keys.c.status == "in_progress",
+    )
+    .values(status="completed")
+)
+
+
 class IdempotencyStore:
     def __init__(
         self,
@@ -86,20 +101,21 @@ class IdempotencyStore:
             token = new_id("lck")
             record_id = new_id("idk")
             async with self.db.session() as session:
-                session.add(
-                    IdempotencyKey(
-                        id=record_id,
-                        scope=scope,
-                        key=key,
-                        fingerprint=fingerprint,
-                        status="in_progress",
-                        lock_token=token,
-                        locked_until=now + self.lease,
-                        created_at=now,
-                        expires_at=now + self.ttl,
-                    )
-                )
                 try:
+                    await session.execute(
+                        _RESERVE,
+                        {
+                            "id": record_id,
+                            "scope": scope,
+                            "key": key,
+                            "fingerprint": fingerprint,
+                            "status": "in_progress",
+                            "lock_token": token,
+                            "locked_until": now + self.lease,
+                            "created_at": now,
+                            "expires_at": now + self.ttl,
+                        },
+                    )
                     await session.commit()
                     return Reservation("reserved", record_id, token)
                 except IntegrityError as error:
@@ -170,18 +186,14 @@ class IdempotencyStore:
             if name.lower() not in _VOLATILE_HEADERS
         ]
         result = await session.execute(
-            update(IdempotencyKey)
-            .where(
-                IdempotencyKey.id == record_id,
-                IdempotencyKey.lock_token == lock_token,
-                IdempotencyKey.status == "in_progress",
-            )
-            .values(
-                status="completed",
-                response_status=response.status,
-                response_headers=headers,
-                response_body=response.body,
-            )
+            _COMPLETE,
+            {
+                "record": record_id,
+                "token": lock_token,
+                "response_status": response.status,
+                "response_headers": headers,
+                "response_body": response.body,
+            },
         )
         return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
 
