@@ -430,13 +430,19 @@ async def close_reservation_returning(
     """`close_reservation`, answering with the closed row; None when it was not active (or
     does not exist): then the caller reads it to learn why."""
     found: Reservation | None = await session.scalar(
-        update(Reservation)
-        .where(Reservation.id == reservation_id, Reservation.status == "active")
-        .values(status=status, closed_at=now)
-        .returning(Reservation),
+        _CLOSE_RETURNING,
+        {"the_reservation": reservation_id, "to_status": status, "at": now},
         execution_options={"synchronize_session": False, "populate_existing": True},
     )
     return found
+
+
+_CLOSE_RETURNING = (
+    update(Reservation)
+    .where(Reservation.id == bindparam("the_reservation"), Reservation.status == "active")
+    .values(status=bindparam("to_status"), closed_at=bindparam("at"))
+    .returning(Reservation)
+)
 
 
 async def expire_due_reservations(session: AsyncSession, *, now: datetime, limit: int) -> list[str]:

@@ -13,7 +13,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketplace.orders.models.order import (
@@ -24,6 +24,7 @@ from marketplace.orders.models.order import (
     TimelineEntry,
     VendorOrder,
 )
+from marketplace.platform.db import built_once
 
 
 async def order_by_checkout_key(
@@ -155,11 +156,19 @@ async def move_order_returning(
     **values: Any,
 ) -> Order | None:
     """`move_order`, answering with the changed row (None for the racers that lost)."""
+    names = tuple(sorted(values))
+    statement = built_once(
+        ("orders.move_order_returning", tuple(sources), names),
+        lambda: (
+            update(Order)
+            .where(Order.id == bindparam("the_order"), Order.status.in_(list(sources)))
+            .values(updated_at=bindparam("at"), **{n: bindparam(f"set_{n}") for n in names})
+            .returning(Order)
+        ),
+    )
     found: Order | None = await session.scalar(
-        update(Order)
-        .where(Order.id == order_id, Order.status.in_(list(sources)))
-        .values(updated_at=now, **values)
-        .returning(Order),
+        statement,
+        {"the_order": order_id, "at": now, **{f"set_{n}": values[n] for n in names}},
         execution_options={"synchronize_session": False, "populate_existing": True},
     )
     return found
@@ -176,11 +185,31 @@ async def move_vendor_orders_of(
 ) -> list[VendorOrder]:
     """Move the order's vendor orders that are in `sources` to `target`: the moved rows,
     as they are now, in id order."""
+    names = tuple(sorted(values))
+    statement = built_once(
+        ("orders.move_vendor_orders_of", tuple(sources), names),
+        lambda: (
+            update(VendorOrder)
+            .where(
+                VendorOrder.order_id == bindparam("the_order"),
+                VendorOrder.status.in_(list(sources)),
+            )
+            .values(
+                status=bindparam("to_status"),
+                updated_at=bindparam("at"),
+                **{n: bindparam(f"set_{n}") for n in names},
+            )
+            .returning(VendorOrder)
+        ),
+    )
     moved = await session.scalars(
-        update(VendorOrder)
-        .where(VendorOrder.order_id == order_id, VendorOrder.status.in_(list(sources)))
-        .values(status=target, updated_at=now, **values)
-        .returning(VendorOrder),
+        statement,
+        {
+            "the_order": order_id,
+            "to_status": target,
+            "at": now,
+            **{f"set_{n}": values[n] for n in names},
+        },
         execution_options={"synchronize_session": False, "populate_existing": True},
     )
     return sorted(moved.all(), key=lambda v: v.id)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, select, update
+from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketplace.payments.models import (
@@ -23,7 +23,7 @@ from marketplace.payments.models import (
     Refund,
     WebhookEvent,
 )
-from marketplace.platform.db import insert_ignore
+from marketplace.platform.db import built_once, insert_ignore
 
 _NO_SYNC = {"synchronize_session": False}
 
@@ -145,11 +145,28 @@ async def leave_pending_returning(
 ) -> Payment | None:
     """`leave_pending`, answering with the changed row (None when the payment had been
     decided already): the winner needs the row, and this saves reading it again."""
+    names = tuple(sorted(values))
+    statement = built_once(
+        ("payments.leave_pending_returning", names),
+        lambda: (
+            update(Payment)
+            .where(Payment.id == bindparam("the_payment"), Payment.status == "pending")
+            .values(
+                status=bindparam("to_status"),
+                updated_at=bindparam("at"),
+                **{n: bindparam(f"set_{n}") for n in names},
+            )
+            .returning(Payment)
+        ),
+    )
     found: Payment | None = await session.scalar(
-        update(Payment)
-        .where(Payment.id == payment_id, Payment.status == "pending")
-        .values(status=status, updated_at=now, **values)
-        .returning(Payment),
+        statement,
+        {
+            "the_payment": payment_id,
+            "to_status": status,
+            "at": now,
+            **{f"set_{n}": values[n] for n in names},
+        },
         execution_options={"synchronize_session": False, "populate_existing": True},
     )
     return found
