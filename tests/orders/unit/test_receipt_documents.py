@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 
 import fontTools.subset
 import fpdf.output
@@ -17,12 +16,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pypdf import PdfReader
 
+from factories.documents import PAID, receipt_data, statement_data
 from marketplace.orders.domain import receipt_font
 from marketplace.orders.domain.receipt import (
     DocumentLine,
-    ReceiptData,
     StatementData,
-    VendorSection,
     address_lines,
     choose_locale,
     earnings,
@@ -42,7 +40,6 @@ from marketplace.platform.money import Money
 
 # What the embedded font (Open Sans) draws, for the rules that depend on it.
 LATIN = frozenset(range(0x20, 0x250)) | {0x20AC, 0xA0}
-PAID = datetime(2026, 12, 3, 10, 30, tzinfo=UTC)
 
 
 def text_of(body: bytes) -> str:
@@ -118,24 +115,13 @@ def test_rates_numbers_statuses_and_addresses() -> None:
     ) == ["Ada", "Hauptstraße 5", "10115 Berlin", "DE"]
 
 
-def _receipt(locale: str = "en", currency: str = "EUR", title: str = "Mug") -> ReceiptData:
-    line = DocumentLine(title, "MUG-1", 2, 1250, 2500, 250, 1000)
-    section = VendorSection("Acme", "vor_1", [line], 2500, 0, 490, "Standard", 0, 2990)
-    return ReceiptData(
-        marketplace_name="Bazaar", number="R-1", order_id="ord_1", issued_at=PAID,
-        locale=locale, currency=currency, address=["Ada", "Berlin"], vendors=[section],
-        subtotal=2500, discount=0, shipping=490, tax=0, total=2990,
-        payment_provider="sandbox", payment_status="paid", paid_at=PAID, amount_paid=2990,
-    )  # fmt: skip
-
-
 def test_the_same_data_renders_the_same_bytes() -> None:
-    assert render_receipt(_receipt()) == render_receipt(_receipt())
-    assert render_receipt(_receipt()) != render_receipt(_receipt(title="Cup"))
+    assert render_receipt(receipt_data()) == render_receipt(receipt_data())
+    assert render_receipt(receipt_data()) != render_receipt(receipt_data(title="Cup"))
 
 
 def test_a_receipt_in_rupees_prints_the_code_the_font_can_draw() -> None:
-    text = text_of(render_receipt(_receipt(currency="INR", title="Tee 中")))
+    text = text_of(render_receipt(receipt_data(currency="INR", title="Tee 中")))
 
     assert "Bazaar" in text
     assert "Tee ? MUG-1 2 INR\xa012.50 INR\xa025.00" in text
@@ -172,18 +158,6 @@ def test_every_language_labels_everything_english_does() -> None:
     )
 
 
-def _statement(title: str = "Bol") -> StatementData:
-    return StatementData(
-        marketplace_name="Bazaar", number="S-1", order_id="ord_1", vendor_order_id="vor_1",
-        vendor_name="Acme", issued_at=PAID, locale="de", currency="EUR",
-        lines=[DocumentLine(title, "B-1", 1, 10000, 10000, 1000, 1000)],
-        subtotal=10000, discount=0, shipping=0, tax=800, gross=10000, commission=1000,
-        commission_tax=0, platform_discount=0,
-        earnings=earnings(gross=10000, tax=800, commission=1000, commission_tax=0,
-                          platform_discount=0),
-    )  # fmt: skip
-
-
 @pytest.mark.parametrize("layout", list(Layout))
 def test_documents_share_the_parsed_font_and_render_what_fpdf_alone_renders(
     monkeypatch: pytest.MonkeyPatch, layout: Layout
@@ -203,9 +177,9 @@ def test_documents_share_the_parsed_font_and_render_what_fpdf_alone_renders(
     assert font_a.subset is not font_b.subset
     assert font_a.desc is not font_b.desc
     documents = [
-        (render_receipt, _receipt(locale="de", title="Crème brûlée 中 Ελληνικά Чай")),
-        (render_receipt, _receipt(currency="INR", title="Tee " * 40)),
-        (render_statement, _statement(title="Ωmega Øre ŁÓDŹ")),
+        (render_receipt, receipt_data(locale="de", title="Crème brûlée 中 Ελληνικά Чай")),
+        (render_receipt, receipt_data(currency="INR", title="Tee " * 40)),
+        (render_statement, statement_data(title="Ωmega Øre ŁÓDŹ")),
     ]
     shared = [render(data, layout=layout) for render, data in documents]
 
@@ -216,9 +190,9 @@ def test_documents_share_the_parsed_font_and_render_what_fpdf_alone_renders(
 
 def test_documents_rendered_at_once_in_threads_are_the_ones_rendered_alone() -> None:
     titles = [f"Mug {n} {'ÄÖÜ' * n}" for n in range(8)]
-    alone = [render_receipt(_receipt(title=title)) for title in titles]
+    alone = [render_receipt(receipt_data(title=title)) for title in titles]
 
     with ThreadPoolExecutor(max_workers=4) as pool:
-        together = list(pool.map(lambda title: render_receipt(_receipt(title=title)), titles))
+        together = list(pool.map(lambda title: render_receipt(receipt_data(title=title)), titles))
 
     assert together == alone

@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 
 import fontTools.subset
 import fpdf.output
@@ -17,14 +16,8 @@ from fpdf import FPDF
 from fpdf.fonts import TTFFont
 from pypdf import PdfReader
 
+from factories.documents import receipt_data, statement_data
 from marketplace.orders.domain import receipt_font
-from marketplace.orders.domain.receipt import (
-    DocumentLine,
-    ReceiptData,
-    StatementData,
-    VendorSection,
-    earnings,
-)
 from marketplace.orders.domain.receipt_font_program import Programs, Request, installed
 from marketplace.orders.domain.receipt_pdf import (
     FONT,
@@ -35,38 +28,14 @@ from marketplace.orders.domain.receipt_pdf import (
     render_statement,
 )
 
-PAID = datetime(2026, 12, 3, 10, 30, tzinfo=UTC)
-
-
-def _receipt(title: str = "Mug", locale: str = "en", currency: str = "EUR") -> ReceiptData:
-    line = DocumentLine(title, "MUG-1", 2, 1250, 2500, 250, 1000)
-    section = VendorSection("Acme", "vor_1", [line], 2500, 0, 490, "Standard", 0, 2990)
-    return ReceiptData(
-        marketplace_name="Bazaar", number="R-1", order_id="ord_1", issued_at=PAID,
-        locale=locale, currency=currency, address=["Ada", "Berlin"], vendors=[section],
-        subtotal=2500, discount=0, shipping=490, tax=0, total=2990,
-        payment_provider="sandbox", payment_status="paid", paid_at=PAID, amount_paid=2990,
-    )  # fmt: skip
-
-
-def _statement(title: str) -> StatementData:
-    return StatementData(
-        marketplace_name="Bazaar", number="S-1", order_id="ord_1", vendor_order_id="vor_1",
-        vendor_name="Acme", issued_at=PAID, locale="de", currency="EUR",
-        lines=[DocumentLine(title, "B-1", 1, 10000, 10000, 1000, 1000)],
-        subtotal=10000, discount=0, shipping=0, tax=800, gross=10000, commission=1000,
-        commission_tax=0, platform_discount=0,
-        earnings=earnings(gross=10000, tax=800, commission=1000, commission_tax=0,
-                          platform_discount=0),
-    )  # fmt: skip
-
-
 Render = Callable[[Layout], bytes]
 
 DOCUMENTS: list[Render] = [
-    lambda layout: render_receipt(_receipt("Crème brûlée 中 Ελληνικά Чай", "de"), layout=layout),
-    lambda layout: render_receipt(_receipt("Tee " * 40, currency="INR"), layout=layout),
-    lambda layout: render_statement(_statement("Ωmega Øre ŁÓDŹ"), layout=layout),
+    lambda layout: render_receipt(
+        receipt_data("Crème brûlée 中 Ελληνικά Чай", "de"), layout=layout
+    ),
+    lambda layout: render_receipt(receipt_data("Tee " * 40, currency="INR"), layout=layout),
+    lambda layout: render_statement(statement_data("Ωmega Øre ŁÓDŹ"), layout=layout),
 ]
 
 
@@ -137,8 +106,8 @@ def test_a_document_in_the_same_blocks_embeds_the_program_built_for_the_first(
 ) -> None:
     regular, bold = cold
 
-    mug = render_receipt(_receipt("Vase Ö"), layout=Layout.GLYPH_BLOCKS)
-    cup = render_receipt(_receipt("Vase Ü"), layout=Layout.GLYPH_BLOCKS)
+    mug = render_receipt(receipt_data("Vase Ö"), layout=Layout.GLYPH_BLOCKS)
+    cup = render_receipt(receipt_data("Vase Ü"), layout=Layout.GLYPH_BLOCKS)
 
     assert mug != cup
     assert _embedded(mug) == _embedded(cup)
@@ -151,8 +120,8 @@ def test_exact_glyphs_build_a_program_per_set_of_characters(
 ) -> None:
     regular, bold = cold
 
-    mug = render_receipt(_receipt("Vase Ö"), layout=Layout.EXACT_GLYPHS)
-    cup = render_receipt(_receipt("Vase Ü"), layout=Layout.EXACT_GLYPHS)
+    mug = render_receipt(receipt_data("Vase Ö"), layout=Layout.EXACT_GLYPHS)
+    cup = render_receipt(receipt_data("Vase Ü"), layout=Layout.EXACT_GLYPHS)
 
     embedded_mug, embedded_cup = _embedded(mug), _embedded(cup)
     assert embedded_mug["/MPDFAA+OpenSans"] != embedded_cup["/MPDFAA+OpenSans"]
@@ -165,12 +134,12 @@ def test_a_new_script_embeds_its_block_in_a_program_of_its_own(
 ) -> None:
     regular, _ = cold
 
-    render_receipt(_receipt("Vase"), layout=Layout.GLYPH_BLOCKS)
+    render_receipt(receipt_data("Vase"), layout=Layout.GLYPH_BLOCKS)
     latin = regular.builds
-    render_receipt(_receipt("Βάζο"), layout=Layout.GLYPH_BLOCKS)
-    render_receipt(_receipt("Ваза"), layout=Layout.GLYPH_BLOCKS)
-    render_receipt(_receipt("Ваза Βάζο"), layout=Layout.GLYPH_BLOCKS)
-    render_receipt(_receipt("Βάζο Ваза"), layout=Layout.GLYPH_BLOCKS)
+    render_receipt(receipt_data("Βάζο"), layout=Layout.GLYPH_BLOCKS)
+    render_receipt(receipt_data("Ваза"), layout=Layout.GLYPH_BLOCKS)
+    render_receipt(receipt_data("Ваза Βάζο"), layout=Layout.GLYPH_BLOCKS)
+    render_receipt(receipt_data("Βάζο Ваза"), layout=Layout.GLYPH_BLOCKS)
 
     assert (latin, regular.builds, regular.hits) == (1, 4, 1)
 
@@ -181,8 +150,8 @@ def test_a_new_script_embeds_its_block_in_a_program_of_its_own(
     ids=["latin", "greek", "cyrillic"],
 )
 def test_glyph_blocks_read_as_exact_glyphs_do(title: str) -> None:
-    exact = render_receipt(_receipt(title), layout=Layout.EXACT_GLYPHS)
-    blocks = render_receipt(_receipt(title), layout=Layout.GLYPH_BLOCKS)
+    exact = render_receipt(receipt_data(title), layout=Layout.EXACT_GLYPHS)
+    blocks = render_receipt(receipt_data(title), layout=Layout.GLYPH_BLOCKS)
 
     assert blocks != exact
     assert _text(blocks) == _text(exact)
@@ -193,12 +162,12 @@ def test_documents_rendered_at_once_with_a_cold_cache_are_the_ones_rendered_alon
     cold: tuple[Programs, Programs],
 ) -> None:
     titles = [f"{word} {n}" for n in range(3) for word in ("Mug Ö", "Βάζο", "Ваза", "Łódź")]
-    alone = [render_receipt(_receipt(title)) for title in titles]
+    alone = [render_receipt(receipt_data(title)) for title in titles]
     for cache in cold:
         cache.clear()
 
     with ThreadPoolExecutor(max_workers=4) as pool:
-        together = list(pool.map(lambda title: render_receipt(_receipt(title)), titles))
+        together = list(pool.map(lambda title: render_receipt(receipt_data(title)), titles))
 
     assert together == alone
     assert len(cold[0]) == 4
