@@ -47,19 +47,19 @@ async def variants_info(uow: UnitOfWork, variant_ids: Sequence[str]) -> dict[str
     """The live variants among `variant_ids` (deleted or unknown ones are absent), in one
     query whatever their number: a cart of 100 lines reads them at once."""
     result = {}
-    for variant, product in await repo.variants_with_products(uow.session, variant_ids):
-        result[variant.id] = VariantInfo(
-            variant_id=variant.id,
-            product_id=product.id,
-            vendor_id=variant.vendor_id,
-            sku=variant.sku,
-            title=product.title,
-            attributes=dict(variant.attributes),
-            price=Money(variant.price_amount, variant.price_currency),
-            regional_prices=dict(variant.regional_prices),
-            category_id=product.category_id,
-            category_path=tuple(ancestors_leaf_first(product.category_path)),
-            purchasable=product.visible,
+    for row in await repo.sale_facts(uow.session, variant_ids):
+        result[row.id] = VariantInfo(
+            variant_id=row.id,
+            product_id=row.product_id,
+            vendor_id=row.vendor_id,
+            sku=row.sku,
+            title=row.title,
+            attributes=dict(row.attributes),
+            price=Money(row.price_amount, row.price_currency),
+            regional_prices=dict(row.regional_prices),
+            category_id=row.category_id,
+            category_path=tuple(ancestors_leaf_first(row.category_path)),
+            purchasable=row.visible,
         )
     return result
 

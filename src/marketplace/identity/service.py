@@ -307,10 +307,10 @@ async def resolve_principal(
         return None
     if await rt.cache.get(f"revoked:jti:{claims.jti}") is not None:
         return None
-    user = await repo.user_by_id(uow.session, claims.user_id)
+    user = await repo.user_standing(uow.session, claims.user_id)
     if user is None or user.status != "active" or claims.issued_at < user.tokens_valid_after:
         return None
-    return Principal(kind="user", id=user.id, platform_role=user.platform_role)
+    return Principal(kind="user", id=claims.user_id, platform_role=user.platform_role)
 
 
 async def role_permissions(uow: UnitOfWork, vendor_id: str, role: str) -> frozenset[str]:

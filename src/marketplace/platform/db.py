@@ -18,10 +18,11 @@ from collections.abc import (
     Sequence,
 )
 from datetime import UTC, datetime
-from typing import Any, Final, TypeVar
+from functools import partial
+from typing import Any, Final, TypeAlias, TypeVar
 
 import orjson
-from sqlalchemy import DateTime, MetaData, any_, bindparam, event, insert, inspect, text
+from sqlalchemy import DateTime, MetaData, Row, any_, bindparam, event, insert, inspect, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -210,6 +211,9 @@ class Database:
 
 
 _T = TypeVar("_T")
+# A row of a Core SELECT, read by column name (`row.sku`): what hot-path reads return instead
+# of entities.
+AnyRow: TypeAlias = Row[*tuple[Any, ...]]
 _built: dict[Hashable, Any] = {}
 
 
@@ -264,7 +268,9 @@ async def insert_objects(session: AsyncSession, objects: Iterable[Any]) -> None:
         row = row_of(obj)
         groups.setdefault((obj.__table__, tuple(row)), []).append(row)
     for (table, _columns), rows in groups.items():
-        await session.execute(insert(table), rows)
+        # One INSERT object per table: SQLAlchemy keys its compiled forms by the columns
+        # given, and a statement built once skips building and hashing it on every call.
+        await session.execute(built_once(("insert", table), partial(insert, table)), rows)
 
 
 def is_unique_violation(error: IntegrityError) -> bool:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from marketplace.platform.crypto import FieldCipher
+from marketplace.platform.db import AnyRow
 from marketplace.platform.money import Money
 from marketplace.platform.uow import UnitOfWork
 from marketplace.vendors.domain.store import can_sell
@@ -74,10 +75,10 @@ async def vendor_info(uow: UnitOfWork, vendor_id: str) -> VendorInfo | None:
 
 async def vendor_infos(uow: UnitOfWork, vendor_ids: Sequence[str]) -> dict[str, VendorInfo]:
     """`vendor_info` of several vendors in one query; unknown ids are left out."""
-    return {v.id: _info(v) for v in await repo.vendors_by_ids(uow.session, vendor_ids)}
+    return {v.id: _info(v) for v in await repo.seller_facts(uow.session, vendor_ids)}
 
 
-def _info(vendor: Vendor) -> VendorInfo:
+def _info(vendor: Vendor | AnyRow) -> VendorInfo:
     return VendorInfo(
         id=vendor.id,
         slug=vendor.slug,
@@ -110,7 +111,7 @@ async def shipping_options(uow: UnitOfWork, vendor_id: str) -> list[ShippingOpti
     return [_option(o) for o in await repo.active_shipping_options(uow.session, vendor_id)]
 
 
-def _option(o: ShippingOption) -> ShippingOptionInfo:
+def _option(o: ShippingOption | AnyRow) -> ShippingOptionInfo:
     return ShippingOptionInfo(
         id=o.id,
         name=o.name,
@@ -126,7 +127,7 @@ async def shipping_options_of(
 ) -> dict[str, list[ShippingOptionInfo]]:
     """`shipping_options` of several vendors in one query (every id is a key)."""
     found: dict[str, list[ShippingOptionInfo]] = {vendor_id: [] for vendor_id in vendor_ids}
-    for o in await repo.shipping_options_of(uow.session, vendor_ids):
+    for o in await repo.active_option_rows_of(uow.session, vendor_ids):
         found.setdefault(o.vendor_id, []).append(_option(o))
     return found
 

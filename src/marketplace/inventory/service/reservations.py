@@ -34,6 +34,7 @@ from marketplace.inventory.service.stock import (
     publish_change,
 )
 from marketplace.platform.clock import utcnow
+from marketplace.platform.db import AnyRow
 from marketplace.platform.ids import new_id
 from marketplace.platform.uow import UnitOfWork
 
@@ -62,7 +63,10 @@ class Reservation:
 
 
 def _reservation(
-    record: ReservationRecord, lines: Sequence[ReservationLineRecord], *, status: str | None = None
+    record: ReservationRecord,
+    lines: Sequence[ReservationLineRecord | AnyRow],
+    *,
+    status: str | None = None,
 ) -> Reservation:
     return Reservation(
         id=record.id,

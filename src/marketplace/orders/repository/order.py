@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, bindparam, func, select, update
+from sqlalchemy import Select, Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketplace.orders.models.order import (
@@ -26,17 +26,22 @@ from marketplace.orders.models.order import (
 )
 from marketplace.platform.db import built_once
 
+_orders = cast(Table, Order.__table__)
+# Asked by every checkout and almost always answered "none": the id alone, by a Core SELECT
+# built once; the entity is loaded only for the rare checkout that resumes.
+_ID_BY_CHECKOUT_KEY = select(_orders.c.id).where(
+    _orders.c.customer_id == bindparam("the_customer"),
+    _orders.c.checkout_key == bindparam("the_key"),
+)
+
 
 async def order_by_checkout_key(
     session: AsyncSession, *, customer_id: str, checkout_key: str
 ) -> Order | None:
-    return (
-        await session.scalars(
-            select(Order)
-            .where(Order.customer_id == customer_id, Order.checkout_key == checkout_key)
-            .execution_options(populate_existing=True)
-        )
-    ).first()
+    found = await session.scalar(
+        _ID_BY_CHECKOUT_KEY, {"the_customer": customer_id, "the_key": checkout_key}
+    )
+    return None if found is None else await order(session, found)
 
 
 async def order(session: AsyncSession, order_id: str, *, lock: bool = False) -> Order | None:

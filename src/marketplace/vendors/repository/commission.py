@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, Table, and_, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from marketplace.platform.db import AnyRow
 from marketplace.vendors.models import CommissionRule
 
 
@@ -44,23 +46,35 @@ async def candidate_rules(
     return (await session.scalars(stmt)).all()
 
 
+_rule = cast(Table, CommissionRule.__table__)
+# Every checkout asks: built once, its IN lists expanding at execution (an empty category
+# list matches nothing), returning rows rather than entities.
+_CANDIDATES_OF = select(_rule).where(
+    or_(
+        and_(
+            _rule.c.scope == "vendor",
+            _rule.c.scope_id.in_(bindparam("the_vendors", expanding=True)),
+        ),
+        _rule.c.scope == "default",
+        and_(
+            _rule.c.scope == "category",
+            _rule.c.scope_id.in_(bindparam("the_categories", expanding=True)),
+        ),
+    ),
+    _rule.c.effective_from <= bindparam("at"),
+)
+
+
 async def candidate_rules_of(
     session: AsyncSession, *, vendor_ids: Sequence[str], category_ids: Sequence[str], at: datetime
-) -> Sequence[CommissionRule]:
-    """`candidate_rules` for several sales at once (one checkout): the union of theirs."""
-    scopes = [
-        and_(CommissionRule.scope == "vendor", CommissionRule.scope_id.in_(list(vendor_ids))),
-        CommissionRule.scope == "default",
-    ]
-    if category_ids:
-        scopes.append(
-            and_(
-                CommissionRule.scope == "category",
-                CommissionRule.scope_id.in_(list(category_ids)),
-            )
-        )
-    stmt = select(CommissionRule).where(or_(*scopes), CommissionRule.effective_from <= at)
-    return (await session.scalars(stmt)).all()
+) -> Sequence[AnyRow]:
+    """`candidate_rules` for several sales at once (one checkout): the union of theirs, as
+    rows with every column of the rule."""
+    result = await session.execute(
+        _CANDIDATES_OF,
+        {"the_vendors": list(vendor_ids), "the_categories": list(category_ids), "at": at},
+    )
+    return result.all()
 
 
 def rules_in(scope: str | None, scope_id: str | None) -> Select[CommissionRule]:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from marketplace.platform.db import AnyRow
 from marketplace.vendors.models import PayoutAccount, ShippingOption, StaffInvitation, Vendor
 
 
@@ -16,6 +18,49 @@ async def vendor(session: AsyncSession, vendor_id: str) -> Vendor | None:
 
 async def vendors_by_ids(session: AsyncSession, vendor_ids: Sequence[str]) -> Sequence[Vendor]:
     return (await session.scalars(select(Vendor).where(Vendor.id.in_(list(vendor_ids))))).all()
+
+
+_vendor = cast(Table, Vendor.__table__)
+_option = cast(Table, ShippingOption.__table__)
+# What other contexts ask of vendors on every checkout, by Core SELECTs built once (their IN
+# lists expand at execution): rows read by column name instead of whole entities.
+_SELLER_FACTS = select(
+    _vendor.c.id,
+    _vendor.c.slug,
+    _vendor.c.name,
+    _vendor.c.status,
+    _vendor.c.country,
+    _vendor.c.default_currency,
+    _vendor.c.kyc_status,
+    _vendor.c.vacation_mode,
+    _vendor.c.return_window_days,
+    _vendor.c.handling_days,
+).where(_vendor.c.id.in_(bindparam("the_ids", expanding=True)))
+_ACTIVE_OPTIONS_OF = (
+    select(_option)
+    .where(
+        _option.c.vendor_id.in_(bindparam("the_ids", expanding=True)),
+        _option.c.archived_at.is_(None),
+    )
+    .order_by(_option.c.vendor_id, _option.c.position)
+)
+
+
+async def seller_facts(session: AsyncSession, vendor_ids: Sequence[str]) -> Sequence[AnyRow]:
+    """Of each known vendor among `vendor_ids`: id, slug, name, status, country,
+    default_currency, kyc_status, vacation_mode, return_window_days and handling_days."""
+    if not vendor_ids:
+        return []
+    return (await session.execute(_SELLER_FACTS, {"the_ids": list(vendor_ids)})).all()
+
+
+async def active_option_rows_of(
+    session: AsyncSession, vendor_ids: Sequence[str]
+) -> Sequence[AnyRow]:
+    """`shipping_options_of` as rows (every column), for readers that copy them."""
+    if not vendor_ids:
+        return []
+    return (await session.execute(_ACTIVE_OPTIONS_OF, {"the_ids": list(vendor_ids)})).all()
 
 
 async def vendor_for_update(session: AsyncSession, vendor_id: str) -> Vendor | None:

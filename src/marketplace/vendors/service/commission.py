@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketplace.compliance.public import record_audit
 from marketplace.platform.clock import ensure_utc, utcnow
+from marketplace.platform.db import AnyRow
 from marketplace.platform.errors import NotFound, ValidationFailed
 from marketplace.platform.ids import new_id
 from marketplace.platform.money import Money
@@ -65,14 +66,14 @@ class AppliedCommission:
         return commission_on(self.terms, line_total)
 
 
-def rule_terms(rule: CommissionRule) -> RuleTerms:
+def rule_terms(rule: CommissionRule | AnyRow) -> RuleTerms:
     flat = None
     if rule.flat_amount is not None and rule.flat_currency is not None:
         flat = Money(rule.flat_amount, rule.flat_currency)
     return RuleTerms(type=cast(CommissionType, rule.type), percent_bps=rule.percent_bps, flat=flat)
 
 
-def _candidate(rule: CommissionRule) -> Candidate:
+def _candidate(rule: CommissionRule | AnyRow) -> Candidate:
     return Candidate(
         rule_id=rule.id,
         scope=cast(Scope, rule.scope),
