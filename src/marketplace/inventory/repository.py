@@ -375,10 +375,6 @@ async def rearm_low_stock(session: AsyncSession, variant_id: str) -> bool:
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
-def add_adjustment(session: AsyncSession, adjustment: Adjustment) -> None:
-    session.add(adjustment)
-
-
 # --- reservations ---------------------------------------------------------------------------
 
 

@@ -42,6 +42,7 @@ class UnitOfWork:
         self.client_ip = client_ip
         self._session: AsyncSession | None = None
         self._messages: list[OutboxMessage] = []
+        self._new_rows: list[Any] = []
         self._after_commit: list[AfterCommit] = []
         self._before_commit: dict[str, BeforeCommit] = {}
         self.extras: dict[str, object] = {}
@@ -77,6 +78,13 @@ class UnitOfWork:
         self._messages.append(message)
         return message.id
 
+    def add_new(self, *rows: Any) -> None:
+        """Insert `rows`, new mapped objects nobody changes or reads again in this transaction
+        (event records, timeline and log lines), with the messages: one Core INSERT per table
+        at the next `flush` or commit. The ORM does not track them (its flush costs more than
+        the INSERT), so a query in the same transaction sees them only after `flush`."""
+        self._new_rows.extend(rows)
+
     @property
     def pending_messages(self) -> list[OutboxMessage]:
         return list(self._messages)
@@ -97,10 +105,12 @@ class UnitOfWork:
         self.rollback_only = True
 
     async def _write_messages(self) -> None:
-        # One Core INSERT for the transaction's messages (see `insert_objects`).
-        if self._messages:
+        # One Core INSERT per table for the transaction's new rows and messages (see
+        # `insert_objects`).
+        if self._messages or self._new_rows:
+            rows, self._new_rows = self._new_rows, []
             messages, self._messages = self._messages, []
-            await insert_objects(self.session, messages)
+            await insert_objects(self.session, [*rows, *messages])
 
     async def flush(self) -> None:
         """Write what is pending, the messages included (they are not written again at
@@ -140,6 +150,7 @@ class UnitOfWork:
 
     async def rollback(self) -> None:
         self._messages = []
+        self._new_rows = []
         self._after_commit = []
         self._before_commit = {}
         self.extras = {}

@@ -23,6 +23,7 @@ from marketplace.orders.domain.cart import hash_token
 from marketplace.orders.models import Cart, CartItem
 from marketplace.orders.service import carts
 from marketplace.platform.clock import utcnow
+from marketplace.platform.ratelimit import RateLimiter
 
 
 @pytest.fixture
@@ -135,8 +136,19 @@ async def test_a_guest_cart_is_reached_only_with_its_token(
 
 
 async def test_guest_carts_are_rate_limited_per_client_address(
-    client: httpx.AsyncClient, headers: dict[str, str], session: AsyncSession
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    session: AsyncSession,
+    container: Container,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # One fixed instant: the 31 requests must not straddle the limiter's aligned window,
+    # which on a slow machine they otherwise sometimes do.
+    monkeypatch.setattr(
+        container.identity,
+        "limiter",
+        RateLimiter(container.cache, clock=lambda: 1_800_000_010.0),
+    )
     allowed = [(await client.post("/v1/carts")).status_code for _ in range(30)]
     refused = await client.post("/v1/carts")
     customer = await client.post("/v1/carts", headers=headers)

@@ -46,8 +46,8 @@ EXPECTED = [
     ("INSERT", "orders_timeline_entry"),
     # the provider's transaction
     ("INSERT", "payments_sandbox_intent"),
-    ("INSERT", "platform_outbox_message"),  # its webhook's delivery job
     ("INSERT", "payments_sandbox_event"),
+    ("INSERT", "platform_outbox_message"),  # its webhook's delivery job
     # the settlement
     # pending -> succeeded in a savepoint: a provider payment that already paid for another
     # payment violates the unique index, and the payment is then recorded as failed instead
@@ -64,9 +64,10 @@ EXPECTED = [
     ("UPDATE", "inventory_stock"),
     ("UPDATE", "orders_vendor_order"),  # all of them, returning the rows
     ("UPDATE", "platform_idempotency_key"),  # the stored response, same transaction
-    ("INSERT", "platform_outbox_message"),  # every event of the transaction at once
+    # the transaction's new rows and then its messages, each table in one statement
     ("INSERT", "inventory_adjustment"),
     ("INSERT", "orders_timeline_entry"),
+    ("INSERT", "platform_outbox_message"),  # every event of the transaction at once
 ]
 
 

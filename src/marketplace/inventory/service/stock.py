@@ -130,8 +130,9 @@ def log_adjustment(
     now: datetime,
     reservation_id: str | None = None,
 ) -> None:
-    repo.add_adjustment(
-        uow.session,
+    # An append-only log line, read only by later requests: written with the transaction's
+    # other new rows by one Core INSERT, not by the ORM's flush.
+    uow.add_new(
         Adjustment(
             id=new_id("adj"),
             variant_id=row.variant_id,

@@ -37,10 +37,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any, Final, Literal
+from functools import partial
+from typing import Any, Final, Literal, cast
 
 import orjson
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, func, select, update
 
 from marketplace.payments.models.sandbox import (
     SandboxDispute,
@@ -66,10 +67,12 @@ from marketplace.payments.providers.sandbox_payouts import (
     SandboxPayouts,
 )
 from marketplace.platform.clock import utcnow
-from marketplace.platform.db import insert_ignore
+from marketplace.platform.db import built_once, insert_ignore, insert_ignore_rows
 from marketplace.platform.ids import new_id
 from marketplace.platform.money import Money, percent_of
 from marketplace.platform.uow import UnitOfWork, UnitOfWorkFactory
+
+_intents = cast(Table, SandboxIntent.__table__)
 
 DELIVER_WEBHOOK_JOB: Final = "payments.deliver_sandbox_webhook"
 SIGNATURE_HEADER: Final = "sandbox-signature"
@@ -160,11 +163,11 @@ class SandboxProvider(SandboxPayouts):
         }
         inserted = (
             await uow.session.execute(
-                insert_ignore(
-                    SandboxIntent.__table__,  # type: ignore[arg-type]
-                    uow.dialect,
-                    [values],
-                )
+                built_once(
+                    ("insert_ignore", _intents, uow.dialect),
+                    partial(insert_ignore_rows, _intents, uow.dialect),
+                ),
+                values,
             )
         ).rowcount  # type: ignore[attr-defined]
         if inserted != 1:
@@ -432,7 +435,7 @@ class SandboxProvider(SandboxPayouts):
             "livemode": False,
             "data": {"object": obj},
         }
-        uow.session.add(
+        uow.add_new(
             SandboxEvent(
                 id=event_id, type=type_, payload=payload, created_at=now, delivered_at=None
             )

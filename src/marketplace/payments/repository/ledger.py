@@ -6,16 +6,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
-from sqlalchemy import case, func, insert, select
+from sqlalchemy import Table, case, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketplace.payments.domain.ledger import Posting
 from marketplace.payments.models import LedgerPosting, LedgerTransaction
-from marketplace.platform.db import insert_ignore
+from marketplace.platform.db import built_once, insert_ignore_rows
 from marketplace.platform.ids import new_id
 from marketplace.platform.pagination import PageParams, SortKey, paginate
+
+_transactions = cast(Table, LedgerTransaction.__table__)
+_postings = cast(Table, LedgerPosting.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,26 +79,27 @@ async def append_many(
     if not entries:
         return {}
     ids = {entry.key: new_id("ltx") for entry in entries}
+    dialect = session.get_bind().dialect.name
     inserted = await session.execute(
-        insert_ignore(
-            LedgerTransaction.__table__,  # type: ignore[arg-type]
-            session.get_bind().dialect.name,
-            [
-                {
-                    "id": ids[entry.key],
-                    "key": entry.key,
-                    "type": entry.type,
-                    "currency": entry.currency,
-                    "order_id": entry.order_id,
-                    "vendor_order_id": entry.vendor_order_id,
-                    "payment_id": entry.payment_id,
-                    "refund_id": entry.refund_id,
-                    "description": entry.description,
-                    "created_at": now,
-                }
-                for entry in entries
-            ],
-        ).returning(LedgerTransaction.__table__.c.key),
+        built_once(
+            ("ledger.append_transactions", dialect),
+            lambda: insert_ignore_rows(_transactions, dialect).returning(_transactions.c.key),
+        ),
+        [
+            {
+                "id": ids[entry.key],
+                "key": entry.key,
+                "type": entry.type,
+                "currency": entry.currency,
+                "order_id": entry.order_id,
+                "vendor_order_id": entry.vendor_order_id,
+                "payment_id": entry.payment_id,
+                "refund_id": entry.refund_id,
+                "description": entry.description,
+                "created_at": now,
+            }
+            for entry in entries
+        ],
         execution_options={"synchronize_session": False},
     )
     appended = {str(key): ids[str(key)] for key in inserted.scalars()}
@@ -117,7 +122,7 @@ async def append_many(
     if rows:
         # The table, not the mapped class: an ORM bulk insert leaves out the keys whose value
         # is None and splits the rows into one statement per set of columns.
-        await session.execute(insert(LedgerPosting.__table__), rows)  # type: ignore[arg-type]
+        await session.execute(built_once(("insert", _postings), partial(insert, _postings)), rows)
     return appended
 
 

@@ -120,18 +120,15 @@ def _new_order(
                     refunded_amount=0,
                 )
             )
-    repo.add_timeline(
-        uow.session,
-        [
-            TimelineEntry.new(
-                order_id=order_id,
-                kind="placed",
-                to_status="pending_payment",
-                actor_id=customer.id,
-                actor_role="customer",
-                created_at=now,
-            )
-        ],
+    uow.add_new(
+        TimelineEntry.new(
+            order_id=order_id,
+            kind="placed",
+            to_status="pending_payment",
+            actor_id=customer.id,
+            actor_role="customer",
+            created_at=now,
+        )
     )
     return order, vendor_orders, items
 

@@ -136,18 +136,15 @@ async def _sold_out(uow: UnitOfWork, order: Order, payment: payments.PaymentView
                 reason=reason,
             )
         )
-    repo.add_timeline(
-        uow.session,
-        [
-            TimelineEntry.new(
-                order_id=order.id,
-                kind="sold_out",
-                from_status="pending_payment",
-                to_status="canceled",
-                note=f"{payment.provider} payment {payment.id} refunded",
-                created_at=now,
-            )
-        ],
+    uow.add_new(
+        TimelineEntry.new(
+            order_id=order.id,
+            kind="sold_out",
+            from_status="pending_payment",
+            to_status="canceled",
+            note=f"{payment.provider} payment {payment.id} refunded",
+            created_at=now,
+        )
     )
 
 
@@ -196,29 +193,26 @@ async def _paid(
     # The caller answering with the order reads these instead of reading them again; a
     # vendor order paid just now has no shipments yet.
     uow.extras[SETTLED_KEY] = SettledOrder(order, vendor_orders, items)
-    repo.add_timeline(
-        uow.session,
-        [
+    uow.add_new(
+        TimelineEntry.new(
+            order_id=order_id,
+            kind="paid",
+            from_status="pending_payment",
+            to_status="paid",
+            note=f"{payment.provider} payment {payment.id}",
+            created_at=now,
+        ),
+        *(
             TimelineEntry.new(
                 order_id=order_id,
-                kind="paid",
+                vendor_order_id=v.id,
+                kind="placed",
                 from_status="pending_payment",
-                to_status="paid",
-                note=f"{payment.provider} payment {payment.id}",
+                to_status="processing",
                 created_at=now,
-            ),
-            *(
-                TimelineEntry.new(
-                    order_id=order_id,
-                    vendor_order_id=v.id,
-                    kind="placed",
-                    from_status="pending_payment",
-                    to_status="processing",
-                    created_at=now,
-                )
-                for v in vendor_orders
-            ),
-        ],
+            )
+            for v in vendor_orders
+        ),
     )
     uow.publish(
         OrderPlaced(
@@ -294,18 +288,15 @@ async def _payment_failed(uow: UnitOfWork, order_id: str, payment: payments.Paym
     )
     if order.reservation_id is not None:
         await inventory.release(uow, order.reservation_id)
-    repo.add_timeline(
-        uow.session,
-        [
-            TimelineEntry.new(
-                order_id=order_id,
-                kind="payment_failed",
-                from_status="pending_payment",
-                to_status="canceled",
-                note=reason,
-                created_at=now,
-            )
-        ],
+    uow.add_new(
+        TimelineEntry.new(
+            order_id=order_id,
+            kind="payment_failed",
+            from_status="pending_payment",
+            to_status="canceled",
+            note=reason,
+            created_at=now,
+        )
     )
     uow.publish(
         OrderPaymentFailed(
