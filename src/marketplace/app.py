@@ -28,6 +28,7 @@ from marketplace.platform.observability import (
 from marketplace.platform.openapi import install_openapi
 from marketplace.platform.pan_guard import CardNumberGuardMiddleware
 from marketplace.platform.readcache import CachedReadsMiddleware
+from marketplace.platform.routing import include_flat
 from marketplace.platform.storage import LocalStorage, MediaFiles, local_upload_router
 from marketplace.platform.worker import ping_broker
 from marketplace.settings import Settings
@@ -95,7 +96,8 @@ def create_app(
     install_problem_handlers(app)
     install_openapi(app)
 
-    app.include_router(health_router(_readiness_checks(container)))
+    # Flat, not include_router(): a nested router costs its matching on every request.
+    include_flat(app.router, health_router(_readiness_checks(container)))
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
     async def metrics() -> Response:
@@ -107,10 +109,10 @@ def create_app(
             v1.include_router(router)
     for router in extra_routers:
         v1.include_router(router)
-    app.include_router(v1)
+    include_flat(app.router, v1)
     if isinstance(container.storage, LocalStorage):
         # The embedded default serves its own files and direct uploads; S3 does both itself.
-        app.include_router(local_upload_router(container.storage))
+        include_flat(app.router, local_upload_router(container.storage))
         app.mount(
             container.storage.mount_path,
             MediaFiles(directory=container.storage.root, check_dir=False),
