@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketplace.platform.clock import utcnow
-from marketplace.platform.db import Database, insert_objects, take_written_tables
+from marketplace.platform.db import Database, insert_objects, take_written_tables, transient
 from marketplace.platform.ids import new_id
 from marketplace.platform.messaging import Event
 from marketplace.platform.models import OutboxMessage
@@ -67,7 +67,8 @@ class UnitOfWork:
         return self._add("job", job, dict(payload or {}))
 
     def _add(self, kind: str, name: str, payload: dict[str, Any]) -> str:
-        message = OutboxMessage(
+        message = transient(
+            OutboxMessage,
             id=new_id("msg"),
             kind=kind,
             name=name,

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketplace.platform.clock import utcnow
-from marketplace.platform.db import Database, insert_objects
+from marketplace.platform.db import Database, insert_objects, row_of, transient
 from marketplace.platform.ids import new_id
 from marketplace.platform.models import IdempotencyKey, OutboxMessage
+from marketplace.platform.uow import UnitOfWork
 
 
 async def test_rows_of_a_table_go_in_one_statement_in_first_seen_order(
@@ -73,3 +75,73 @@ async def test_rows_of_a_table_go_in_one_statement_in_first_seen_order(
     assert stored == "in_progress"
     # The objects were not added to the session: nothing more is written at flush.
     assert not session.new
+
+
+async def test_a_transient_object_is_the_one_the_constructor_makes(
+    db: Database, session: AsyncSession
+) -> None:
+    now = utcnow()
+    values: dict[str, Any] = {
+        "id": new_id("msg"),
+        "kind": "job",
+        "name": "tests.transient",
+        "payload": {"n": 1},
+        "request_id": None,
+        "occurred_at": now,
+    }
+    built = transient(OutboxMessage, **values)
+    constructed = OutboxMessage(**values)
+
+    assert row_of(built) == row_of(constructed) == values
+    assert (built.name, built.payload, built.published_at) == ("tests.transient", {"n": 1}, None)
+    built.name = "tests.renamed"  # instrumented as usual after it is made
+    assert row_of(built)["name"] == "tests.renamed"
+    with pytest.raises(TypeError, match="no column attribute colour"):
+        transient(OutboxMessage, colour="red", **values)
+
+    await insert_objects(session, [built])
+    stored = await session.scalar(select(OutboxMessage.name).where(OutboxMessage.id == built.id))
+    assert stored == "tests.renamed"
+
+
+async def test_new_rows_are_written_with_the_messages_and_dropped_by_a_rollback(
+    db: Database, session: AsyncSession
+) -> None:
+    now = utcnow()
+
+    def key(name: str) -> IdempotencyKey:
+        return transient(
+            IdempotencyKey,
+            id=new_id("idk"),
+            scope="usr_x",
+            key=name,
+            fingerprint="f",
+            status="in_progress",
+            lock_token="lck_1",
+            locked_until=now,
+            created_at=now,
+            expires_at=now,
+        )
+
+    async def keys() -> list[str]:
+        async with db.session() as reader:
+            found = await reader.scalars(
+                select(IdempotencyKey.key).where(IdempotencyKey.scope == "usr_x")
+            )
+            return sorted(found)
+
+    dropped = UnitOfWork(db)
+    dropped.add_new(key("dropped"))
+    await dropped.rollback()
+    await dropped.commit()
+    await dropped.close()
+
+    kept = UnitOfWork(db)
+    kept.add_new(key("kept-1"), key("kept-2"))
+    kept.enqueue("tests.after_new_rows")
+    assert await keys() == []  # nothing written before the flush
+    await kept.flush()
+    await kept.commit()
+    await kept.close()
+
+    assert await keys() == ["kept-1", "kept-2"]

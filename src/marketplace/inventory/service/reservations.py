@@ -34,7 +34,7 @@ from marketplace.inventory.service.stock import (
     publish_change,
 )
 from marketplace.platform.clock import utcnow
-from marketplace.platform.db import AnyRow
+from marketplace.platform.db import AnyRow, transient
 from marketplace.platform.ids import new_id
 from marketplace.platform.uow import UnitOfWork
 
@@ -129,7 +129,8 @@ async def reserve(
             )
             assert given is not None  # held by this very transaction
         raise OutOfStock(short)
-    record = ReservationRecord(
+    record = transient(
+        ReservationRecord,
         id=new_id("rsv"),
         reference=reference,
         status="active",
@@ -138,7 +139,7 @@ async def reserve(
         closed_at=None,
     )
     line_records = [
-        ReservationLineRecord(reservation_id=record.id, variant_id=v, quantity=q)
+        transient(ReservationLineRecord, reservation_id=record.id, variant_id=v, quantity=q)
         for v, q in sorted(wanted.items())
     ]
     # Written now, so a commit or release later in the same unit of work finds it.

@@ -39,7 +39,7 @@ from marketplace.inventory.events import AvailabilityChanged, StockLow
 from marketplace.inventory.models import Adjustment, Stock
 from marketplace.inventory.repository import StockRow
 from marketplace.platform.clock import utcnow
-from marketplace.platform.db import is_unique_violation
+from marketplace.platform.db import is_unique_violation, transient
 from marketplace.platform.db import refresh_statistics as db_refresh_statistics
 from marketplace.platform.errors import AppError
 from marketplace.platform.ids import new_id
@@ -133,7 +133,8 @@ def log_adjustment(
     # An append-only log line, read only by later requests: written with the transaction's
     # other new rows by one Core INSERT, not by the ORM's flush.
     uow.add_new(
-        Adjustment(
+        transient(
+            Adjustment,
             id=new_id("adj"),
             variant_id=row.variant_id,
             vendor_id=row.vendor_id,

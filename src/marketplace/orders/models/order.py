@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from marketplace.platform.db import Base
+from marketplace.platform.db import Base, transient
 from marketplace.platform.ids import new_id
 
 
@@ -227,7 +227,8 @@ class TimelineEntry(Base):
         actor_role: str = "system",
         note: str | None = None,
     ) -> TimelineEntry:
-        return cls(
+        return transient(
+            cls,
             id=new_id("otl"),
             order_id=order_id,
             vendor_order_id=vendor_order_id,

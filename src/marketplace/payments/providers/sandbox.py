@@ -67,7 +67,7 @@ from marketplace.payments.providers.sandbox_payouts import (
     SandboxPayouts,
 )
 from marketplace.platform.clock import utcnow
-from marketplace.platform.db import built_once, insert_ignore, insert_ignore_rows
+from marketplace.platform.db import built_once, insert_ignore, insert_ignore_rows, transient
 from marketplace.platform.ids import new_id
 from marketplace.platform.money import Money, percent_of
 from marketplace.platform.uow import UnitOfWork, UnitOfWorkFactory
@@ -175,7 +175,7 @@ class SandboxProvider(SandboxPayouts):
             existing = await self._intent_by_key(uow, request.idempotency_key)
             assert existing is not None
             return existing
-        intent = SandboxIntent(**values)  # what was inserted, without reading it back
+        intent = transient(SandboxIntent, **values)  # what was inserted, without reading it back
         kind = "payment_intent.succeeded" if succeeded else "payment_intent.payment_failed"
         self._emit(uow, kind, _intent_object(intent))
         if succeeded and request.payment_method == CHARGEBACK_METHOD:
@@ -436,8 +436,13 @@ class SandboxProvider(SandboxPayouts):
             "data": {"object": obj},
         }
         uow.add_new(
-            SandboxEvent(
-                id=event_id, type=type_, payload=payload, created_at=now, delivered_at=None
+            transient(
+                SandboxEvent,
+                id=event_id,
+                type=type_,
+                payload=payload,
+                created_at=now,
+                delivered_at=None,
             )
         )
         # Delivered after this transaction commits, asynchronously, as a gateway would.

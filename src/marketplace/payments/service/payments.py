@@ -50,7 +50,7 @@ from marketplace.payments.providers import (
 from marketplace.payments.repository import payment as repo
 from marketplace.payments.service import ledger
 from marketplace.platform.clock import utcnow
-from marketplace.platform.db import insert_objects, is_unique_violation
+from marketplace.platform.db import insert_objects, is_unique_violation, transient
 from marketplace.platform.errors import FieldError, ValidationFailed
 from marketplace.platform.ids import new_id
 from marketplace.platform.money import UnknownCurrency, currency_exponent
@@ -181,7 +181,8 @@ async def start_payment(
         idempotency_key=idempotency_key,
     )
     now = utcnow()
-    payment = Payment(
+    payment = transient(
+        Payment,
         id=new_id("pay"),
         order_id=order_id,
         customer_id=customer_id,
@@ -202,7 +203,8 @@ async def start_payment(
         succeeded_at=None,
     )
     shares_rows = [
-        PaymentShare(
+        transient(
+            PaymentShare,
             vendor_order_id=share.vendor_order_id,
             payment_id=payment.id,
             vendor_id=share.vendor_id,
@@ -221,7 +223,8 @@ async def start_payment(
         for share in shares
     ]
     lines = [
-        CommissionLineRow(
+        transient(
+            CommissionLineRow,
             vendor_order_id=share.vendor_order_id,
             order_item_id=line.order_item_id,
             rule_id=line.rule_id,

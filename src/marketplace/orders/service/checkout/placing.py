@@ -17,7 +17,7 @@ from marketplace.orders.service.checkout.pricing import Checkout, _lines, _price
 from marketplace.orders.service.checkout.settling import settle
 from marketplace.payments import public as payments
 from marketplace.platform.clock import utcnow
-from marketplace.platform.db import insert_objects
+from marketplace.platform.db import insert_objects, transient
 from marketplace.platform.ids import new_id
 from marketplace.platform.uow import UnitOfWork
 
@@ -34,7 +34,8 @@ def _new_order(
     now: datetime,
 ) -> tuple[Order, list[VendorOrder], list[OrderItem]]:
     q = priced.quote
-    order = Order(
+    order = transient(
+        Order,
         id=order_id,
         customer_id=customer.id,
         checkout_key=checkout_key,
@@ -65,7 +66,8 @@ def _new_order(
     items: list[OrderItem] = []
     for part in q.vendor_orders:
         option = priced.shipping[part.vendor_id]
-        vendor_order = VendorOrder(
+        vendor_order = transient(
+            VendorOrder,
             id=new_id("vor"),
             order_id=order_id,
             vendor_id=part.vendor_id,
@@ -95,7 +97,8 @@ def _new_order(
             info = priced.infos[line.key]
             rate, rule_id = priced.commissions[line.key]
             items.append(
-                OrderItem(
+                transient(
+                    OrderItem,
                     id=new_id("oit"),
                     order_id=order_id,
                     vendor_order_id=vendor_order.id,
