@@ -69,6 +69,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="NAME",
         help="with --profile-jobs: cProfile the deliveries of this handler (cumulative, top 45)",
     )
+    parser.add_argument(
+        "--calls-by-handler",
+        action="store_true",
+        help="with --profile-jobs: also Python calls per handler (cProfile: CPU inflated)",
+    )
     parser.add_argument("--pg-admin-url", default=PG_ADMIN_URL)
     return parser.parse_args(argv)
 
@@ -78,6 +83,7 @@ async def measure(args: argparse.Namespace, seeded: dict[str, Any]) -> None:
     from sqlalchemy import event
 
     from marketplace.app import create_app
+    from marketplace.platform import worker
     from marketplace.settings import Settings
 
     app = create_app(Settings(), run_jobs=False)
@@ -198,8 +204,15 @@ async def measure(args: argparse.Namespace, seeded: dict[str, Any]) -> None:
         # webhook, the handlers), drained here in process.
         statements.clear()
         handler_profile = cProfile.Profile() if args.profile_handler else None
+        run_delivery = worker.run_delivery
         by_handler = (
-            _time_handlers(container, statements, args.profile_handler, handler_profile)
+            _time_handlers(
+                container,
+                statements,
+                args.profile_handler,
+                handler_profile,
+                count_calls=args.calls_by_handler,
+            )
             if args.profile_jobs
             else None
         )
@@ -207,12 +220,19 @@ async def measure(args: argparse.Namespace, seeded: dict[str, Any]) -> None:
         for _ in range(10):
             await container.jobs.drain()
         jobs_cpu = time.process_time() - jobs_cpu0
+        # The jobs' calls are counted below by one profiler: no profiler per delivery.
+        worker.run_delivery = run_delivery  # type: ignore[assignment]
         if by_handler is not None:
             print("jobs, one delivery at a time: CPU per checkout by handler (run_delivery whole)")
-            for handler, (count, seconds) in sorted(by_handler.items(), key=lambda i: -i[1][1]):
+            totals = by_handler.items()
+            for handler, (count, seconds, ran, made) in sorted(totals, key=lambda i: -i[1][1]):
+                each = max(count, 1)
                 print(
                     f"  {1000 * seconds / args.orders:7.2f} ms  {count / args.orders:5.2f} "
-                    f"deliveries  {1000 * seconds / max(count, 1):6.2f} ms each  {handler}"
+                    f"deliveries  {1000 * seconds / each:6.2f} ms each  "
+                    f"{ran / each:5.1f} statements"
+                    + (f" {made / each:7,.0f} calls" if args.calls_by_handler else "")
+                    + f" each  {handler}"
                 )
         if handler_profile is not None:
             print(f"deliveries of {args.profile_handler}, cProfile (cumulative):")
@@ -270,9 +290,12 @@ def _time_handlers(
     statements: list[str],
     profiled: str | None = None,
     profile: cProfile.Profile | None = None,
+    *,
+    count_calls: bool = False,
 ) -> dict[str, list[float]]:
-    """Run deliveries one at a time and add up each one's process CPU by handler name;
-    with `profile`, the deliveries of the handler named `profiled` run under it."""
+    """Run deliveries one at a time and add up each one's process CPU and statements (and
+    with `count_calls` its Python calls: deterministic, unlike CPU) by handler name; with
+    `profile`, the deliveries of the handler named `profiled` run under it."""
     import sqlalchemy as sa
 
     from marketplace.platform import worker
@@ -289,15 +312,24 @@ def _time_handlers(
                 sa.select(Delivery.handler).where(Delivery.id == delivery_id)
             )
         statements.pop()  # this lookup is the profiler's, not the job's
+        ran0 = len(statements)
+        counter = cProfile.Profile() if count_calls else None
         cpu0 = time.process_time()
         if profile is not None and handler == profiled:
             profile.enable()
+        elif counter is not None:
+            counter.enable()
         result = await original(uow_factory, registry, delivery_id, **kw)
         if profile is not None:
             profile.disable()
-        entry = totals.setdefault(str(handler), [0, 0.0])
+        if counter is not None:
+            counter.disable()
+        entry = totals.setdefault(str(handler), [0, 0.0, 0, 0])
         entry[0] += 1
         entry[1] += time.process_time() - cpu0
+        entry[2] += len(statements) - ran0
+        if counter is not None:
+            entry[3] += pstats.Stats(counter).total_calls  # type: ignore[attr-defined]
         return result
 
     worker.run_delivery = timed  # type: ignore[assignment]
