@@ -148,6 +148,31 @@ def test_money_is_formatted_for_the_language(kind: str, language: str, formatted
     assert formatted in rendered.text
 
 
+def test_an_amount_formatted_once_is_formatted_again_for_each_language_and_currency() -> None:
+    # Formatted amounts are kept per process: what one message formatted must not leak into
+    # another message's language or currency.
+    def refund(language: str, amount: int, currency: str) -> str:
+        context = {
+            "order_id": "ord_1",
+            "vendor_name": "Lamps",
+            "amount": {"amount": amount, "currency": currency},
+        }
+        return render(
+            "order_refunded",
+            language,
+            context,
+            site_name="S",
+            recipient_name="A",
+            unsubscribe_url=None,
+        ).text
+
+    assert "€19.99" in refund("en", 1999, "EUR")
+    assert "19,99\xa0€" in refund("de", 1999, "EUR")
+    assert "$19.99" in refund("en", 1999, "USD")
+    assert "¥1,999" in refund("en", 1999, "JPY")
+    assert "€19.99" in refund("en", 1999, "EUR")
+
+
 def test_html_escapes_what_vendors_and_customers_typed_but_text_keeps_it() -> None:
     context = {
         **CONTEXTS["vendor_new_order"],

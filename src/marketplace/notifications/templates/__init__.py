@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -88,17 +88,28 @@ def _html_template(language: str, kind: str) -> Template | None:
 
 @cache
 def _money_formatter(language: str) -> Any:
-    # Parsed once per language: Money.format takes a Locale as well as its name.
-    locale = Locale.parse(_LOCALES.get(language, "en_US"))
-
     def money(value: Any) -> str:
         if isinstance(value, dict):
-            return Money(int(value["amount"]), str(value["currency"])).format(locale)
+            return _format_money(language, int(value["amount"]), str(value["currency"]))
         if isinstance(value, Money):
-            return value.format(locale)
+            return _format_money(language, value.amount, value.currency)
         raise TypeError(f"not money: {value!r}")
 
     return money
+
+
+@cache
+def _locale(language: str) -> Locale:
+    # Parsed once per language: Money.format takes a Locale as well as its name.
+    return Locale.parse(_LOCALES.get(language, "en_US"))
+
+
+@lru_cache(maxsize=4096)
+def _format_money(language: str, amount: int, currency: str) -> str:
+    """Babel's formatting is most of a small message's rendering, and a message shows the
+    same amount several times (subject, summary, text and HTML bodies): the result is a
+    pure function of its arguments, kept for the amounts seen lately."""
+    return Money(amount, currency).format(_locale(language))
 
 
 def _one_line(text: str) -> str:
@@ -128,8 +139,11 @@ def render(
         "unsubscribe_url": unsubscribe_url,
     }
     template = env.get_template(f"email/{kind}.txt.j2")
+    # One context for the three blocks: a block cannot change it (assignments in a block
+    # stay in the block), and building it copies the variables.
+    block_context = template.new_context(variables)
     blocks = {
-        name: "".join(template.blocks[name](template.new_context(variables))).strip()
+        name: "".join(template.blocks[name](block_context)).strip()
         for name in ("subject", "summary", "body")
     }
     text = env.get_template("email/_layout.txt.j2").render(body=blocks["body"], **variables)
