@@ -206,7 +206,7 @@ async def webhook_fanout(
     """A delivery per endpoint of the vendor subscribed to `event_type` (same uniqueness)."""
     endpoints = [
         e
-        for e in await repo.endpoints_of(uow.session, vendor_id)
+        for e in await repo.subscriptions(uow.session, vendor_id)
         if event_type in e.events or "*" in e.events
     ]
     if not endpoints:
