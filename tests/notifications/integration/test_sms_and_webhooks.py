@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import ipaddress
 import json
+from datetime import UTC, datetime
 from urllib.parse import parse_qs
 
 import httpx
@@ -21,9 +22,12 @@ from marketplace.bootstrap import Container
 from marketplace.compliance.models import AuditLogEntry
 from marketplace.identity.models import User
 from marketplace.inventory.events import StockLow
-from marketplace.notifications.channels import TwilioSms, WebhookSender
-from marketplace.notifications.models import Delivery
+from marketplace.notifications.channels import NotificationRuntime, TwilioSms, WebhookSender
+from marketplace.notifications.models import Delivery, WebhookEndpoint
+from marketplace.notifications.service import messages
 from marketplace.orders.events import VendorOrderShipped
+from marketplace.platform.clock import utcnow
+from marketplace.platform.messaging import Message
 
 ACCOUNT = "AC" + "1" * 32
 TOKEN = "twilio-auth-token"
@@ -328,3 +332,66 @@ async def test_webhook_urls_reaching_internal_addresses_are_refused(
         "refused: erp.internal.example resolves to private address 10.0.0.7, which is not allowed"
     )
     assert http_server.requests == []
+
+
+async def test_a_vendor_event_is_composed_for_its_live_endpoints_subscribed_to_its_type(
+    container: Container, session: AsyncSession, smtp: SmtpServer, runtime: NotificationRuntime
+) -> None:
+    # Given a vendor with endpoints for the event's type, for all types, for another type,
+    # and a deleted one for all types; and another vendor's endpoint for all types
+    vendor = await create_vendor(container)
+    other = await create_vendor(container)
+    now = utcnow()
+
+    def endpoint(endpoint_id: str, vendor_id: str, events: list[str]) -> WebhookEndpoint:
+        return WebhookEndpoint(
+            id=endpoint_id,
+            vendor_id=vendor_id,
+            url=f"https://{endpoint_id}.example/hooks",
+            events=events,
+            secret_encrypted="unused",
+            created_by=vendor.owner.id,
+            created_at=now,
+            deleted_at=now if endpoint_id == "whe_4_deleted" else None,
+        )
+
+    session.add_all(
+        [
+            endpoint("whe_3_all", vendor.id, ["*"]),
+            endpoint("whe_1_low", vendor.id, ["payout.sent", "stock.low"]),
+            endpoint("whe_2_payouts", vendor.id, ["payout.sent"]),
+            endpoint("whe_4_deleted", vendor.id, ["*"]),
+            endpoint("whe_5_other", other.id, ["*"]),
+        ]
+    )
+    await session.commit()
+    low = StockLow(vendor_id=vendor.id, variant_id="var_1", sku="MUG-1", available=1, threshold=2)
+
+    # When the vendor's event is composed (and not committed: nothing is sent)
+    async with container.uow_factory() as uow:
+        await messages.handle(
+            uow,
+            runtime,
+            Message(
+                id="msg_fanout_1",
+                kind="event",
+                name=low.name,
+                payload=low.model_dump(mode="json"),
+                occurred_at=datetime(2026, 12, 3, 20, 0, tzinfo=UTC),
+                attempt=1,
+            ),
+        )
+        rows = (
+            await uow.session.execute(
+                select(Delivery.recipient, Delivery.address, Delivery.subject, Delivery.status)
+                .where(Delivery.channel == "webhook")
+                .order_by(Delivery.recipient)
+            )
+        ).all()
+        await uow.rollback()
+
+    # Then one pending webhook delivery per live endpoint of the vendor subscribed to it
+    assert [tuple(row) for row in rows] == [
+        ("whe_1_low", "https://whe_1_low.example/hooks", "stock.low", "pending"),
+        ("whe_3_all", "https://whe_3_all.example/hooks", "stock.low", "pending"),
+    ]
