@@ -100,11 +100,10 @@ async def membership(session: AsyncSession, vendor_id: str, user_id: str) -> Ven
 
 # Built once: every message to a vendor's team runs it, and building the joined SELECT
 # (and its cache key) cost more CPU than running it. Core columns: plain rows, no entities.
-_users: Table = User.__table__  # type: ignore[assignment]
-_members: Table = VendorMember.__table__  # type: ignore[assignment]
+_members = cast(Table, VendorMember.__table__)
 _MEMBER_USERS = (
-    select(_users.c.id, _users.c.email, _users.c.name, _users.c.locale, _members.c.role)
-    .select_from(_members.join(_users, _users.c.id == _members.c.user_id))
+    select(_user.c.id, _user.c.email, _user.c.name, _user.c.locale, _members.c.role)
+    .select_from(_members.join(_user, _user.c.id == _members.c.user_id))
     .where(_members.c.vendor_id == bindparam("the_vendor"))
     .order_by(_members.c.created_at, _members.c.id)
 )
