@@ -127,7 +127,7 @@ async def shipping_options_of(
 ) -> dict[str, list[ShippingOptionInfo]]:
     """`shipping_options` of several vendors in one query (every id is a key)."""
     found: dict[str, list[ShippingOptionInfo]] = {vendor_id: [] for vendor_id in vendor_ids}
-    for o in await repo.active_option_rows_of(uow.session, vendor_ids):
+    for o in await repo.shipping_options_of(uow.session, vendor_ids):
         found.setdefault(o.vendor_id, []).append(_option(o))
     return found
 

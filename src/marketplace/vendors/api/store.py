@@ -3,6 +3,7 @@ the admin review queue."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -24,6 +25,7 @@ from marketplace.identity.public import (
     vendor_access as principal_vendor_access,
 )
 from marketplace.platform.crypto import FieldCipher, mask
+from marketplace.platform.db import AnyRow
 from marketplace.platform.errors import Forbidden, ValidationFailed
 from marketplace.platform.http import Cipher, UoW
 from marketplace.platform.money import MoneySchema
@@ -58,7 +60,7 @@ PayoutReader = Annotated[VendorAccess, Depends(vendor_permission("payouts.read")
 PayoutManager = Annotated[VendorAccess, Depends(vendor_permission("payouts.manage"))]
 
 
-def _options(options: list[ShippingOption]) -> list[ShippingOptionRead]:
+def _options(options: Sequence[ShippingOption | AnyRow]) -> list[ShippingOptionRead]:
     return [
         ShippingOptionRead(
             id=o.id,
@@ -72,7 +74,7 @@ def _options(options: list[ShippingOption]) -> list[ShippingOptionRead]:
     ]
 
 
-def _public(vendor: Vendor, options: list[ShippingOption]) -> VendorRead:
+def _public(vendor: Vendor, options: Sequence[ShippingOption | AnyRow]) -> VendorRead:
     return VendorRead(
         id=vendor.id,
         slug=vendor.slug,
@@ -99,7 +101,7 @@ def _public(vendor: Vendor, options: list[ShippingOption]) -> VendorRead:
 
 
 def _private(
-    cipher: FieldCipher, vendor: Vendor, options: list[ShippingOption]
+    cipher: FieldCipher, vendor: Vendor, options: Sequence[ShippingOption | AnyRow]
 ) -> VendorPrivateRead:
     tax_id = (
         cipher.decrypt(vendor.tax_id_encrypted, context=service.tax_id_context(vendor.id))

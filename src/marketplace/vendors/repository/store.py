@@ -16,14 +16,10 @@ async def vendor(session: AsyncSession, vendor_id: str) -> Vendor | None:
     return await session.get(Vendor, vendor_id)
 
 
-async def vendors_by_ids(session: AsyncSession, vendor_ids: Sequence[str]) -> Sequence[Vendor]:
-    return (await session.scalars(select(Vendor).where(Vendor.id.in_(list(vendor_ids))))).all()
-
-
 _vendor = cast(Table, Vendor.__table__)
 _option = cast(Table, ShippingOption.__table__)
-# What other contexts ask of vendors on every checkout, by Core SELECTs built once (their IN
-# lists expand at execution): rows read by column name instead of whole entities.
+# What every checkout and the vendor list ask, by Core SELECTs built once (their IN lists
+# expand at execution): rows read by column name instead of whole entities.
 _SELLER_FACTS = select(
     _vendor.c.id,
     _vendor.c.slug,
@@ -54,10 +50,9 @@ async def seller_facts(session: AsyncSession, vendor_ids: Sequence[str]) -> Sequ
     return (await session.execute(_SELLER_FACTS, {"the_ids": list(vendor_ids)})).all()
 
 
-async def active_option_rows_of(
-    session: AsyncSession, vendor_ids: Sequence[str]
-) -> Sequence[AnyRow]:
-    """`shipping_options_of` as rows (every column), for readers that copy them."""
+async def shipping_options_of(session: AsyncSession, vendor_ids: Sequence[str]) -> Sequence[AnyRow]:
+    """Active options of several vendors in one query (list pages, no N+1), as rows with
+    every column, ordered by vendor and position."""
     if not vendor_ids:
         return []
     return (await session.execute(_ACTIVE_OPTIONS_OF, {"the_ids": list(vendor_ids)})).all()
@@ -85,19 +80,6 @@ async def active_shipping_options(
             select(ShippingOption)
             .where(ShippingOption.vendor_id == vendor_id, ShippingOption.archived_at.is_(None))
             .order_by(ShippingOption.position)
-        )
-    ).all()
-
-
-async def shipping_options_of(
-    session: AsyncSession, vendor_ids: Sequence[str]
-) -> Sequence[ShippingOption]:
-    """Active options of several vendors in one query (list pages, no N+1)."""
-    return (
-        await session.scalars(
-            select(ShippingOption)
-            .where(ShippingOption.vendor_id.in_(vendor_ids), ShippingOption.archived_at.is_(None))
-            .order_by(ShippingOption.vendor_id, ShippingOption.position)
         )
     ).all()
 

@@ -24,7 +24,7 @@ from marketplace.identity.public import (
 )
 from marketplace.platform.clock import utcnow
 from marketplace.platform.crypto import FieldCipher
-from marketplace.platform.db import is_unique_violation
+from marketplace.platform.db import AnyRow, is_unique_violation
 from marketplace.platform.errors import Conflict, NotFound, ValidationFailed
 from marketplace.platform.ids import new_id
 from marketplace.platform.money import UnknownCurrency, currency_exponent
@@ -530,8 +530,10 @@ def rating_average(vendor: Vendor) -> float | None:
     return round(vendor.rating_total / vendor.rating_count, 2)
 
 
-def shipping_by_vendor(options: Sequence[ShippingOption]) -> dict[str, list[ShippingOption]]:
-    grouped: dict[str, list[ShippingOption]] = {}
+def shipping_by_vendor(
+    options: Sequence[ShippingOption | AnyRow],
+) -> dict[str, list[ShippingOption | AnyRow]]:
+    grouped: dict[str, list[ShippingOption | AnyRow]] = {}
     for option in options:
         grouped.setdefault(option.vendor_id, []).append(option)
     return grouped
