@@ -6,10 +6,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Row, Table, bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketplace.identity.models import ApiKey, RefreshToken, User, VendorMember, VendorRole
+from marketplace.platform import direct
+from marketplace.platform.db import AnyRow
 
 
 async def user_by_email(session: AsyncSession, email: str) -> User | None:
@@ -28,12 +30,10 @@ _STANDING = select(_user.c.status, _user.c.tokens_valid_after, _user.c.platform_
 )
 
 
-async def user_standing(
-    session: AsyncSession, user_id: str
-) -> Row[str, datetime, str | None] | None:
+async def user_standing(session: AsyncSession, user_id: str) -> AnyRow | None:
     """What authenticating a request needs of a user: `status`, `tokens_valid_after` and
     `platform_role`; None if there is no such user."""
-    return (await session.execute(_STANDING, {"the_user": user_id})).first()
+    return (await direct.execute(session, _STANDING, {"the_user": user_id})).first()
 
 
 async def refresh_token_by_hash(session: AsyncSession, token_hash: str) -> RefreshToken | None:

@@ -19,7 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketplace.inventory.domain import MAX_ON_HAND, is_low
 from marketplace.inventory.models import Adjustment, Reservation, ReservationLine, Stock
-from marketplace.platform.db import AnyRow, insert_ignore, insert_objects, one_of
+from marketplace.platform import direct
+from marketplace.platform.db import AnyRow, insert_ignore, one_of
+from marketplace.platform.direct import insert_objects
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,8 +299,8 @@ async def reserve_units(
     this row's lock and then re-evaluates the WHERE clause against the committed result, so
     two checkouts can never both take the last unit.
     """
-    result = await session.execute(
-        _RESERVE, {"the_variant": variant_id, "units": quantity, "at": now}
+    result = await direct.execute(
+        session, _RESERVE, {"the_variant": variant_id, "units": quantity, "at": now}
     )
     return _row(result.first())
 
@@ -308,7 +310,8 @@ async def unreserve_units(
 ) -> StockRow | None:
     """Give held units back (`sold=False`) or turn them into a sale (`sold=True`: they leave
     `on_hand` too). None only if fewer are reserved, which a consistent database never has."""
-    result = await session.execute(
+    result = await direct.execute(
+        session,
         _SELL if sold else _UNRESERVE,
         {"the_variant": variant_id, "units": quantity, "at": now},
     )
@@ -406,7 +409,7 @@ async def lines_of(session: AsyncSession, reservation_ids: Collection[str]) -> S
     reservation and variant."""
     if not reservation_ids:
         return []
-    return (await session.execute(_LINES_OF, {"the_ids": list(reservation_ids)})).all()
+    return (await direct.execute(session, _LINES_OF, {"the_ids": list(reservation_ids)})).all()
 
 
 async def close_reservation(

@@ -31,6 +31,7 @@ from marketplace.notifications.models import (
     Profile,
     WebhookEndpoint,
 )
+from marketplace.platform import direct
 from marketplace.platform.db import built_once, insert_ignore, insert_ignore_rows
 from marketplace.platform.pagination import PageParams, SortKey, paginate
 
@@ -66,7 +67,7 @@ async def add_notifications(session: AsyncSession, rows: Sequence[dict[str, Any]
         ("notifications.add_notifications", dialect),
         lambda: insert_ignore_rows(_notifications, dialect),
     )
-    await session.execute(stmt, list(rows))
+    await direct.execute(session, stmt, list(rows))
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +118,8 @@ async def claim_delivery(
     """Claim a due, unheld pending delivery for a lease and count the attempt; the claim
     answers with the row (one statement). None: sent, dead, not due or held elsewhere."""
     row = (
-        await session.execute(
+        await direct.execute(
+            session,
             _CLAIM,
             {
                 "the_delivery": delivery_id,
@@ -154,12 +156,13 @@ async def finish_delivery(
             )
         ),
     )
-    result = await session.execute(
+    result = await direct.execute(
+        session,
         statement,
         {"the_delivery": delivery_id, "the_token": token}
         | {f"set_{name}": value for name, value in values.items()},
     )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    return bool(result.rowcount == 1)
 
 
 async def due_deliveries(session: AsyncSession, *, now: datetime, limit: int) -> list[str]:

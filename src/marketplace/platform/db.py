@@ -18,11 +18,10 @@ from collections.abc import (
     Sequence,
 )
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any, Final, TypeAlias, TypeVar
 
 import orjson
-from sqlalchemy import DateTime, MetaData, Row, any_, bindparam, event, insert, inspect, text
+from sqlalchemy import DateTime, MetaData, any_, bindparam, event, inspect, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -211,9 +210,10 @@ class Database:
 
 
 _T = TypeVar("_T")
-# A row of a Core SELECT, read by column name (`row.sku`): what hot-path reads return instead
-# of entities.
-AnyRow: TypeAlias = Row[*tuple[Any, ...]]
+# A row of a Core SELECT, read by column name (`row.sku`) or by position: what hot-path reads
+# return instead of entities. SQLAlchemy's `Row` from `session.execute`, or the named tuple
+# `platform.direct` answers with on PostgreSQL; both read alike, so the type says only that.
+AnyRow: TypeAlias = Any
 _built: dict[Hashable, Any] = {}
 
 
@@ -275,25 +275,6 @@ def transient(cls: type[_T], **values: Any) -> _T:
     return obj
 
 
-async def insert_objects(session: AsyncSession, objects: Iterable[Any]) -> None:
-    """INSERT new mapped objects with Core statements, one per table and set of columns, in
-    the order the tables first appear (parents first), rows of a table in one round trip.
-
-    For hot paths that write rows they do not change again in the same transaction: the
-    ORM's flush (identity map, change tracking, a RETURNING per autoincrement key) costs
-    more CPU than the statements themselves. The objects stay transient: the session does
-    not track them, so later changes to them are not written.
-    """
-    groups: dict[tuple[Table, tuple[str, ...]], list[dict[str, Any]]] = {}
-    for obj in objects:
-        row = row_of(obj)
-        groups.setdefault((obj.__table__, tuple(row)), []).append(row)
-    for (table, _columns), rows in groups.items():
-        # One INSERT object per table: SQLAlchemy keys its compiled forms by the columns
-        # given, and a statement built once skips building and hashing it on every call.
-        await session.execute(built_once(("insert", table), partial(insert, table)), rows)
-
-
 def is_unique_violation(error: IntegrityError) -> bool:
     message = str(error.orig).lower()
     return "unique" in message or "duplicate key" in message
@@ -334,7 +315,8 @@ async def refresh_statistics(session: AsyncSession, tables: Sequence[str]) -> No
 WRITTEN_TABLES: Final = "written_tables"
 
 
-def _note_tables(session: Session, names: Iterable[str]) -> None:
+def note_written_tables(session: Session, names: Iterable[str]) -> None:
+    """Note that the session's transaction wrote these tables (for `take_written_tables`)."""
     written = session.info.get(WRITTEN_TABLES)
     if written is None:
         written = session.info[WRITTEN_TABLES] = set()
@@ -345,7 +327,7 @@ def _note_tables(session: Session, names: Iterable[str]) -> None:
 def _note_flushed(session: Session, _flush: UOWTransaction) -> None:
     changed = (*session.new, *session.dirty, *session.deleted)
     if changed:
-        _note_tables(session, {getattr(o, "__tablename__", "") for o in changed} - {""})
+        note_written_tables(session, {getattr(o, "__tablename__", "") for o in changed} - {""})
 
 
 @event.listens_for(Session, "do_orm_execute")
@@ -354,7 +336,7 @@ def _note_statement(state: ORMExecuteState) -> None:
         table = getattr(state.statement, "table", None)
         name = getattr(table, "name", None)
         if name:
-            _note_tables(state.session, (name,))
+            note_written_tables(state.session, (name,))
 
 
 def take_written_tables(session: AsyncSession) -> set[str]:

@@ -24,6 +24,7 @@ from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from marketplace.platform import direct
 from marketplace.platform.clock import utcnow
 from marketplace.platform.db import Database, is_unique_violation
 from marketplace.platform.ids import new_id
@@ -102,7 +103,8 @@ class IdempotencyStore:
             record_id = new_id("idk")
             async with self.db.session() as session:
                 try:
-                    await session.execute(
+                    await direct.execute(
+                        session,
                         _RESERVE,
                         {
                             "id": record_id,
@@ -185,7 +187,8 @@ class IdempotencyStore:
             for name, value in response.headers
             if name.lower() not in _VOLATILE_HEADERS
         ]
-        result = await session.execute(
+        result = await direct.execute(
+            session,
             _COMPLETE,
             {
                 "record": record_id,
@@ -195,7 +198,7 @@ class IdempotencyStore:
                 "response_body": response.body,
             },
         )
-        return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+        return result.rowcount == 1
 
     async def release(self, *, record_id: str, lock_token: str) -> None:
         async with self.db.session() as session:

@@ -17,6 +17,7 @@ from typing import Literal, cast
 
 from sqlalchemy import Table, bindparam, or_, select, update
 
+from marketplace.platform import direct
 from marketplace.platform.clock import utcnow
 from marketplace.platform.db import Database, insert_ignore
 from marketplace.platform.ids import new_id
@@ -69,11 +70,12 @@ async def run_delivery(
             handler = registry.handler(handler_name)
             await handler(uow, message)
             finished = (
-                await uow.session.execute(
+                await direct.execute(
+                    uow.session,
                     _SUCCEEDED,
                     {"delivery_id": delivery_id, "token": token, "finished_at": utcnow()},
                 )
-            ).rowcount  # type: ignore[attr-defined]
+            ).rowcount
             if finished != 1:
                 # Our lease expired and another worker took over: its run is the one that counts.
                 return DeliveryResult(delivery_id, "skipped")
@@ -149,7 +151,7 @@ async def _claim(
         "lease_until": now + DELIVERY_LEASE,
     }
     if uow.dialect == "postgresql":
-        row = (await uow.session.execute(_CLAIM_WITH_MESSAGE, params)).first()
+        row = (await direct.execute(uow.session, _CLAIM_WITH_MESSAGE, params)).first()
         if row is None:
             return None
         handler_name, attempts, outbox = str(row[0]), int(row[1]), row[2:]

@@ -17,7 +17,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketplace.platform.clock import utcnow
-from marketplace.platform.db import Database, insert_objects, take_written_tables, transient
+from marketplace.platform.db import Database, take_written_tables, transient
+from marketplace.platform.direct import insert_objects
 from marketplace.platform.ids import new_id
 from marketplace.platform.messaging import Event
 from marketplace.platform.models import OutboxMessage

@@ -10,7 +10,8 @@ from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketplace.platform.clock import utcnow
-from marketplace.platform.db import Database, insert_objects, row_of, transient
+from marketplace.platform.db import Database, row_of, transient
+from marketplace.platform.direct import insert_objects
 from marketplace.platform.ids import new_id
 from marketplace.platform.models import IdempotencyKey, OutboxMessage
 from marketplace.platform.uow import UnitOfWork

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketplace.catalog.domain.images import VISIBLE_STATUSES
 from marketplace.catalog.models import Product, ProductImage, Variant, VendorListing
+from marketplace.platform import direct
 from marketplace.platform.db import AnyRow
 
 
@@ -92,7 +93,7 @@ async def sale_facts(session: AsyncSession, variant_ids: Sequence[str]) -> Seque
     category_path and visible."""
     if not variant_ids:
         return []
-    return (await session.execute(_SALE_FACTS, {"the_ids": list(set(variant_ids))})).all()
+    return (await direct.execute(session, _SALE_FACTS, {"the_ids": list(set(variant_ids))})).all()
 
 
 async def sku_owner(session: AsyncSession, vendor_id: str, sku: str) -> Variant | None:

@@ -50,7 +50,8 @@ from marketplace.payments.providers import (
 from marketplace.payments.repository import payment as repo
 from marketplace.payments.service import ledger
 from marketplace.platform.clock import utcnow
-from marketplace.platform.db import insert_objects, is_unique_violation, transient
+from marketplace.platform.db import is_unique_violation, transient
+from marketplace.platform.direct import insert_objects
 from marketplace.platform.errors import FieldError, ValidationFailed
 from marketplace.platform.ids import new_id
 from marketplace.platform.money import UnknownCurrency, currency_exponent

@@ -13,6 +13,7 @@ from typing import cast
 from sqlalchemy import Select, Table, and_, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from marketplace.platform import direct
 from marketplace.platform.db import AnyRow
 from marketplace.vendors.models import CommissionRule
 
@@ -70,7 +71,8 @@ async def candidate_rules_of(
 ) -> Sequence[AnyRow]:
     """`candidate_rules` for several sales at once (one checkout): the union of theirs, as
     rows with every column of the rule."""
-    result = await session.execute(
+    result = await direct.execute(
+        session,
         _CANDIDATES_OF,
         {"the_vendors": list(vendor_ids), "the_categories": list(category_ids), "at": at},
     )

@@ -8,6 +8,7 @@ from typing import cast
 from sqlalchemy import Select, Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from marketplace.platform import direct
 from marketplace.platform.db import AnyRow
 from marketplace.vendors.models import PayoutAccount, ShippingOption, StaffInvitation, Vendor
 
@@ -47,7 +48,7 @@ async def seller_facts(session: AsyncSession, vendor_ids: Sequence[str]) -> Sequ
     default_currency, kyc_status, vacation_mode, return_window_days and handling_days."""
     if not vendor_ids:
         return []
-    return (await session.execute(_SELLER_FACTS, {"the_ids": list(vendor_ids)})).all()
+    return (await direct.execute(session, _SELLER_FACTS, {"the_ids": list(vendor_ids)})).all()
 
 
 async def shipping_options_of(session: AsyncSession, vendor_ids: Sequence[str]) -> Sequence[AnyRow]:
@@ -55,7 +56,7 @@ async def shipping_options_of(session: AsyncSession, vendor_ids: Sequence[str]) 
     every column, ordered by vendor and position."""
     if not vendor_ids:
         return []
-    return (await session.execute(_ACTIVE_OPTIONS_OF, {"the_ids": list(vendor_ids)})).all()
+    return (await direct.execute(session, _ACTIVE_OPTIONS_OF, {"the_ids": list(vendor_ids)})).all()
 
 
 async def vendor_for_update(session: AsyncSession, vendor_id: str) -> Vendor | None:

@@ -17,7 +17,8 @@ from marketplace.orders.service.checkout.pricing import Checkout, _lines, _price
 from marketplace.orders.service.checkout.settling import settle
 from marketplace.payments import public as payments
 from marketplace.platform.clock import utcnow
-from marketplace.platform.db import insert_objects, transient
+from marketplace.platform.db import transient
+from marketplace.platform.direct import insert_objects
 from marketplace.platform.ids import new_id
 from marketplace.platform.uow import UnitOfWork
 
