@@ -294,7 +294,9 @@ async def execute(
     if params is None:
         params = {}
     batch: Sequence[Params] = [params] if isinstance(params, Mapping) else params
-    many = not isinstance(params, Mapping)
+    # One set of parameters given as a list runs as one statement: its RETURNING rows come
+    # back the same way, and the driver's single-statement path is the cheaper one.
+    many = len(batch) > 1
     if not batch:
         return Rows([], 0)  # run once for each of no parameter sets: nothing to do
     if dialect.name != "postgresql":

@@ -24,6 +24,7 @@ from marketplace.orders.models.order import (
     TimelineEntry,
     VendorOrder,
 )
+from marketplace.platform import direct
 from marketplace.platform.db import built_once
 
 _orders = cast(Table, Order.__table__)
@@ -38,9 +39,11 @@ _ID_BY_CHECKOUT_KEY = select(_orders.c.id).where(
 async def order_by_checkout_key(
     session: AsyncSession, *, customer_id: str, checkout_key: str
 ) -> Order | None:
-    found = await session.scalar(
-        _ID_BY_CHECKOUT_KEY, {"the_customer": customer_id, "the_key": checkout_key}
-    )
+    found = (
+        await direct.execute(
+            session, _ID_BY_CHECKOUT_KEY, {"the_customer": customer_id, "the_key": checkout_key}
+        )
+    ).scalar()
     return None if found is None else await order(session, found)
 
 

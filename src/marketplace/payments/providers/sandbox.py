@@ -66,6 +66,7 @@ from marketplace.payments.providers.sandbox_payouts import (
     TIMEOUT_DESTINATION,
     SandboxPayouts,
 )
+from marketplace.platform import direct
 from marketplace.platform.clock import utcnow
 from marketplace.platform.db import built_once, insert_ignore, insert_ignore_rows, transient
 from marketplace.platform.ids import new_id
@@ -162,14 +163,15 @@ class SandboxProvider(SandboxPayouts):
             "created_at": utcnow(),
         }
         inserted = (
-            await uow.session.execute(
+            await direct.execute(
+                uow.session,
                 built_once(
                     ("insert_ignore", _intents, uow.dialect),
                     partial(insert_ignore_rows, _intents, uow.dialect),
                 ),
                 values,
             )
-        ).rowcount  # type: ignore[attr-defined]
+        ).rowcount
         if inserted != 1:
             # The key was used before: the first intent is the answer, and nothing is emitted.
             existing = await self._intent_by_key(uow, request.idempotency_key)

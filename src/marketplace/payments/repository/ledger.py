@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketplace.payments.domain.ledger import Posting
 from marketplace.payments.models import LedgerPosting, LedgerTransaction
+from marketplace.platform import direct
 from marketplace.platform.db import built_once, insert_ignore_rows
 from marketplace.platform.ids import new_id
 from marketplace.platform.pagination import PageParams, SortKey, paginate
@@ -80,7 +81,8 @@ async def append_many(
         return {}
     ids = {entry.key: new_id("ltx") for entry in entries}
     dialect = session.get_bind().dialect.name
-    inserted = await session.execute(
+    inserted = await direct.execute(
+        session,
         built_once(
             ("ledger.append_transactions", dialect),
             lambda: insert_ignore_rows(_transactions, dialect).returning(_transactions.c.key),
@@ -100,7 +102,6 @@ async def append_many(
             }
             for entry in entries
         ],
-        execution_options={"synchronize_session": False},
     )
     appended = {str(key): ids[str(key)] for key in inserted.scalars()}
     rows = [
@@ -122,7 +123,9 @@ async def append_many(
     if rows:
         # The table, not the mapped class: an ORM bulk insert leaves out the keys whose value
         # is None and splits the rows into one statement per set of columns.
-        await session.execute(built_once(("insert", _postings), partial(insert, _postings)), rows)
+        await direct.execute(
+            session, built_once(("insert", _postings), partial(insert, _postings)), rows
+        )
     return appended
 
 
