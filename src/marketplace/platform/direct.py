@@ -26,7 +26,7 @@ from collections import namedtuple
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Final, Protocol, cast
+from typing import Any, Final, Literal, Protocol, cast
 
 from sqlalchemy import Table, all_, any_, bindparam, insert
 from sqlalchemy.dialects import postgresql
@@ -308,36 +308,52 @@ async def execute(
     if plan is None or (many and plan.row is not None):
         # An executemany that returns rows is SQLAlchemy's "insertmanyvalues": left to it.
         return cast(Answer, await session.execute(statement, params))
+    arguments = [_arguments(plan, one) for one in batch]
+    if plan.written_table is not None:
+        note_written_tables(session.sync_session, (plan.written_table,))
+    if many:
+        await _send(session, dialect, plan.sql, arguments, "many")
+        return Rows([], -1)  # the driver does not count an executemany's rows
+    if plan.row is None:
+        status = await _send(session, dialect, plan.sql, arguments[0], "status")
+        counted = _STATUS_COUNT.match(status or "")
+        return Rows([], int(counted.group(1)) if counted else -1)
+    records = await _send(session, dialect, plan.sql, arguments[0], "rows")
+    return Rows(_shaped(plan, records), len(records))
+
+
+async def _send(
+    session: AsyncSession,
+    dialect: Dialect,
+    sql: str,
+    arguments: list[Any],
+    answer: Literal["many", "status", "rows"],
+) -> Any:
+    """Send `sql` to the driver in the session's transaction: an executemany over the
+    argument lists (`many`), or one execution answering its status line or its records."""
     sync_connection = await _connection_of(session)
+    if sync_connection._has_events or sync_connection.engine._has_events:
+        sync_connection.dispatch.before_cursor_execute(
+            sync_connection, None, sql, arguments, None, answer == "many"
+        )
     # SQLAlchemy's adapter around the driver's connection: its BEGIN is lazy (sent with the
     # first statement), and a statement sent past it must not run outside the transaction.
     adapter: Any = sync_connection.connection.dbapi_connection
     driver: Any = adapter._connection
-    arguments = [_arguments(plan, one) for one in batch]
-    if sync_connection._has_events or sync_connection.engine._has_events:
-        sync_connection.dispatch.before_cursor_execute(
-            sync_connection, None, plan.sql, arguments if many else arguments[0], None, many
-        )
-    if plan.written_table is not None:
-        note_written_tables(session.sync_session, (plan.written_table,))
     async with adapter._execute_mutex:
         if adapter._transaction is None:
             await adapter._start_transaction()
         try:
-            if many:
-                await driver.executemany(plan.sql, arguments)
-                return Rows([], -1)  # the driver does not count an executemany's rows
-            if plan.row is None:
-                status = await driver.execute(plan.sql, *arguments[0])
-                counted = _STATUS_COUNT.match(status or "")
-                return Rows([], int(counted.group(1)) if counted else -1)
-            records = await driver.fetch(plan.sql, *arguments[0])
+            if answer == "many":
+                return await driver.executemany(sql, arguments)
+            if answer == "status":
+                return await driver.execute(sql, *arguments)
+            return await driver.fetch(sql, *arguments)
         except Exception as error:
             driver_module: Any = dialect.loaded_dbapi.asyncpg
             if isinstance(error, driver_module.PostgresError | driver_module.InterfaceError):
-                raise _translated(error, plan.sql, arguments, dialect) from error
+                raise _translated(error, sql, arguments, dialect) from error
             raise
-    return Rows(_shaped(plan, records), len(records))
 
 
 # The session's connection for its current transaction, noted on the session: asking the
@@ -358,9 +374,7 @@ async def _connection_of(session: AsyncSession) -> Connection:
     return connection
 
 
-def _translated(
-    error: Exception, sql: str, arguments: list[list[Any]], dialect: Dialect
-) -> DBAPIError:
+def _translated(error: Exception, sql: str, arguments: list[Any], dialect: Dialect) -> DBAPIError:
     """The `sqlalchemy.exc` error `session.execute` would have raised for `error`."""
     dbapi: Any = dialect.loaded_dbapi
     for kind in type(error).__mro__:
@@ -377,19 +391,130 @@ def _translated(
 
 
 async def insert_objects(session: AsyncSession, objects: Iterable[Any]) -> None:
-    """INSERT new mapped objects with Core statements, one per table and set of columns, in
-    the order the tables first appear (parents first), rows of a table in one round trip.
+    """INSERT new mapped objects with Core statements, rows of a table in one round trip.
 
     For hot paths that write rows they do not change again in the same transaction: the
     ORM's flush (identity map, change tracking, a RETURNING per autoincrement key) costs
     more CPU than the statements themselves. The objects stay transient: the session does
     not track them, so later changes to them are not written.
+
+    On PostgreSQL the rows of several tables go in one statement (`_TogetherPlan`); elsewhere
+    one INSERT per table and set of columns, in the order the tables first appear (parents
+    first).
     """
     groups: dict[tuple[Table, tuple[str, ...]], list[dict[str, Any]]] = {}
     for obj in objects:
         row = row_of(obj)
         groups.setdefault((obj.__table__, tuple(row)), []).append(row)
+    if len(groups) > 1:
+        bind = session.bind
+        dialect = (bind if bind is not None else session.sync_session.get_bind()).dialect
+        if dialect.name == "postgresql":
+            together = _together_plan(dialect, tuple(groups))
+            if together is not None:
+                await _insert_together(session, dialect, together, list(groups.values()))
+                return
     for (table, _columns), rows in groups.items():
         # One INSERT object per table: SQLAlchemy keys its compiled forms by the columns
         # given, and a statement built once skips building and hashing it on every call.
         await execute(session, built_once(("insert", table), partial(insert, table)), rows)
+
+
+@dataclass(frozen=True, slots=True)
+class _TogetherPlan:
+    """The rows of several tables in one INSERT statement: each table's rows as one array
+    per column, unnested in order (`WITH ORDINALITY`, so that serial keys follow the given
+    order), the tables but the last written by data-modifying CTEs. One round trip instead
+    of one per table; foreign keys are checked at the end of the statement, when every
+    table's rows are in."""
+
+    sql: str
+    given: tuple[tuple[str, ...], ...]
+    # Per table: its given columns' bind processors, then the defaults of the columns it
+    # was not given but has a Python-side default for.
+    processors: tuple[tuple[_Processor | None, ...], ...]
+    defaults: tuple[tuple[tuple[_Processor | None, Callable[[], Any]], ...], ...]
+    tables: frozenset[str]
+
+
+_together: dict[tuple[int, tuple[tuple[Table, tuple[str, ...]], ...]], _TogetherPlan | None] = {}
+
+
+def _together_plan(
+    dialect: Dialect, shape: tuple[tuple[Table, tuple[str, ...]], ...]
+) -> _TogetherPlan | None:
+    key = (id(dialect), shape)
+    if key not in _together:
+        if len(_together) >= _PLANS_PER_DIALECT:
+            _together.clear()
+        try:
+            _together[key] = _build_together(dialect, shape)
+        except Unsupported:
+            _together[key] = None
+    return _together[key]
+
+
+def _build_together(
+    dialect: Dialect, shape: tuple[tuple[Table, tuple[str, ...]], ...]
+) -> _TogetherPlan:
+    quote = dialect.identifier_preparer.quote
+    statements = []
+    processors = []
+    defaults = []
+    number = 0
+    for table, given in shape:
+        filled = []
+        for column in table.columns:
+            default: Any = column.default
+            if column.key in given or default is None:
+                continue
+            if default.is_scalar:
+                make: Callable[[], Any] = partial(_constant, default.arg)
+            elif default.is_callable:
+                make = partial(default.arg, None)
+            else:
+                raise Unsupported(f"the default of {table.name}.{column.key}")
+            filled.append((column, make))
+        columns = [table.columns[key] for key in given] + [c for c, _ in filled]
+        names = ", ".join(quote(c.name) for c in columns)
+        arrays = ", ".join(
+            f"${number + i + 1}::{c.type.compile(dialect=dialect)}[]" for i, c in enumerate(columns)
+        )
+        number += len(columns)
+        statements.append(
+            f"INSERT INTO {quote(table.name)} ({names}) SELECT {names} FROM unnest({arrays}) "
+            f"WITH ORDINALITY AS given ({names}, given_order) ORDER BY given_order"
+        )
+        processors.append(
+            tuple(table.columns[key].type._cached_bind_processor(dialect) for key in given)
+        )
+        defaults.append(tuple((c.type._cached_bind_processor(dialect), make) for c, make in filled))
+    *firsts, last = statements
+    ctes = ", ".join(f"written_{i} AS ({sql})" for i, sql in enumerate(firsts))
+    return _TogetherPlan(
+        sql=f"WITH {ctes} {last}",
+        given=tuple(given for _, given in shape),
+        processors=tuple(processors),
+        defaults=tuple(defaults),
+        tables=frozenset(table.name for table, _ in shape),
+    )
+
+
+async def _insert_together(
+    session: AsyncSession,
+    dialect: Dialect,
+    plan: _TogetherPlan,
+    groups: Sequence[Sequence[Params]],
+) -> None:
+    arguments: list[Any] = []
+    for rows, given, processors, defaults in zip(
+        groups, plan.given, plan.processors, plan.defaults, strict=True
+    ):
+        for key, process in zip(given, processors, strict=True):
+            values = [row[key] for row in rows]
+            arguments.append(values if process is None else [process(v) for v in values])
+        for process, make in defaults:
+            values = [make() for _ in rows]
+            arguments.append(values if process is None else [process(v) for v in values])
+    note_written_tables(session.sync_session, plan.tables)
+    await _send(session, dialect, plan.sql, arguments, "status")

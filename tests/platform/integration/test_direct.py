@@ -22,7 +22,9 @@ from marketplace.platform.db import (
     insert_ignore_rows,
     is_unique_violation,
     take_written_tables,
+    transient,
 )
+from marketplace.platform.direct import insert_objects
 from marketplace.platform.ids import new_id
 from marketplace.platform.models import Delivery, IdempotencyKey, OutboxMessage
 
@@ -212,3 +214,42 @@ async def test_an_executemany_that_returns_rows_answers_every_row(session: Async
     answered = await direct.execute(session, statement, rows)
 
     assert sorted(answered.scalars().all()) == ["tests.returning_1.v1", "tests.returning_2.v1"]
+
+
+async def test_rows_of_several_tables_go_together_with_their_defaults_and_parents_first(
+    db: Database, session: AsyncSession
+) -> None:
+    message = transient(
+        OutboxMessage,
+        id=new_id("msg"),
+        kind="event",
+        name="tests.together.v1",
+        payload={"n": 1},
+        request_id=None,
+        occurred_at=utcnow(),
+    )
+    now = utcnow()
+    # status and attempts are left to their Python-side defaults.
+    deliveries = [
+        transient(
+            Delivery,
+            id=f"dlv_together_{i}",
+            message_id=message.id,
+            handler=f"h{i}",
+            next_attempt_at=now,
+            created_at=now,
+        )
+        for i in range(2)
+    ]
+    with _statements(db) as seen:
+        await insert_objects(session, [*deliveries, message])
+
+    assert seen == (["WITH"] if db.dialect == "postgresql" else ["INSERT", "INSERT"])
+    stored = (await direct.execute(session, _DELIVERIES_OF, {"the_message": message.id})).all()
+    assert [tuple(row) for row in stored] == [
+        ("dlv_together_0", "pending", 0),
+        ("dlv_together_1", "pending", 0),
+    ]
+    payload = await session.scalar(select(_messages.c.payload).where(_messages.c.id == message.id))
+    assert payload == {"n": 1}
+    assert take_written_tables(session) >= {"platform_delivery", "platform_outbox_message"}

@@ -18,13 +18,11 @@ from marketplace.orders.service.checkout.settling import settle
 from marketplace.payments import public as payments
 from marketplace.platform.clock import utcnow
 from marketplace.platform.db import transient
-from marketplace.platform.direct import insert_objects
 from marketplace.platform.ids import new_id
 from marketplace.platform.uow import UnitOfWork
 
 
 def _new_order(
-    uow: UnitOfWork,
     *,
     order_id: str,
     customer: Principal,
@@ -124,16 +122,6 @@ def _new_order(
                     refunded_amount=0,
                 )
             )
-    uow.add_new(
-        TimelineEntry.new(
-            order_id=order_id,
-            kind="placed",
-            to_status="pending_payment",
-            actor_id=customer.id,
-            actor_role="customer",
-            created_at=now,
-        )
-    )
     return order, vendor_orders, items
 
 
@@ -193,7 +181,6 @@ async def place_order(
             lines=[(item.variant_id, item.quantity) for item in items],
         )
         order, vendor_orders, lines = _new_order(
-            uow,
             order_id=order_id,
             customer=customer,
             request=request,
@@ -217,9 +204,21 @@ async def place_order(
             new_order=True,
         )
         order.payment_id = payment.id
-        # Parents first (the rows reference each other by foreign key), with Core INSERTs:
-        # nothing changes these objects again in this transaction.
-        await insert_objects(uow.session, [order, *vendor_orders, *lines])
+        # Written with the commit (one statement on PostgreSQL), parents first (the rows
+        # reference each other by foreign key): nothing reads or changes them before it.
+        uow.add_new(
+            order,
+            *vendor_orders,
+            *lines,
+            TimelineEntry.new(
+                order_id=order_id,
+                kind="placed",
+                to_status="pending_payment",
+                actor_id=customer.id,
+                actor_role="customer",
+                created_at=now,
+            ),
+        )
         await uow.commit()
         written: Sequence[OrderItem] | None = lines
     else:
