@@ -410,7 +410,8 @@ async def insert_objects(session: AsyncSession, objects: Iterable[Any]) -> None:
         bind = session.bind
         dialect = (bind if bind is not None else session.sync_session.get_bind()).dialect
         if dialect.name == "postgresql":
-            together = _together_plan(dialect, tuple(groups))
+            counts = tuple(len(rows) for rows in groups.values())
+            together = _together_plan(dialect, tuple(groups), counts)
             if together is not None:
                 await _insert_together(session, dialect, together, list(groups.values()))
                 return
@@ -422,47 +423,48 @@ async def insert_objects(session: AsyncSession, objects: Iterable[Any]) -> None:
 
 @dataclass(frozen=True, slots=True)
 class _TogetherPlan:
-    """The rows of several tables in one INSERT statement: each table's rows as one array
-    per column, unnested in order (`WITH ORDINALITY`, so that serial keys follow the given
-    order), the tables but the last written by data-modifying CTEs. One round trip instead
-    of one per table; foreign keys are checked at the end of the statement, when every
-    table's rows are in."""
+    """The rows of several tables in one INSERT statement: the tables but the last written
+    by data-modifying CTEs, each with a multi-row VALUES list. One round trip instead of one
+    per table; foreign keys are checked at the end of the statement, when every table's rows
+    are in. The text depends on the row counts, so a plan is per (tables, columns, counts):
+    a use case's counts vary little (a checkout's lines and vendors), and the driver keeps
+    each text prepared. (Arrays unnested would make one text, but the driver inspects every
+    element of an array parameter, which cost more than the statements saved.)"""
 
     sql: str
     given: tuple[tuple[str, ...], ...]
-    # Per table: its given columns' bind processors, then the defaults of the columns it
-    # was not given but has a Python-side default for.
+    # Per table: its given columns' bind processors, then the bind processor and the maker
+    # of each column it was not given but has a Python-side default for.
     processors: tuple[tuple[_Processor | None, ...], ...]
     defaults: tuple[tuple[tuple[_Processor | None, Callable[[], Any]], ...], ...]
     tables: frozenset[str]
 
 
-_together: dict[tuple[int, tuple[tuple[Table, tuple[str, ...]], ...]], _TogetherPlan | None] = {}
+_Shape = tuple[tuple[Table, tuple[str, ...]], ...]
+_together: dict[tuple[int, _Shape, tuple[int, ...]], _TogetherPlan | None] = {}
 
 
 def _together_plan(
-    dialect: Dialect, shape: tuple[tuple[Table, tuple[str, ...]], ...]
+    dialect: Dialect, shape: _Shape, counts: tuple[int, ...]
 ) -> _TogetherPlan | None:
-    key = (id(dialect), shape)
+    key = (id(dialect), shape, counts)
     if key not in _together:
         if len(_together) >= _PLANS_PER_DIALECT:
             _together.clear()
         try:
-            _together[key] = _build_together(dialect, shape)
+            _together[key] = _build_together(dialect, shape, counts)
         except Unsupported:
             _together[key] = None
     return _together[key]
 
 
-def _build_together(
-    dialect: Dialect, shape: tuple[tuple[Table, tuple[str, ...]], ...]
-) -> _TogetherPlan:
+def _build_together(dialect: Dialect, shape: _Shape, counts: tuple[int, ...]) -> _TogetherPlan:
     quote = dialect.identifier_preparer.quote
     statements = []
     processors = []
     defaults = []
     number = 0
-    for table, given in shape:
+    for (table, given), count in zip(shape, counts, strict=True):
         filled = []
         for column in table.columns:
             default: Any = column.default
@@ -476,15 +478,15 @@ def _build_together(
                 raise Unsupported(f"the default of {table.name}.{column.key}")
             filled.append((column, make))
         columns = [table.columns[key] for key in given] + [c for c, _ in filled]
+        casts = [c.type.compile(dialect=dialect) for c in columns]
+        rows = []
+        for _ in range(count):
+            rows.append(
+                "(" + ", ".join(f"${number + i + 1}::{t}" for i, t in enumerate(casts)) + ")"
+            )
+            number += len(columns)
         names = ", ".join(quote(c.name) for c in columns)
-        arrays = ", ".join(
-            f"${number + i + 1}::{c.type.compile(dialect=dialect)}[]" for i, c in enumerate(columns)
-        )
-        number += len(columns)
-        statements.append(
-            f"INSERT INTO {quote(table.name)} ({names}) SELECT {names} FROM unnest({arrays}) "
-            f"WITH ORDINALITY AS given ({names}, given_order) ORDER BY given_order"
-        )
+        statements.append(f"INSERT INTO {quote(table.name)} ({names}) VALUES {', '.join(rows)}")
         processors.append(
             tuple(table.columns[key].type._cached_bind_processor(dialect) for key in given)
         )
@@ -507,14 +509,14 @@ async def _insert_together(
     groups: Sequence[Sequence[Params]],
 ) -> None:
     arguments: list[Any] = []
+    append = arguments.append
     for rows, given, processors, defaults in zip(
         groups, plan.given, plan.processors, plan.defaults, strict=True
     ):
-        for key, process in zip(given, processors, strict=True):
-            values = [row[key] for row in rows]
-            arguments.append(values if process is None else [process(v) for v in values])
-        for process, make in defaults:
-            values = [make() for _ in rows]
-            arguments.append(values if process is None else [process(v) for v in values])
+        for row in rows:
+            for key, process in zip(given, processors, strict=True):
+                append(row[key] if process is None else process(row[key]))
+            for process, make in defaults:
+                append(make() if process is None else process(make()))
     note_written_tables(session.sync_session, plan.tables)
     await _send(session, dialect, plan.sql, arguments, "status")
