@@ -3,12 +3,13 @@
 What it measures: `POST /v1/orders` (Idempotency-Key, a 2-vendor cart given as items, the
 sandbox provider with `pm_card_visa`) by `--clients` concurrent customers, each on its own
 keep-alive connection with its own access token, against one uvicorn worker serving the
-application; jobs (the sandbox's webhook deliveries, notifications to come) run in one
-`marketplace worker` process fed through Redis Streams, as in a deployment with a broker.
+application; jobs (the sandbox's webhook deliveries, receipts and statements, notifications)
+run in one `marketplace worker` process fed through Redis Streams, as in a deployment with a
+broker.
 
 Every checkout reserves stock, prices, splits into vendor orders, starts the payment, commits,
 charges through the sandbox, posts the capture's ledger transaction and settles the order:
-two transactions. The reference is `pgbench -b tpcb-like` (5 statements in 1 transaction)
+four transactions (the Idempotency-Key, the order, the provider's records, the settlement). The reference is `pgbench -b tpcb-like` (5 statements in 1 transaction)
 with the same number of clients, run on its own scratch database in the same run.
 
 It prints orders/s, p50/p90/p99 latency, the answers' statuses, CPU per process, and checks
@@ -16,7 +17,10 @@ afterwards that every 201 is a paid order and that stock went down by exactly th
 Targets: >= 150 orders/s, p99 < 250 ms.
 
     .venv/bin/python bench/checkout.py [--clients 32] [--duration 20] [--warmup 5]
-        [--vendors 20] [--products 10] [--keep-db]
+        [--vendors 20] [--products 10] [--keep-db] [--worker-nice N] [--hold-jobs]
+
+`--hold-jobs` pauses the job worker for the load and resumes it after: the checkout's own
+ceiling on the box, with every follow-up job done after the burst (the drain is reported).
 
 Needs PostgreSQL on 127.0.0.1:5432 (trust auth), Redis on 127.0.0.1:6379 and `pgbench`.
 """
@@ -70,6 +74,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=int,
         default=0,
         help="MARKETPLACE_WORKER_NICE for the job worker (0: same priority as the API)",
+    )
+    parser.add_argument(
+        "--hold-jobs",
+        action="store_true",
+        help=(
+            "pause the job worker (SIGSTOP) while the load runs and resume it afterwards: "
+            "the checkout's own ceiling, with the follow-up work after the burst"
+        ),
     )
     parser.add_argument(
         "--drain-timeout",
@@ -418,6 +430,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         pg_before = {p: proc_cpu(p) for p in postgres_pids()}
         children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         machine_before = machine_busy()
+        if args.hold_jobs:
+            os.kill(worker.pid, signal.SIGSTOP)
         t0 = time.perf_counter()
         run = subprocess.run(
             [sys.executable, str(ROOT / "bench" / "loadgen.py")],
@@ -427,6 +441,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             check=True,
         )
         elapsed = time.perf_counter() - t0
+        if args.hold_jobs:
+            os.kill(worker.pid, signal.SIGCONT)
         result = json.loads(run.stdout)
         cpu = {k: 100 * (proc_cpu(p) - cpu_before[k]) / elapsed for k, p in pids.items()}
         pg_after = {p: proc_cpu(p) for p in postgres_pids()}
@@ -457,6 +473,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"max {result['max_ms']:.1f} ms; "
             f"statuses {result['statuses']}, errors {result['errors']}"
             + (f" (job worker at nice {args.worker_nice})" if args.worker_nice else "")
+            + (" (job worker paused during the load)" if args.hold_jobs else "")
         )
         print(
             "cpu, % of one core over warm-up + measurement: "
