@@ -9,8 +9,9 @@ broker.
 
 Every checkout reserves stock, prices, splits into vendor orders, starts the payment, commits,
 charges through the sandbox, posts the capture's ledger transaction and settles the order:
-four transactions (the Idempotency-Key, the order, the provider's records, the settlement). The reference is `pgbench -b tpcb-like` (5 statements in 1 transaction)
-with the same number of clients, run on its own scratch database in the same run.
+four transactions (the Idempotency-Key, the order, the provider's records, the settlement).
+The reference is `pgbench -b tpcb-like` (5 statements in 1 transaction) with the same number
+of clients, run on its own scratch database in the same run.
 
 It prints orders/s, p50/p90/p99 latency, the answers' statuses, CPU per process, and checks
 afterwards that every 201 is a paid order and that stock went down by exactly the units sold.
@@ -329,15 +330,17 @@ async def job_backlog(dsn: str, timeout: float) -> dict[str, Any]:
     try:
         started = time.perf_counter()
         at_end = int(await conn.fetchval(query)) + int(await conn.fetchval(unrelayed))
-        per_order = await conn.fetchval(
-            "SELECT count(*)::float / greatest(1, (SELECT count(*) FROM orders_order "
-            "WHERE status = 'paid')) FROM platform_delivery"
-        )
         pending = at_end
         while pending and time.perf_counter() - started < timeout:
             await asyncio.sleep(0.5)
             pending = int(await conn.fetchval(query)) + int(await conn.fetchval(unrelayed))
         drained = time.perf_counter() - started if pending == 0 else None
+        # Deliveries per paid order, counted once everything is relayed (with the jobs held,
+        # most of the run's work was still unrelayed messages when the load stopped).
+        per_order = await conn.fetchval(
+            "SELECT count(*)::float / greatest(1, (SELECT count(*) FROM orders_order "
+            "WHERE status = 'paid')) FROM platform_delivery"
+        )
         return {
             "pending_at_end": at_end,
             "pending_now": pending,

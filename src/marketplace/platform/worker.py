@@ -33,6 +33,9 @@ CONNECT_TIMEOUT_SECONDS = 2.0
 # deployment with several workers, large enough that a checkout's fan-out is one message.
 KICK_BATCH = 16
 STOP_GRACE_SECONDS = 10.0
+# Pauses before restarting a broker consumer that ended on its own: 0.5 s, doubling to 30 s.
+CONSUMER_RETRY_SECONDS = 0.5
+CONSUMER_RETRY_CAP_SECONDS = 30.0
 
 
 def build_broker(url: str | None, *, queue: str = QUEUE_NAME, inline: bool = False) -> AsyncBroker:
@@ -80,6 +83,7 @@ class JobRuntime:
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._started = False
+        self.consumer_restarts = 0
         self.concurrency = max(1, concurrency)
         # Inline (tests, profiling): a batch's deliveries run one after the other.
         self.sequential = inline
@@ -187,13 +191,35 @@ class JobRuntime:
                     await asyncio.wait_for(self._stopping.wait(), timeout=delay)
 
     async def _consume(self) -> None:
-        receiver = Receiver(
-            self.broker,
-            max_async_tasks=self.concurrency,
-            run_startup=False,
-            wait_tasks_timeout=STOP_GRACE_SECONDS,
-        )
-        await receiver.listen(self._stopping)
+        # The broker's listener can end on its own: a dropped connection, or a process
+        # paused for longer than the broker client's timeouts (seen with Redis Streams after
+        # a 40 s pause: the receiver stopped and logged only that it had). The relay and the
+        # sweeper would go on filling the queue while nothing consumed it, so the consumer
+        # is restarted, after a pause that grows while it keeps failing.
+        failures = 0
+        while not self._stopping.is_set():
+            receiver = Receiver(
+                self.broker,
+                max_async_tasks=self.concurrency,
+                run_startup=False,
+                wait_tasks_timeout=STOP_GRACE_SECONDS,
+            )
+            started = asyncio.get_running_loop().time()
+            try:
+                await receiver.listen(self._stopping)
+            except Exception:
+                logger.exception("broker consumer failed; restarting it")
+            else:
+                if self._stopping.is_set():
+                    return
+                logger.error("broker consumer stopped on its own; restarting it")
+            self.consumer_restarts += 1
+            # A consumer that ran a while before ending starts over at the shortest pause.
+            ran = asyncio.get_running_loop().time() - started
+            failures = 1 if ran > CONSUMER_RETRY_CAP_SECONDS else failures + 1
+            delay = min(CONSUMER_RETRY_CAP_SECONDS, CONSUMER_RETRY_SECONDS * 2 ** (failures - 1))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=delay)
 
     async def drain(self) -> None:
         """Relay and run everything pending right now (tests and CLI one-shots)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -154,6 +155,49 @@ async def test_a_batch_of_deliveries_is_one_broker_message_and_each_ends_on_its_
     assert len(ours) == 10
     assert isinstance(sent[0], list)
     assert ours <= set(sent[0])
+
+
+async def test_a_consumer_whose_broker_connection_fails_is_restarted_and_goes_on(
+    broker_container: Container, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # What a Redis Streams consumer met after the worker process had been paused for 40 s:
+    # its blocking read timed out and the listener ended. It used to end the consumer for
+    # good while the relay went on queueing deliveries nobody took.
+    jobs = broker_container.jobs
+    listen = jobs.broker.listen
+    failed: list[str] = []
+
+    def failing_once() -> Any:
+        if failed:
+            return listen()
+
+        async def dropped() -> AsyncIterator[Any]:
+            failed.append("connection")
+            raise ConnectionError("Timeout reading from the broker")
+            yield  # an async generator, as the broker's listen is
+
+        return dropped()
+
+    monkeypatch.setattr(jobs.broker, "listen", failing_once)
+    calls: list[str] = []
+
+    @broker_container.registry.subscribe(NoteWritten, name="tests.broker_after_restart")
+    async def record(uow: UnitOfWork, message: Message) -> None:
+        calls.append(message.id)
+
+    await jobs.start(loops=True, consume=True)
+    async with broker_container.uow_factory() as uow:
+        message_id = uow.publish(NoteWritten(text="after the consumer failed"))
+        await uow.commit()
+    for _ in range(1000):
+        if calls:
+            break
+        await asyncio.sleep(0.01)
+
+    assert failed == ["connection"]
+    assert calls == [message_id]
+    assert jobs.consumer_restarts == 1
+    assert "broker consumer failed; restarting it" in caplog.text
 
 
 async def test_broker_url_scheme_is_checked() -> None:

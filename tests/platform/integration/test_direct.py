@@ -253,3 +253,21 @@ async def test_rows_of_several_tables_go_together_with_their_defaults_and_parent
     payload = await session.scalar(select(_messages.c.payload).where(_messages.c.id == message.id))
     assert payload == {"n": 1}
     assert take_written_tables(session) >= {"platform_delivery", "platform_outbox_message"}
+
+
+async def test_an_orm_statement_answers_entities_through_the_session(
+    session: AsyncSession,
+) -> None:
+    message = _message("tests.orm.v1")
+    await direct.execute(session, _ADD_MESSAGE, message)
+
+    found = (
+        await direct.execute(
+            session,
+            select(OutboxMessage).where(OutboxMessage.id == bindparam("the_id")),
+            {"the_id": message["id"]},
+        )
+    ).scalar()
+
+    assert isinstance(found, OutboxMessage)
+    assert found.name == "tests.orm.v1"
