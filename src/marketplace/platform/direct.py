@@ -192,15 +192,7 @@ def _compile(statement: Executable, dialect: Dialect, keys: tuple[str, ...] | No
         raise Unsupported("parameters that expand at execution")
     if compiled.update_prefetch:
         raise Unsupported("onupdate defaults")
-    prefetch: dict[str, Callable[[], Any]] = {}
-    for column in compiled.insert_prefetch:
-        default = column.default
-        if default is not None and default.is_scalar:
-            prefetch[column.key] = partial(_constant, default.arg)
-        elif default is not None and default.is_callable:
-            prefetch[column.key] = partial(default.arg, None)
-        else:
-            raise Unsupported(f"the default of {column.key}")
+    prefetch = {column.key: _default_of(column) for column in compiled.insert_prefetch}
     names = tuple(compiled.positiontup or ())
     fixed = []
     for name in names:
@@ -254,6 +246,17 @@ def _row_type(fields: list[str]) -> type[tuple[Any, ...]]:
 
 def _constant(value: Any) -> Any:
     return value
+
+
+def _default_of(column: Any) -> Callable[[], Any]:
+    """What makes the Python-side default of `column`, as SQLAlchemy's execution would:
+    a constant, or a function (called without a context, which ours never use)."""
+    default = column.default
+    if default is not None and default.is_scalar:
+        return partial(_constant, default.arg)
+    if default is not None and default.is_callable:
+        return partial(default.arg, None)
+    raise Unsupported(f"the default of {column}")
 
 
 def _arguments(plan: _Plan, params: Params) -> list[Any]:
@@ -470,16 +473,8 @@ def _build_together(dialect: Dialect, shape: _Shape, counts: tuple[int, ...]) ->
     for (table, given), count in zip(shape, counts, strict=True):
         filled = []
         for column in table.columns:
-            default: Any = column.default
-            if column.key in given or default is None:
-                continue
-            if default.is_scalar:
-                make: Callable[[], Any] = partial(_constant, default.arg)
-            elif default.is_callable:
-                make = partial(default.arg, None)
-            else:
-                raise Unsupported(f"the default of {table.name}.{column.key}")
-            filled.append((column, make))
+            if column.key not in given and column.default is not None:
+                filled.append((column, _default_of(column)))
         columns = [table.columns[key] for key in given] + [c for c, _ in filled]
         casts = [c.type.compile(dialect=dialect) for c in columns]
         rows = []

@@ -62,6 +62,14 @@ async def _drop_queue(url: str, queue: str) -> None:
             await client.aclose()
 
 
+async def _until_called(calls: list[str]) -> None:
+    """Wait up to 10 s for the handler's first call."""
+    for _ in range(1000):
+        if calls:
+            return
+        await asyncio.sleep(0.01)
+
+
 async def test_event_travels_through_the_broker_and_is_handled_once(
     broker_container: Container,
 ) -> None:
@@ -77,10 +85,7 @@ async def test_event_travels_through_the_broker_and_is_handled_once(
         message_id = uow.publish(NoteWritten(text="over the wire"))
         await uow.commit()
 
-    for _ in range(1000):
-        if calls:
-            break
-        await asyncio.sleep(0.01)
+    await _until_called(calls)
     # A redelivered duplicate would show up as a second call: give it a moment.
     await asyncio.sleep(0.3)
 
@@ -189,10 +194,7 @@ async def test_a_consumer_whose_broker_connection_fails_is_restarted_and_goes_on
     async with broker_container.uow_factory() as uow:
         message_id = uow.publish(NoteWritten(text="after the consumer failed"))
         await uow.commit()
-    for _ in range(1000):
-        if calls:
-            break
-        await asyncio.sleep(0.01)
+    await _until_called(calls)
 
     assert failed == ["connection"]
     assert calls == [message_id]
