@@ -238,9 +238,15 @@ class JobRuntime:
             await asyncio.wait(self._tasks, timeout=STOP_GRACE_SECONDS)
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self._tasks:
+            # Bounded too: a broker library may shield its own clean-up from cancellation,
+            # and a worker asked to stop must stop.
+            done, stuck = await asyncio.wait(self._tasks, timeout=STOP_GRACE_SECONDS)
+            for task in done:
+                if not task.cancelled():
+                    task.exception()  # retrieved: it was logged where it happened
+            if stuck:
+                logger.error("%d job runtime task(s) did not stop; left behind", len(stuck))
         self._tasks = []
         if isinstance(self.broker, InMemoryBroker):
             await self.broker.wait_all()
