@@ -56,6 +56,7 @@ from marketplace.payments.providers.razorpay import RazorpayProvider
 from marketplace.payments.providers.sandbox import SandboxProvider
 from marketplace.payments.providers.stripe import StripeProvider
 from marketplace.platform import maintenance
+from marketplace.platform.burst import BurstPolicy
 from marketplace.platform.cache import Cache, MemoryCache, build_cache
 from marketplace.platform.crypto import FieldCipher, Keyring
 from marketplace.platform.db import Database
@@ -245,6 +246,11 @@ def build_container(
         inline=inline_jobs,
         concurrency=settings.job_concurrency
         or max(1, (settings.database_pool_size + settings.database_max_overflow) // 2),
+        burst=BurstPolicy(
+            threshold=settings.job_burst_messages_per_second,
+            cooldown=settings.job_burst_cooldown_seconds,
+            max_deferral=settings.job_max_deferral_seconds,
+        ),
     )
     return Container(
         settings=settings,

@@ -45,6 +45,21 @@ class Settings(BaseSettings):
         "shares with API servers, background work yields the CPU to requests (checkouts in a "
         "flash sale) and catches up when they slow down; 0 keeps equal priority",
     )
+    job_burst_messages_per_second: float = Field(
+        default=100.0,
+        ge=0,
+        description="outbox messages per second (about eight per checkout) from which the "
+        "marketplace is in a burst: deferrable follow-ups (receipts, statements, order "
+        "e-mails) wait until it is over, so checkouts keep the CPU; 0: never defer",
+    )
+    job_burst_cooldown_seconds: float = Field(
+        default=10.0, gt=0, description="seconds below the burst rate before held work runs"
+    )
+    job_max_deferral_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        description="seconds a deferrable delivery waits at most, however long a burst lasts",
+    )
     redis_url: str | None = None
     broker_url: str | None = Field(
         default=None,

@@ -44,6 +44,13 @@ SEND_DUE_INTERVAL: Final = timedelta(seconds=15)
 PURGE_JOB: Final = "notifications.purge_sent_deliveries"
 PURGE_INTERVAL: Final = timedelta(hours=6)
 
+# What a flash sale produces by the thousand and nobody waits on by the second: the order
+# confirmation, the vendor's new-order alert and the documents' e-mails wait for the burst
+# to end (at most the configured maximum). Shipping, refunds and payouts are never held.
+DEFERRABLE_DURING_BURSTS: Final[frozenset[type[Event]]] = frozenset(
+    {OrderPlaced, VendorOrderPlaced, ReceiptIssued, VendorStatementIssued}
+)
+
 SUBSCRIBED: Final[tuple[type[Event], ...]] = (
     OrderPlaced,
     VendorOrderPlaced,
@@ -89,7 +96,9 @@ async def purge_sent(uow: UnitOfWork, message: Message) -> None:
 
 def register(registry: Registry) -> None:
     for event in SUBSCRIBED:
-        registry.subscribe(event, name=handler_name(event))(on_event)
+        registry.subscribe(
+            event, name=handler_name(event), deferrable=event in DEFERRABLE_DURING_BURSTS
+        )(on_event)
     registry.job(SEND_JOB)(send_delivery)
     registry.job(SEND_DUE_JOB)(send_due)
     registry.every(SEND_DUE_INTERVAL, SEND_DUE_JOB)

@@ -4,6 +4,11 @@ Contexts declare their events as `Event` subclasses with a versioned name
 (`orders.order_placed.v1`), subscribe idempotent handlers to other contexts' events, and
 declare jobs (`catalog.generate_thumbnails`) and periodic schedules. The registry is built
 once by the composition root; the outbox relay and the delivery runner read it.
+
+A handler or job that can wait is registered `deferrable`: during a burst its deliveries
+are held until the burst is over (`platform.burst`). Mark only work whose lateness nobody
+is waiting on, such as documents and order e-mails, never money movement or account
+security.
 """
 
 from __future__ import annotations
@@ -61,29 +66,32 @@ class Registry:
         self._subscribers: dict[str, list[str]] = {}
         self._handlers: dict[str, Handler] = {}
         self._jobs: set[str] = set()
+        self._deferrable: set[str] = set()
         self.periodic: list[PeriodicJob] = []
 
     def event(self, event_type: type[Event]) -> type[Event]:
         self._events[event_type.name] = event_type
         return event_type
 
-    def subscribe(self, event_type: type[Event], *, name: str) -> Callable[[Handler], Handler]:
+    def subscribe(
+        self, event_type: type[Event], *, name: str, deferrable: bool = False
+    ) -> Callable[[Handler], Handler]:
         """Register `handler` under a stable `name` (the deduplication key with the event id).
 
         Renaming a handler makes in-flight deliveries unknown: keep names stable.
         """
 
         def decorator(handler: Handler) -> Handler:
-            self._add_handler(name, handler)
+            self._add_handler(name, handler, deferrable=deferrable)
             self._events.setdefault(event_type.name, event_type)
             self._subscribers.setdefault(event_type.name, []).append(name)
             return handler
 
         return decorator
 
-    def job(self, name: str) -> Callable[[Handler], Handler]:
+    def job(self, name: str, *, deferrable: bool = False) -> Callable[[Handler], Handler]:
         def decorator(handler: Handler) -> Handler:
-            self._add_handler(name, handler)
+            self._add_handler(name, handler, deferrable=deferrable)
             self._jobs.add(name)
             return handler
 
@@ -94,10 +102,17 @@ class Registry:
             raise UnknownHandler(f"periodic job {job!r} is not a registered job")
         self.periodic.append(PeriodicJob(job=job, every=interval, payload=payload))
 
-    def _add_handler(self, name: str, handler: Handler) -> None:
+    def _add_handler(self, name: str, handler: Handler, *, deferrable: bool) -> None:
         if name in self._handlers:
             raise ValueError(f"handler name {name!r} registered twice")
         self._handlers[name] = handler
+        if deferrable:
+            self._deferrable.add(name)
+
+    @property
+    def deferrable(self) -> frozenset[str]:
+        """Handlers whose deliveries wait while the marketplace is in a burst."""
+        return frozenset(self._deferrable)
 
     def handlers_for(self, kind: str, name: str) -> list[str]:
         if kind == "job":

@@ -6,15 +6,19 @@ after a crash adds nothing), and marked published in the same transaction. Only 
 deliveries handed to the transport. A process that dies anywhere in between leaves either an
 unpublished message (relayed again when its lease expires) or a pending delivery (kicked again
 by the sweeper): nothing is lost, and nothing is handled twice.
+
+During a burst the job runtime passes the deferrable handlers as `hold`: their deliveries
+are written but not kicked (`kicked_at` empty), and the sweeper kicks them once the burst is
+over or they have waited long enough (`platform.burst`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from datetime import timedelta
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 
 from marketplace.platform.clock import utcnow
 from marketplace.platform.db import Database, insert_ignore_rows
@@ -30,8 +34,18 @@ CLAIM_LEASE = timedelta(seconds=30)
 KICK_GRACE = timedelta(seconds=30)
 
 
-async def relay_once(db: Database, registry: Registry, kick: Kick, *, batch_size: int = 200) -> int:
-    """Relay one batch of unpublished messages; returns how many were published."""
+async def relay_once(
+    db: Database,
+    registry: Registry,
+    kick: Kick,
+    *,
+    batch_size: int = 200,
+    hold: Collection[str] = (),
+) -> int:
+    """Relay one batch of unpublished messages; returns how many were published.
+
+    Deliveries of the handlers in `hold` are written but left for the sweeper to kick.
+    """
     now = utcnow()
     async with db.session() as session:
         candidates = (
@@ -84,7 +98,7 @@ async def relay_once(db: Database, registry: Registry, kick: Kick, *, batch_size
                         "status": "pending",
                         "attempts": 0,
                         "next_attempt_at": now,
-                        "kicked_at": now,
+                        "kicked_at": None if handler in hold else now,
                         "created_at": now,
                     }
                 )
@@ -101,22 +115,43 @@ async def relay_once(db: Database, registry: Registry, kick: Kick, *, batch_size
         )
         # Fetch ids actually present (a duplicate relay's rows were ignored) to kick them.
         message_ids = [m.id for m in messages]
-        delivery_ids = (
-            await session.scalars(
-                select(Delivery.id).where(
-                    Delivery.message_id.in_(message_ids), Delivery.status == "pending"
+        delivery_ids = [
+            delivery_id
+            for delivery_id, handler in (
+                await session.execute(
+                    select(Delivery.id, Delivery.handler).where(
+                        Delivery.message_id.in_(message_ids), Delivery.status == "pending"
+                    )
                 )
-            )
-        ).all()
+            ).all()
+            if handler not in hold
+        ]
         await session.commit()
     if delivery_ids:
         await kick(list(delivery_ids))
     return len(claimed)
 
 
-async def sweep_deliveries(db: Database, kick: Kick, *, batch_size: int = 500) -> int:
-    """Kick pending deliveries that are due and not running (lost kicks, retries after backoff)."""
+async def sweep_deliveries(
+    db: Database,
+    kick: Kick,
+    *,
+    batch_size: int = 500,
+    hold: Collection[str] = (),
+    held_since: datetime | None = None,
+) -> int:
+    """Kick pending deliveries that are due and not running (lost kicks, retries after backoff,
+    deliveries held during a burst).
+
+    Deliveries of the handlers in `hold` are left alone unless they were created before
+    `held_since`: held work waits for the end of a burst, but not for ever.
+    """
     now = utcnow()
+    held = (
+        [or_(Delivery.handler.not_in(sorted(hold)), Delivery.created_at < (held_since or now))]
+        if hold
+        else []
+    )
     async with db.session() as session:
         due = (
             await session.scalars(
@@ -131,6 +166,7 @@ async def sweep_deliveries(db: Database, kick: Kick, *, batch_size: int = 500) -
                             or_(
                                 Delivery.kicked_at.is_(None), Delivery.kicked_at < now - KICK_GRACE
                             ),
+                            *held,
                         )
                         .order_by(Delivery.next_attempt_at)
                         .limit(batch_size)
@@ -147,6 +183,13 @@ async def sweep_deliveries(db: Database, kick: Kick, *, batch_size: int = 500) -
     if due:
         await kick(list(due))
     return len(due)
+
+
+async def high_water_mark(db: Database) -> int | None:
+    """The outbox's highest sequence number: how many messages were ever written, give or take
+    the numbers rolled-back transactions used (the burst gauge's reading)."""
+    async with db.session() as session:
+        return await session.scalar(select(func.max(OutboxMessage.seq)))
 
 
 def retry_delay(

@@ -15,13 +15,21 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
 
 from taskiq import AsyncBroker, InMemoryBroker
 from taskiq.receiver import Receiver
 
+from marketplace.platform.burst import BurstGauge, BurstPolicy
+from marketplace.platform.clock import utcnow
 from marketplace.platform.jobs import run_delivery, schedule_due_jobs
 from marketplace.platform.messaging import Registry
-from marketplace.platform.outbox import relay_once, sweep_deliveries
+from marketplace.platform.observability.metrics import JOB_BURST_ACTIVE
+from marketplace.platform.outbox import (
+    high_water_mark,
+    relay_once,
+    sweep_deliveries,
+)
 from marketplace.platform.uow import UnitOfWorkFactory
 
 logger = logging.getLogger(__name__)
@@ -70,6 +78,7 @@ class JobRuntime:
         max_attempts: int = 8,
         inline: bool = False,
         concurrency: int = 8,
+        burst: BurstPolicy | None = None,
     ) -> None:
         self.uow_factory = uow_factory
         self.registry = registry
@@ -84,6 +93,9 @@ class JobRuntime:
         self._tasks: list[asyncio.Task[None]] = []
         self._started = False
         self.consumer_restarts = 0
+        # Off unless configured: deferral is a deployment's choice (settings), not a default
+        # of every runtime a test or a CLI one-shot builds.
+        self.burst = BurstGauge(burst or BurstPolicy(threshold=0))
         self.concurrency = max(1, concurrency)
         # Inline (tests, profiling): a batch's deliveries run one after the other.
         self.sequential = inline
@@ -145,17 +157,45 @@ class JobRuntime:
             self._spawn(self._loop("relay", self._relay_step, self.relay_interval, wake=True))
             self._spawn(self._loop("sweeper", self._sweep_step, self.sweep_interval))
             self._spawn(self._loop("scheduler", self._schedule_step, self.schedule_interval))
+            if self.burst.policy.enabled:
+                interval = self.burst.policy.sample_every
+                self._spawn(self._loop("burst gauge", self._burst_step, interval))
         if consume and not self.in_process:
             self._spawn(self._consume())
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         self._tasks.append(asyncio.ensure_future(coro))
 
-    async def _relay_step(self) -> bool:
-        return await relay_once(self.uow_factory.db, self.registry, self.kick) > 0
+    async def _relay_step(self, *, hold_deferrable: bool = True) -> bool:
+        hold = self.held_handlers() if hold_deferrable else ()
+        return await relay_once(self.uow_factory.db, self.registry, self.kick, hold=hold) > 0
 
     async def _sweep_step(self) -> bool:
-        await sweep_deliveries(self.uow_factory.db, self.kick)
+        hold = self.held_handlers()
+        held_since = utcnow() - timedelta(seconds=self.burst.policy.max_deferral)
+        await sweep_deliveries(self.uow_factory.db, self.kick, hold=hold, held_since=held_since)
+        return False
+
+    def held_handlers(self) -> frozenset[str]:
+        """The handlers whose deliveries wait right now: the deferrable ones during a burst."""
+        if not self.burst.active(asyncio.get_running_loop().time()):
+            return frozenset()
+        return self.registry.deferrable
+
+    async def _burst_step(self) -> bool:
+        now = asyncio.get_running_loop().time()
+        if self.burst.due(now):
+            was_active = self.burst.active(now)
+            self.burst.observe(now, await high_water_mark(self.uow_factory.db))
+            active = self.burst.active(now)
+            JOB_BURST_ACTIVE.set(1 if active else 0)
+            if active != was_active:
+                logger.info(
+                    "burst %s: deferrable work %s",
+                    "started" if active else "over",
+                    "held" if active else "released",
+                    extra={"outbox_messages_per_second": round(self.burst.rate, 1)},
+                )
         return False
 
     async def _schedule_step(self) -> bool:
@@ -222,8 +262,8 @@ class JobRuntime:
                 await asyncio.wait_for(self._stopping.wait(), timeout=delay)
 
     async def drain(self) -> None:
-        """Relay and run everything pending right now (tests and CLI one-shots)."""
-        while await self._relay_step():
+        """Relay and run everything pending right now (tests and CLI one-shots), held or not."""
+        while await self._relay_step(hold_deferrable=False):
             pass
         if isinstance(self.broker, InMemoryBroker):
             await self.broker.wait_all()

@@ -58,6 +58,11 @@ JOB_DELIVERIES_TOTAL: Final = Counter(
     "Background job deliveries, by handler and outcome (succeeded, failed, dead).",
     ("handler", "outcome"),
 )
+JOB_BURST_ACTIVE: Final = Gauge(
+    "job_burst_active",
+    "1 while this worker holds deferrable deliveries because the marketplace is in a burst.",
+    multiprocess_mode="livemax",
+)
 IDEMPOTENT_REPLAYS_TOTAL: Final = Counter(
     "idempotent_replays_total",
     "Requests answered from a stored idempotent response instead of being executed again.",
