@@ -18,6 +18,7 @@ from starlette.responses import Response
 from marketplace.bootstrap import Container, build_container, enabled_contexts
 from marketplace.platform.errors import install_problem_handlers
 from marketplace.platform.health import Check, health_router
+from marketplace.platform.heap import freeze_startup_heap
 from marketplace.platform.http import UnitOfWorkMiddleware
 from marketplace.platform.observability import (
     RequestContextMiddleware,
@@ -58,6 +59,7 @@ def create_app(
     contexts: Sequence[str] | None = None,
     extra_routers: Sequence[APIRouter] = (),
     run_jobs: bool | None = None,
+    freeze_heap: bool = False,
 ) -> FastAPI:
     settings = settings or (container.settings if container else Settings())
     container = container or build_container(settings, contexts=enabled_contexts(contexts))
@@ -67,6 +69,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if jobs_here:
             await container.jobs.start(loops=True)
+        if freeze_heap:
+            freeze_startup_heap()
         try:
             yield
         finally:
@@ -151,4 +155,4 @@ def create_app_from_env() -> FastAPI:
     import os
 
     names = [n for n in os.environ.get("MARKETPLACE_SERVE_CONTEXTS", "").split(",") if n]
-    return create_app(contexts=names or None)
+    return create_app(contexts=names or None, freeze_heap=True)

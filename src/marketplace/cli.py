@@ -83,6 +83,7 @@ def serve(
 def worker() -> None:
     """Run a job worker: outbox relay, scheduler and deliveries from the broker."""
     from marketplace.bootstrap import build_container
+    from marketplace.platform.heap import freeze_startup_heap
     from marketplace.platform.observability import configure_logging
 
     settings = _settings()
@@ -98,6 +99,7 @@ def worker() -> None:
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop.set)
         await container.jobs.start(loops=True, consume=True)
+        freeze_startup_heap()
         typer.echo(f"worker started (broker: {settings.broker_url or 'in-process'})")
         try:
             await stop.wait()

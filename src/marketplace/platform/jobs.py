@@ -11,6 +11,7 @@ delivery is `dead` and listed for operators instead of retried forever.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, cast
@@ -30,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 DELIVERY_LEASE = timedelta(minutes=5)
 
-Outcome = Literal["succeeded", "skipped", "failed", "dead"]
+Outcome = Literal["succeeded", "skipped", "held", "failed", "dead"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +46,11 @@ async def run_delivery(
     delivery_id: str,
     *,
     max_attempts: int = 8,
+    hold: Collection[str] = (),
+    held_since: datetime | None = None,
 ) -> DeliveryResult:
+    """Run one delivery; one of `hold`'s handlers whose message is newer than `held_since`
+    is handed back unrun (a burst began after it was kicked) for the sweeper to kick later."""
     token = new_id("lck")
     now = utcnow()
     failure: Exception | None = None
@@ -65,6 +70,16 @@ async def run_delivery(
         if uow.dialect != "postgresql":
             await uow.session.commit()
         handler_name, attempts, message = claimed
+        if handler_name in hold and (held_since is None or message.occurred_at >= held_since):
+            # Kicked before the burst began and queued since: waits like the ones relayed
+            # during it. The claim's attempt is given back; the sweeper kicks it again.
+            await direct.execute(
+                uow.session,
+                _HANDED_BACK,
+                {"delivery_id": delivery_id, "token": token, "given_back": attempts - 1},
+            )
+            await uow.commit()
+            return DeliveryResult(delivery_id, "held")
         uow.request_id = message.request_id
         try:
             handler = registry.handler(handler_name)
@@ -137,6 +152,12 @@ _SUCCEEDED = (
         _delivery.c.lock_token == bindparam("token"),
     )
     .values(status="succeeded", finished_at=bindparam("finished_at"), locked_until=None)
+)
+
+_HANDED_BACK = (
+    update(_delivery)
+    .where(_delivery.c.id == bindparam("delivery_id"), _delivery.c.lock_token == bindparam("token"))
+    .values(attempts=bindparam("given_back"), locked_until=None, kicked_at=None)
 )
 
 

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from taskiq import AsyncBroker, InMemoryBroker
 from taskiq.receiver import Receiver
@@ -96,6 +96,7 @@ class JobRuntime:
         # Off unless configured: deferral is a deployment's choice (settings), not a default
         # of every runtime a test or a CLI one-shot builds.
         self.burst = BurstGauge(burst or BurstPolicy(threshold=0))
+        self._draining = False
         self.concurrency = max(1, concurrency)
         # Inline (tests, profiling): a batch's deliveries run one after the other.
         self.sequential = inline
@@ -107,7 +108,12 @@ class JobRuntime:
         async def deliver_one(delivery_id: str) -> str:
             async with slots:
                 result = await run_delivery(
-                    self.uow_factory, self.registry, delivery_id, max_attempts=self.max_attempts
+                    self.uow_factory,
+                    self.registry,
+                    delivery_id,
+                    max_attempts=self.max_attempts,
+                    hold=self.held_handlers(),
+                    held_since=self.held_since(),
                 )
             return result.outcome
 
@@ -166,19 +172,23 @@ class JobRuntime:
     def _spawn(self, coro: Awaitable[None]) -> None:
         self._tasks.append(asyncio.ensure_future(coro))
 
-    async def _relay_step(self, *, hold_deferrable: bool = True) -> bool:
-        hold = self.held_handlers() if hold_deferrable else ()
+    async def _relay_step(self) -> bool:
+        hold = self.held_handlers()
         return await relay_once(self.uow_factory.db, self.registry, self.kick, hold=hold) > 0
 
     async def _sweep_step(self) -> bool:
-        hold = self.held_handlers()
-        held_since = utcnow() - timedelta(seconds=self.burst.policy.max_deferral)
-        await sweep_deliveries(self.uow_factory.db, self.kick, hold=hold, held_since=held_since)
+        await sweep_deliveries(
+            self.uow_factory.db, self.kick, hold=self.held_handlers(), held_since=self.held_since()
+        )
         return False
+
+    def held_since(self) -> datetime:
+        """Held work older than this runs even during a burst."""
+        return utcnow() - timedelta(seconds=self.burst.policy.max_deferral)
 
     def held_handlers(self) -> frozenset[str]:
         """The handlers whose deliveries wait right now: the deferrable ones during a burst."""
-        if not self.burst.active(asyncio.get_running_loop().time()):
+        if self._draining or not self.burst.active(asyncio.get_running_loop().time()):
             return frozenset()
         return self.registry.deferrable
 
@@ -263,10 +273,14 @@ class JobRuntime:
 
     async def drain(self) -> None:
         """Relay and run everything pending right now (tests and CLI one-shots), held or not."""
-        while await self._relay_step(hold_deferrable=False):
-            pass
-        if isinstance(self.broker, InMemoryBroker):
-            await self.broker.wait_all()
+        self._draining = True
+        try:
+            while await self._relay_step():
+                pass
+            if isinstance(self.broker, InMemoryBroker):
+                await self.broker.wait_all()
+        finally:
+            self._draining = False
 
     async def stop(self) -> None:
         self._stopping.set()

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from marketplace.bootstrap import Container
 from marketplace.platform.burst import BurstGauge, BurstPolicy
 from marketplace.platform.clock import utcnow
+from marketplace.platform.jobs import run_delivery
 from marketplace.platform.messaging import Message
 from marketplace.platform.models import Delivery
 from marketplace.platform.outbox import high_water_mark, relay_once, sweep_deliveries
@@ -133,7 +134,8 @@ async def test_a_runtime_in_a_burst_holds_deferrable_work_and_runs_it_once_the_b
         while await runtime._relay_step():
             pass
         await runtime.broker.wait_all()  # type: ignore[attr-defined]
-        assert ran.count(CAPTURE) == 50 and RECEIPT not in ran
+        assert ran.count(CAPTURE) == 50
+        assert RECEIPT not in ran
         await runtime._sweep_step()
         await runtime.broker.wait_all()  # type: ignore[attr-defined]
         assert RECEIPT not in ran
@@ -190,3 +192,42 @@ def test_checkout_follow_ups_wait_in_a_burst_and_money_never_does(container: Con
     ):
         assert container.registry.handler(never) is not None
         assert never not in deferrable
+
+
+async def test_a_delivery_kicked_before_the_burst_is_handed_back_unrun_and_runs_after(
+    container: Container, session: AsyncSession
+) -> None:
+    ran: list[str] = []
+    subscribe(container, ran)
+    await publish_notes(container)
+    queued = Collect()  # both kicked before the burst began: in the broker's queue
+    await relay_once(container.db, container.registry, queued)
+    by_handler = {
+        handler: delivery_id
+        for delivery_id, handler in (
+            await session.execute(select(Delivery.id, Delivery.handler))
+        ).all()
+    }
+    uow_factory, registry = container.uow_factory, container.registry
+    held_since = utcnow() - timedelta(minutes=15)
+
+    receipt = await run_delivery(
+        uow_factory, registry, by_handler[RECEIPT], hold={RECEIPT}, held_since=held_since
+    )
+    capture = await run_delivery(
+        uow_factory, registry, by_handler[CAPTURE], hold={RECEIPT}, held_since=held_since
+    )
+
+    assert (receipt.outcome, capture.outcome) == ("held", "succeeded")
+    assert ran == [CAPTURE]
+    handed_back = await session.get(Delivery, by_handler[RECEIPT], populate_existing=True)
+    assert handed_back is not None
+    assert (handed_back.status, handed_back.attempts) == ("pending", 0)
+    assert (handed_back.kicked_at, handed_back.locked_until) == (None, None)
+
+    # Older than the maximum deferral: it runs, burst or not.
+    late = await run_delivery(
+        uow_factory, registry, by_handler[RECEIPT], hold={RECEIPT}, held_since=utcnow()
+    )
+    assert late.outcome == "succeeded"
+    assert ran == [CAPTURE, RECEIPT]

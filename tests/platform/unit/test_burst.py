@@ -53,7 +53,8 @@ def test_the_rate_is_measured_over_the_window_only() -> None:
 def test_a_first_reading_or_an_empty_outbox_is_no_burst() -> None:
     gauge = BurstGauge(POLICY)
     gauge.observe(0, 50_000)  # a worker starting on a long-lived outbox
-    assert gauge.rate == 0 and not gauge.active(0)
+    assert gauge.rate == 0
+    assert not gauge.active(0)
     gauge.observe(0.5, 50_400)  # half a second of history says nothing yet
     assert not gauge.active(0.5)
     gauge.observe(1.5, None)  # pruned empty since: counts as nothing new
@@ -62,7 +63,8 @@ def test_a_first_reading_or_an_empty_outbox_is_no_burst() -> None:
     assert gauge.active(2.5)  # the 400 in half a second were a burst after all
     empty = BurstGauge(POLICY)
     feed(empty, [(0, None), (1, None), (2, None)])
-    assert empty.rate == 0 and not empty.active(2)
+    assert empty.rate == 0
+    assert not empty.active(2)
 
 
 def test_a_sequence_that_goes_back_starts_the_measure_over() -> None:
