@@ -66,7 +66,7 @@ class Registry:
         self._subscribers: dict[str, list[str]] = {}
         self._handlers: dict[str, Handler] = {}
         self._jobs: set[str] = set()
-        self._deferrable: set[str] = set()
+        self._deferrable: frozenset[str] = frozenset()
         self.periodic: list[PeriodicJob] = []
 
     def event(self, event_type: type[Event]) -> type[Event]:
@@ -107,12 +107,13 @@ class Registry:
             raise ValueError(f"handler name {name!r} registered twice")
         self._handlers[name] = handler
         if deferrable:
-            self._deferrable.add(name)
+            self._deferrable = self._deferrable | {name}
 
     @property
     def deferrable(self) -> frozenset[str]:
-        """Handlers whose deliveries wait while the marketplace is in a burst."""
-        return frozenset(self._deferrable)
+        """Handlers whose deliveries wait while the marketplace is in a burst (asked for every
+        delivery a worker runs during one: built at registration, not per call)."""
+        return self._deferrable
 
     def handlers_for(self, kind: str, name: str) -> list[str]:
         if kind == "job":
