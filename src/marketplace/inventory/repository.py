@@ -429,21 +429,23 @@ async def close_reservation(
 async def close_reservation_returning(
     session: AsyncSession, reservation_id: str, *, status: str, now: datetime
 ) -> Reservation | None:
-    """`close_reservation`, answering with the closed row; None when it was not active (or
-    does not exist): then the caller reads it to learn why."""
-    found: Reservation | None = await session.scalar(
+    """`close_reservation`, answering with the closed row (an object outside the session);
+    None when it was not active (or does not exist): then the caller reads it to learn why."""
+    found = await direct.returning_objects(
+        session,
+        Reservation,
         _CLOSE_RETURNING,
         {"the_reservation": reservation_id, "to_status": status, "at": now},
-        execution_options={"synchronize_session": False, "populate_existing": True},
     )
-    return found
+    return found[0] if found else None
 
 
-_CLOSE_RETURNING = (
-    update(Reservation)
-    .where(Reservation.id == bindparam("the_reservation"), Reservation.status == "active")
-    .values(status=bindparam("to_status"), closed_at=bindparam("at"))
-    .returning(Reservation)
+_reservations = cast(Table, Reservation.__table__)
+_CLOSE_RETURNING = direct.returning_all(
+    Reservation,
+    update(_reservations)
+    .where(_reservations.c.id == bindparam("the_reservation"), _reservations.c.status == "active")
+    .values(status=bindparam("to_status"), closed_at=bindparam("at")),
 )
 
 

@@ -10,7 +10,6 @@ from typing import Final
 
 from marketplace.orders import events
 from marketplace.orders.service import carts, checkout, fulfilment, receipts
-from marketplace.payments import public as payments
 from marketplace.payments.events import PaymentFailed, PaymentSucceeded, RefundSucceeded
 from marketplace.platform.messaging import Message, Registry
 from marketplace.platform.uow import UnitOfWork
@@ -40,10 +39,7 @@ async def purge_stale_carts(uow: UnitOfWork, message: Message) -> None:
 async def follow_payment(uow: UnitOfWork, message: Message) -> None:
     """A payment decided after the checkout answered (a webhook, a retried confirmation):
     the order follows. Settling twice is a no-op."""
-    order_id = str(message.payload["order_id"])
-    payment = await payments.payment_of_order(uow, order_id)
-    if payment is not None:
-        await checkout.settle(uow, order_id=order_id, payment=payment)
+    await checkout.follow_payment(uow, order_id=str(message.payload["order_id"]))
 
 
 async def follow_refund(uow: UnitOfWork, message: Message) -> None:

@@ -246,7 +246,7 @@ def insert_ignore_rows(table: Table, dialect: str) -> Any:
 _column_keys: dict[type, dict[str, str]] = {}
 
 
-def _columns_of(cls: type) -> dict[str, str]:
+def columns_of(cls: type) -> dict[str, str]:
     """A mapped class's column attributes: attribute key -> column key."""
     found = _column_keys.get(cls)
     if found is None:
@@ -257,7 +257,7 @@ def _columns_of(cls: type) -> dict[str, str]:
 
 def row_of(obj: Any) -> dict[str, Any]:
     """The column values set on a mapped object, keyed by column (what its INSERT writes)."""
-    columns = _columns_of(type(obj))
+    columns = columns_of(type(obj))
     return {columns[key]: value for key, value in inspect(obj).dict.items() if key in columns}
 
 
@@ -266,7 +266,7 @@ def transient(cls: type[_T], **values: Any) -> _T:
     the same object the constructor makes, without the ORM's event for every attribute set
     (a tenth of the CPU: a checkout builds some thirty of them). Unknown names are refused
     as the constructor refuses them."""
-    columns = _columns_of(cls)
+    columns = columns_of(cls)
     if not columns.keys() >= values.keys():
         unknown = ", ".join(sorted(values.keys() - columns.keys()))
         raise TypeError(f"{cls.__name__} has no column attribute {unknown}")

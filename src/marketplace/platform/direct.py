@@ -27,7 +27,7 @@ from collections import namedtuple
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Final, Literal, Protocol, cast
+from typing import Any, Final, Literal, Protocol, TypeVar, cast
 
 from sqlalchemy import Table, all_, any_, bindparam, insert
 from sqlalchemy.dialects import postgresql
@@ -38,9 +38,10 @@ from sqlalchemy.sql import Executable, operators, visitors
 from sqlalchemy.sql.dml import Delete, Insert, Update
 from sqlalchemy.sql.elements import BinaryExpression, BindParameter
 
-from marketplace.platform.db import AnyRow, built_once, note_written_tables, row_of
+from marketplace.platform.db import AnyRow, built_once, columns_of, note_written_tables, row_of
 
 Params = Mapping[str, Any]
+_T = TypeVar("_T")
 _Processor = Callable[[Any], Any]
 _REQUIRED: Final = object()
 _STATUS_COUNT: Final = re.compile(r"(?:UPDATE|DELETE|INSERT \d+|SELECT) (\d+)")
@@ -169,7 +170,13 @@ def _arrays_for_lists(statement: Executable) -> Executable:
         right = element.right
         if not (isinstance(right, BindParameter) and right.expanding):
             return None
-        array = bindparam(right.key, type_=postgresql.ARRAY(element.left.type))
+        # A list written in the statement (`status.in_([...])`) keeps its values.
+        array = bindparam(
+            right.key,
+            right.value,
+            type_=postgresql.ARRAY(element.left.type),
+            required=right.required,
+        )
         if element.operator is operators.in_op:
             return element.left == any_(array)
         if element.operator is operators.not_in_op:
@@ -394,6 +401,46 @@ def _translated(error: Exception, sql: str, arguments: list[Any], dialect: Diale
         sql, arguments, translated, dbapi.Error, dialect=dialect
     )
     return wrapped
+
+
+def returning_all(cls: type[Any], statement: Update) -> Update:
+    """`statement` answering every column of `cls`'s table, in table order: what
+    `returning_objects` reads."""
+    return statement.returning(*_table_of(cls).c)
+
+
+def _table_of(cls: type[Any]) -> Table:
+    return cast(Table, cls.__table__)
+
+
+async def returning_objects(
+    session: AsyncSession, cls: type[_T], statement: Update, params: Params
+) -> list[_T]:
+    """Run an UPDATE built by `returning_all(cls, …)` and answer the rows it changed as `cls`
+    objects, as the rows now are. For a use case that moves rows and reads them once: the
+    ORM would load them into the session at about four times the CPU (an order's 23 columns:
+    410 µs against 90 µs per statement, measured). The objects stay outside the session, as
+    `insert_objects`' do: a change made to one is not written, and an object of the same row
+    that the session loaded earlier is not refreshed."""
+    keys = _attribute_keys(cls)
+    objects: list[_T] = []
+    for row in (await execute(session, statement, params)).all():
+        obj: _T = cls._sa_class_manager.new_instance()  # type: ignore[attr-defined]
+        obj.__dict__.update(zip(keys, row, strict=True))
+        objects.append(obj)
+    return objects
+
+
+_keys_of: dict[type, tuple[str, ...]] = {}
+
+
+def _attribute_keys(cls: type) -> tuple[str, ...]:
+    """`cls`'s attribute names in its table's column order."""
+    found = _keys_of.get(cls)
+    if found is None:
+        by_column = {column: key for key, column in columns_of(cls).items()}
+        found = _keys_of[cls] = tuple(by_column[c.key] for c in _table_of(cls).c)
+    return found
 
 
 async def insert_objects(session: AsyncSession, objects: Iterable[Any]) -> None:

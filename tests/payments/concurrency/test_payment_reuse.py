@@ -13,7 +13,7 @@ from factories.payments import balances, events, ledger, share, start
 from marketplace.bootstrap import Container
 from marketplace.payments.events import PaymentFailed, PaymentSucceeded
 from marketplace.payments.models import Payment
-from marketplace.payments.repository.payment import payment_by_provider_id
+from marketplace.payments.repository.payment import payment_state
 from marketplace.payments.service.payments import ALREADY_USED, record_success
 
 CHARGE = "ch_3MtwBwLkdIwHu7ix28a3tqPa"
@@ -78,6 +78,8 @@ async def test_two_payments_racing_to_succeed_with_one_charge_capture_it_once(
 
     # A webhook naming only the charge finds the payment it paid for, not the refused one.
     async with live_container.db.session() as session:
-        found = await payment_by_provider_id(session, "sandbox", CHARGE)
+        found = await payment_state(
+            session, payment_id=None, provider="sandbox", provider_payment_id=CHARGE
+        )
     assert found is not None
-    assert found.id == winner.id
+    assert (found.id, found.status) == (winner.id, "succeeded")

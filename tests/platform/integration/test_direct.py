@@ -271,3 +271,69 @@ async def test_an_orm_statement_answers_entities_through_the_session(
 
     assert isinstance(found, OutboxMessage)
     assert found.name == "tests.orm.v1"
+
+
+_STATUS_OF_KEYS_IN = (
+    select(_keys.c.key)
+    .where(_keys.c.scope == "usr_direct", _keys.c.status.in_(["completed", "failed"]))
+    .order_by(_keys.c.key)
+)
+
+
+async def test_a_list_written_in_the_statement_keeps_its_values(session: AsyncSession) -> None:
+    for name in ("k-open", "k-done"):
+        await direct.execute(session, _ADD_KEY, _key(name))
+    done = (await direct.execute(session, _keys.select().where(_keys.c.key == "k-done"))).one()
+    await direct.execute(session, _COMPLETE_KEY, {"the_key": done.id})
+
+    found = (await direct.execute(session, _STATUS_OF_KEYS_IN)).scalars().all()
+
+    assert found == ["k-done"]
+
+
+_LEASE_RETURNING = direct.returning_all(
+    Delivery,
+    update(_deliveries)
+    .where(_deliveries.c.message_id == bindparam("the_message"), _deliveries.c.status == "pending")
+    .values(attempts=_deliveries.c.attempts + 1, lock_token=bindparam("token")),
+)
+
+
+async def test_returning_objects_answers_the_changed_rows_as_they_now_are(
+    session: AsyncSession,
+) -> None:
+    message = _message("tests.returning.v1")
+    await direct.execute(session, _ADD_MESSAGE, message)
+    now = utcnow()
+    ids = [new_id("dlv"), new_id("dlv")]
+    handlers = ("tests.pending_handler", "tests.done_handler")
+    for delivery_id, status, handler in zip(ids, ("pending", "succeeded"), handlers, strict=True):
+        await direct.execute(
+            session,
+            _ADD_DELIVERY,
+            {
+                "id": delivery_id,
+                "message_id": message["id"],
+                "handler": handler,
+                "status": status,
+                "attempts": 2,
+                "next_attempt_at": now,
+                "created_at": now,
+            },
+        )
+
+    leased = await direct.returning_objects(
+        session, Delivery, _LEASE_RETURNING, {"the_message": message["id"], "token": "lck_9"}
+    )
+
+    # Only the pending one moved; the object holds the row as the UPDATE left it, with
+    # every column typed as the ORM would load it (a timezone-aware timestamp included).
+    assert [(d.id, d.status, d.attempts, d.lock_token) for d in leased] == [
+        (ids[0], "pending", 3, "lck_9")
+    ]
+    assert leased[0].next_attempt_at == now
+    assert leased[0].next_attempt_at.tzinfo is not None
+    assert leased[0] not in session
+    assert (
+        await direct.execute(session, _LEASE_RETURNING, {"the_message": "none", "token": "x"})
+    ).all() == []

@@ -28,6 +28,7 @@ from marketplace.platform import direct
 from marketplace.platform.db import built_once
 
 _orders = cast(Table, Order.__table__)
+_vendor_orders = cast(Table, VendorOrder.__table__)
 # Asked by every checkout and almost always answered "none": the id alone, by a Core SELECT
 # built once; the entity is loaded only for the rare checkout that resumes.
 _ID_BY_CHECKOUT_KEY = select(_orders.c.id).where(
@@ -45,6 +46,14 @@ async def order_by_checkout_key(
         )
     ).scalar()
     return None if found is None else await order(session, found)
+
+
+_STATUS = select(_orders.c.status).where(_orders.c.id == bindparam("the_order"))
+
+
+async def order_status(session: AsyncSession, order_id: str) -> str | None:
+    found = (await direct.execute(session, _STATUS, {"the_order": order_id})).scalar()
+    return None if found is None else str(found)
 
 
 async def order(session: AsyncSession, order_id: str, *, lock: bool = False) -> Order | None:
@@ -163,23 +172,21 @@ async def move_order_returning(
     now: datetime,
     **values: Any,
 ) -> Order | None:
-    """`move_order`, answering with the changed row (None for the racers that lost)."""
+    """`move_order`, answering with the changed row (None for the racers that lost), as an
+    object outside the session (`direct.returning_objects`)."""
     names = tuple(sorted(values))
     statement = built_once(
         ("orders.move_order_returning", tuple(sources), names),
-        lambda: (
-            update(Order)
-            .where(Order.id == bindparam("the_order"), Order.status.in_(list(sources)))
-            .values(updated_at=bindparam("at"), **{n: bindparam(f"set_{n}") for n in names})
-            .returning(Order)
+        lambda: direct.returning_all(
+            Order,
+            update(_orders)
+            .where(_orders.c.id == bindparam("the_order"), _orders.c.status.in_(list(sources)))
+            .values(updated_at=bindparam("at"), **{n: bindparam(f"set_{n}") for n in names}),
         ),
     )
-    found: Order | None = await session.scalar(
-        statement,
-        {"the_order": order_id, "at": now, **{f"set_{n}": values[n] for n in names}},
-        execution_options={"synchronize_session": False, "populate_existing": True},
-    )
-    return found
+    params = {"the_order": order_id, "at": now, **{f"set_{n}": values[n] for n in names}}
+    found = await direct.returning_objects(session, Order, statement, params)
+    return found[0] if found else None
 
 
 async def move_vendor_orders_of(
@@ -192,35 +199,45 @@ async def move_vendor_orders_of(
     **values: Any,
 ) -> list[VendorOrder]:
     """Move the order's vendor orders that are in `sources` to `target`: the moved rows,
-    as they are now, in id order."""
+    as they are now, in id order, as objects outside the session."""
     names = tuple(sorted(values))
     statement = built_once(
         ("orders.move_vendor_orders_of", tuple(sources), names),
-        lambda: (
-            update(VendorOrder)
+        lambda: direct.returning_all(
+            VendorOrder,
+            update(_vendor_orders)
             .where(
-                VendorOrder.order_id == bindparam("the_order"),
-                VendorOrder.status.in_(list(sources)),
+                _vendor_orders.c.order_id == bindparam("the_order"),
+                _vendor_orders.c.status.in_(list(sources)),
             )
             .values(
                 status=bindparam("to_status"),
                 updated_at=bindparam("at"),
                 **{n: bindparam(f"set_{n}") for n in names},
-            )
-            .returning(VendorOrder)
+            ),
         ),
     )
-    moved = await session.scalars(
-        statement,
-        {
-            "the_order": order_id,
-            "to_status": target,
-            "at": now,
-            **{f"set_{n}": values[n] for n in names},
-        },
-        execution_options={"synchronize_session": False, "populate_existing": True},
+    params = {
+        "the_order": order_id,
+        "to_status": target,
+        "at": now,
+        **{f"set_{n}": values[n] for n in names},
+    }
+    moved = await direct.returning_objects(session, VendorOrder, statement, params)
+    return sorted(moved, key=lambda v: v.id)
+
+
+async def set_reservation(session: AsyncSession, order_id: str, reservation_id: str) -> None:
+    await direct.execute(
+        session, _SET_RESERVATION, {"the_order": order_id, "the_reservation": reservation_id}
     )
-    return sorted(moved.all(), key=lambda v: v.id)
+
+
+_SET_RESERVATION = (
+    update(_orders)
+    .where(_orders.c.id == bindparam("the_order"))
+    .values(reservation_id=bindparam("the_reservation"))
+)
 
 
 async def set_order_status(

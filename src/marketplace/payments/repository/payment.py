@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, case, select, update
+from sqlalchemy import Table, bindparam, case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketplace.payments.models import (
@@ -23,9 +23,12 @@ from marketplace.payments.models import (
     Refund,
     WebhookEvent,
 )
-from marketplace.platform.db import built_once, insert_ignore
+from marketplace.platform import direct
+from marketplace.platform.db import built_once, insert_ignore_rows
 
 _NO_SYNC = {"synchronize_session": False}
+_payments = cast(Table, Payment.__table__)
+_webhook_events = cast(Table, WebhookEvent.__table__)
 
 
 def _dialect(session: AsyncSession) -> str:
@@ -56,18 +59,48 @@ async def payment_by_order(session: AsyncSession, order_id: str) -> Payment | No
     return found
 
 
-async def payment_by_provider_id(
-    session: AsyncSession, provider: str, provider_payment_id: str
-) -> Payment | None:
-    found: Payment | None = await session.scalar(
-        select(Payment)
-        .where(Payment.provider == provider, Payment.provider_payment_id == provider_payment_id)
-        # The succeeded one, if any: failed payments may carry the id of another's charge.
-        .order_by(case((Payment.status == "succeeded", 0), else_=1), Payment.created_at)
-        .limit(1)
-        .execution_options(populate_existing=True)
+@dataclass(frozen=True, slots=True)
+class PaymentState:
+    """A payment's id and status: what applying a provider's event decides on."""
+
+    id: str
+    status: str
+
+
+# The succeeded one first: failed payments may carry the id of another's charge.
+_BY_PROVIDER_ORDER = (case((_payments.c.status == "succeeded", 0), else_=1), _payments.c.created_at)
+_STATE_BY_ID = select(_payments.c.id, _payments.c.status).where(
+    _payments.c.id == bindparam("payment_id")
+)
+_STATE_BY_PROVIDER_ID = (
+    select(_payments.c.id, _payments.c.status)
+    .where(
+        _payments.c.provider == bindparam("provider_name"),
+        _payments.c.provider_payment_id == bindparam("provider_payment"),
     )
-    return found
+    .order_by(*_BY_PROVIDER_ORDER)
+    .limit(1)
+)
+
+
+async def payment_state(
+    session: AsyncSession,
+    *,
+    payment_id: str | None,
+    provider: str,
+    provider_payment_id: str | None,
+) -> PaymentState | None:
+    """The payment an event names: by our id, else by the provider's payment id."""
+    if payment_id:
+        row = (await direct.execute(session, _STATE_BY_ID, {"payment_id": payment_id})).first()
+        if row is not None:
+            return PaymentState(str(row[0]), str(row[1]))
+    if provider_payment_id:
+        params = {"provider_name": provider, "provider_payment": provider_payment_id}
+        row = (await direct.execute(session, _STATE_BY_PROVIDER_ID, params)).first()
+        if row is not None:
+            return PaymentState(str(row[0]), str(row[1]))
+    return None
 
 
 async def shares(session: AsyncSession, payment_id: str) -> list[PaymentShare]:
@@ -144,32 +177,30 @@ async def leave_pending_returning(
     session: AsyncSession, payment_id: str, status: str, *, now: datetime, **values: Any
 ) -> Payment | None:
     """`leave_pending`, answering with the changed row (None when the payment had been
-    decided already): the winner needs the row, and this saves reading it again."""
+    decided already) as an object outside the session: the winner needs the row, and this
+    saves reading it again."""
     names = tuple(sorted(values))
     statement = built_once(
         ("payments.leave_pending_returning", names),
-        lambda: (
-            update(Payment)
-            .where(Payment.id == bindparam("the_payment"), Payment.status == "pending")
+        lambda: direct.returning_all(
+            Payment,
+            update(_payments)
+            .where(_payments.c.id == bindparam("the_payment"), _payments.c.status == "pending")
             .values(
                 status=bindparam("to_status"),
                 updated_at=bindparam("at"),
                 **{n: bindparam(f"set_{n}") for n in names},
-            )
-            .returning(Payment)
+            ),
         ),
     )
-    found: Payment | None = await session.scalar(
-        statement,
-        {
-            "the_payment": payment_id,
-            "to_status": status,
-            "at": now,
-            **{f"set_{n}": values[n] for n in names},
-        },
-        execution_options={"synchronize_session": False, "populate_existing": True},
-    )
-    return found
+    params = {
+        "the_payment": payment_id,
+        "to_status": status,
+        "at": now,
+        **{f"set_{n}": values[n] for n in names},
+    }
+    found = await direct.returning_objects(session, Payment, statement, params)
+    return found[0] if found else None
 
 
 # --- refunds --------------------------------------------------------------------------------
@@ -331,28 +362,30 @@ async def release_hold(session: AsyncSession, vendor_order_id: str, now: datetim
 
 async def insert_webhook_event(session: AsyncSession, row: dict[str, Any]) -> bool:
     """Store an event unless (provider, provider event id) is already stored."""
-    return (
-        await _rowcount(
-            session,
-            insert_ignore(WebhookEvent.__table__, _dialect(session), [row]),  # type: ignore[arg-type]
-        )
-        == 1
+    dialect = _dialect(session)
+    statement = built_once(
+        ("payments.insert_webhook_event", dialect),
+        lambda: insert_ignore_rows(_webhook_events, dialect),
     )
+    return (await direct.execute(session, statement, row)).rowcount == 1
 
 
 async def webhook_event(session: AsyncSession, event_id: str) -> WebhookEvent | None:
     return await session.get(WebhookEvent, event_id, populate_existing=True)
 
 
+_FINISH_WEBHOOK_EVENT = (
+    update(_webhook_events)
+    .where(
+        _webhook_events.c.id == bindparam("event_id"),
+        _webhook_events.c.status == "received",
+    )
+    .values(status=bindparam("outcome"), processed_at=bindparam("processed"))
+)
+
+
 async def finish_webhook_event(
     session: AsyncSession, event_id: str, *, status: str, now: datetime
 ) -> bool:
-    return (
-        await _rowcount(
-            session,
-            update(WebhookEvent)
-            .where(WebhookEvent.id == event_id, WebhookEvent.status == "received")
-            .values(status=status, processed_at=now),
-        )
-        == 1
-    )
+    params = {"event_id": event_id, "outcome": status, "processed": now}
+    return (await direct.execute(session, _FINISH_WEBHOOK_EVENT, params)).rowcount == 1

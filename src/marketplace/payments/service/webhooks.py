@@ -26,7 +26,6 @@ from marketplace.payments.errors import (
     ProviderUnavailableError,
     UnknownProvider,
 )
-from marketplace.payments.models import Payment
 from marketplace.payments.providers import (
     Gateways,
     InvalidSignature,
@@ -100,7 +99,9 @@ async def receive_webhook(
     if not stored:
         return Receipt(event_id=event.provider_event_id, duplicate=True)
     if process_now:
-        await process_webhook_event(uow, gateways, event_id=event_id)
+        # Stored by this transaction just now, so "received" and ours: applied from the
+        # event in hand rather than read back and parsed again.
+        await _process(uow, gateways, event_id, provider, event)
     else:
         uow.enqueue(PROCESS_WEBHOOK_JOB, {"event_id": event_id})
     return Receipt(event_id=event.provider_event_id, duplicate=False)
@@ -111,22 +112,17 @@ async def process_webhook_event(uow: UnitOfWork, gateways: Gateways, *, event_id
     stored = await repo.webhook_event(uow.session, event_id)
     if stored is None or stored.status != "received":
         return stored.status if stored is not None else "ignored"
-    adapter = gateways[stored.provider]
-    event = adapter.parse_webhook(orjson.dumps(stored.payload))
-    applied = await _apply(uow, gateways, stored.provider, event)
+    event = gateways[stored.provider].parse_webhook(orjson.dumps(stored.payload))
+    return await _process(uow, gateways, event_id, stored.provider, event)
+
+
+async def _process(
+    uow: UnitOfWork, gateways: Gateways, event_id: str, provider: str, event: ProviderEvent
+) -> str:
+    applied = await _apply(uow, gateways, provider, event)
     status = "processed" if applied else "ignored"
     await repo.finish_webhook_event(uow.session, event_id, status=status, now=utcnow())
     return status
-
-
-async def _payment(uow: UnitOfWork, provider: str, event: ProviderEvent) -> Payment | None:
-    if event.payment_id:
-        found = await repo.payment(uow.session, event.payment_id)
-        if found is not None:
-            return found
-    if event.provider_payment_id:
-        return await repo.payment_by_provider_id(uow.session, provider, event.provider_payment_id)
-    return None
 
 
 # Events about payments, refunds and disputes; payouts and others are dispatched before these.
@@ -147,7 +143,12 @@ async def _apply(uow: UnitOfWork, gateways: Gateways, provider: str, event: Prov
         return await apply_payout_event(uow, provider, event)
     if event.kind not in _PAYMENT_KINDS:
         return False
-    payment = await _payment(uow, provider, event)
+    payment = await repo.payment_state(
+        uow.session,
+        payment_id=event.payment_id,
+        provider=provider,
+        provider_payment_id=event.provider_payment_id,
+    )
     if payment is None:
         logger.warning(
             "webhook event for no known payment",

@@ -38,6 +38,7 @@ from marketplace.orders.service.checkout.pricing import (
 from marketplace.orders.service.checkout.settling import (
     SETTLED_KEY,
     SettledOrder,
+    follow_payment,
     settle,
     settled_order,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "CheckoutItem",
     "SettledOrder",
     "expire_unpaid_orders",
+    "follow_payment",
     "place_order",
     "settle",
     "settled_order",

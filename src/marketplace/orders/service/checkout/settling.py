@@ -66,6 +66,18 @@ async def settle(
         await _payment_failed(uow, order_id, payment)
 
 
+async def follow_payment(uow: UnitOfWork, *, order_id: str) -> None:
+    """Settle the order with its payment as it now is: a payment decided after the checkout
+    answered (a webhook, a retried confirmation). Settling twice is a no-op."""
+    # Nearly every such event follows a checkout that settled the order itself, and an order
+    # never returns to pending_payment: one status read answers those without the payment.
+    if await repo.order_status(uow.session, order_id) != "pending_payment":
+        return
+    payment = await payments.payment_of_order(uow, order_id)
+    if payment is not None:
+        await settle(uow, order_id=order_id, payment=payment)
+
+
 async def _secure_stock(uow: UnitOfWork, order: Order) -> bool:
     """Sell the order's reserved units. If the reservation expired while the provider was
     answering (its units went back on sale), reserve them again; False if they are gone."""
@@ -83,8 +95,9 @@ async def _secure_stock(uow: UnitOfWork, order: Order) -> bool:
         except inventory.OutOfStock:
             return False
         await inventory.commit(uow, again.id)
+        # `order` is the row as the settling UPDATE answered it, outside the session.
+        await repo.set_reservation(uow.session, order.id, again.id)
         order.reservation_id = again.id
-        await uow.session.flush()
     return True
 
 
