@@ -17,7 +17,7 @@ from marketplace.platform.messaging import Message
 from marketplace.platform.models import Delivery, OutboxMessage
 from marketplace.platform.outbox import relay_once, sweep_deliveries
 from marketplace.platform.uow import UnitOfWork
-from marketplace.platform.worker import JobRuntime
+from marketplace.platform.worker import RELAY_BATCH, JobRuntime
 from support import NoteHandled, NoteWritten, count_handled
 
 HANDLER = "tests.record_note"
@@ -409,3 +409,29 @@ async def test_in_process_deliveries_run_at_most_the_configured_number_at_once(
 
     assert sorted(handled) == sorted(published)
     assert most[0] == 2
+
+
+async def test_the_relay_goes_again_at_once_only_while_a_backlog_is_left(
+    container: Container,
+) -> None:
+    # A full batch leaves more behind: the loop runs again without waiting. A partial one
+    # means the outbox is caught up: the next pass waits for a nudge or the tick, so a
+    # sale's messages are relayed in batches rather than a handful per pass.
+    runtime = JobRuntime(container.uow_factory, container.registry, inline=True)
+    await runtime.startup()
+    try:
+        async with container.uow_factory() as uow:
+            for n in range(RELAY_BATCH + 5):
+                uow.publish(NoteWritten(text=f"note {n}"))
+            await uow.commit()
+
+        assert await runtime._relay_step() is True
+        assert await runtime._relay_step() is False
+        async with container.db.session() as session:
+            left = await session.scalar(
+                select(func.count()).where(OutboxMessage.published_at.is_(None))
+            )
+        assert left == 0
+        assert await runtime._relay_step() is False
+    finally:
+        await runtime.stop()
