@@ -104,12 +104,19 @@ def test_event_names_and_payloads() -> None:
         )
     }
     assert published == {
-        "payments.payment_succeeded.v1": ["payment_id", "order_id", "amount", "currency"],
+        "payments.payment_succeeded.v1": [
+            "payment_id",
+            "order_id",
+            "amount",
+            "currency",
+            "confirmed_synchronously",
+        ],
         "payments.payment_failed.v1": [
             "payment_id",
             "order_id",
             "failure_code",
             "failure_message",
+            "confirmed_synchronously",
         ],
         "payments.refund_succeeded.v1": [
             "refund_id",

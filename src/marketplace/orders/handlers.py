@@ -5,8 +5,9 @@ carts nobody touched for 30 days; every orders event is registered for its subsc
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
-from typing import Final
+from typing import Any, Final
 
 from marketplace.orders import events
 from marketplace.orders.service import carts, checkout, fulfilment, receipts
@@ -40,6 +41,13 @@ async def follow_payment(uow: UnitOfWork, message: Message) -> None:
     """A payment decided after the checkout answered (a webhook, a retried confirmation):
     the order follows. Settling twice is a no-op."""
     await checkout.follow_payment(uow, order_id=str(message.payload["order_id"]))
+
+
+def _settled_by_checkout(payload: Mapping[str, Any]) -> bool:
+    # Only `checkout.place_order` confirms payments, and it settles the order with the
+    # outcome before it commits (`confirmed_synchronously`, see payments.events); the
+    # provider's webhook and reconciliation record theirs without it.
+    return bool(payload.get("confirmed_synchronously"))
 
 
 async def follow_refund(uow: UnitOfWork, message: Message) -> None:
@@ -92,8 +100,14 @@ def register(registry: Registry) -> None:
         events.VendorStatementIssued,
     ):
         registry.event(event)
-    registry.subscribe(PaymentSucceeded, name="orders.follow_payment_succeeded")(follow_payment)
-    registry.subscribe(PaymentFailed, name="orders.follow_payment_failed")(follow_payment)
+    # An outcome the checkout confirmed itself was settled in the same transaction: only
+    # those decided elsewhere (the provider's webhook, reconciliation) need following.
+    registry.subscribe(
+        PaymentSucceeded, name="orders.follow_payment_succeeded", unless=_settled_by_checkout
+    )(follow_payment)
+    registry.subscribe(
+        PaymentFailed, name="orders.follow_payment_failed", unless=_settled_by_checkout
+    )(follow_payment)
     registry.subscribe(RefundSucceeded, name="orders.follow_refund")(follow_refund)
     registry.subscribe(ShipmentDelivered, name="orders.follow_delivery")(follow_delivery)
     # PDFs are most of an order's follow-up CPU: in a flash sale they wait for its end.

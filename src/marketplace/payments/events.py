@@ -14,6 +14,10 @@ class PaymentSucceeded(Event):
     order_id: str
     amount: int
     currency: str
+    # True when `confirm_payment` recorded it: the caller that confirmed holds the outcome
+    # in the same transaction and acts on it there (the checkout settles its order), so a
+    # subscriber that follows outcomes decided elsewhere (a webhook, the sweep) can skip it.
+    confirmed_synchronously: bool = False
 
 
 class PaymentFailed(Event):
@@ -24,6 +28,7 @@ class PaymentFailed(Event):
     order_id: str
     failure_code: str | None
     failure_message: str | None
+    confirmed_synchronously: bool = False  # as in PaymentSucceeded
 
 
 class RefundSucceeded(Event):

@@ -9,6 +9,10 @@ A handler or job that can wait is registered `deferrable`: during a burst its de
 are held until the burst is over (`platform.burst`). Mark only work whose lateness nobody
 is waiting on, such as documents and order e-mails, never money movement or account
 security.
+
+A subscriber may also say which of an event's messages it has no use for (`unless`, a test
+on the payload): the relay writes no delivery for those, so nothing runs, is logged or
+retried for them.
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ class Message:
 
 
 Handler = Callable[["UnitOfWork", Message], Awaitable[None]]
+# A subscriber's test on a message's payload: true when the subscriber has no use for it.
+Skip = Callable[[Mapping[str, Any]], bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +73,7 @@ class Registry:
         self._handlers: dict[str, Handler] = {}
         self._jobs: set[str] = set()
         self._deferrable: frozenset[str] = frozenset()
+        self._unless: dict[str, Skip] = {}
         self.periodic: list[PeriodicJob] = []
 
     def event(self, event_type: type[Event]) -> type[Event]:
@@ -74,9 +81,15 @@ class Registry:
         return event_type
 
     def subscribe(
-        self, event_type: type[Event], *, name: str, deferrable: bool = False
+        self,
+        event_type: type[Event],
+        *,
+        name: str,
+        deferrable: bool = False,
+        unless: Skip | None = None,
     ) -> Callable[[Handler], Handler]:
         """Register `handler` under a stable `name` (the deduplication key with the event id).
+        `unless(payload)` true: the handler has no use for that message and gets no delivery.
 
         Renaming a handler makes in-flight deliveries unknown: keep names stable.
         """
@@ -85,6 +98,8 @@ class Registry:
             self._add_handler(name, handler, deferrable=deferrable)
             self._events.setdefault(event_type.name, event_type)
             self._subscribers.setdefault(event_type.name, []).append(name)
+            if unless is not None:
+                self._unless[name] = unless
             return handler
 
         return decorator
@@ -115,10 +130,17 @@ class Registry:
         delivery a worker runs during one: built at registration, not per call)."""
         return self._deferrable
 
-    def handlers_for(self, kind: str, name: str) -> list[str]:
+    def handlers_for(
+        self, kind: str, name: str, payload: Mapping[str, Any] | None = None
+    ) -> list[str]:
+        """Who gets a delivery of this message (with its `payload`: less those subscribers
+        that have no use for it)."""
         if kind == "job":
             return [name] if name in self._jobs else []
-        return list(self._subscribers.get(name, ()))
+        subscribers = self._subscribers.get(name, ())
+        if payload is None:
+            return list(subscribers)
+        return [h for h in subscribers if h not in self._unless or not self._unless[h](payload)]
 
     def is_job(self, name: str) -> bool:
         return name in self._jobs

@@ -89,7 +89,7 @@ async def relay_once(
         ).all()
         rows = []
         for message in messages:
-            for handler in registry.handlers_for(message.kind, message.name):
+            for handler in registry.handlers_for(message.kind, message.name, message.payload):
                 rows.append(
                     {
                         "id": new_id("dlv"),

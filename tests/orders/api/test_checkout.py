@@ -15,7 +15,8 @@ from factories.identity import auth_headers, create_user
 from marketplace.bootstrap import Container
 from marketplace.inventory.models import Stock
 from marketplace.orders.models.order import Order, VendorOrder
-from marketplace.platform.models import OutboxMessage
+from marketplace.payments.events import PaymentSucceeded
+from marketplace.platform.models import Delivery, OutboxMessage
 
 
 async def _available(session: AsyncSession, variant_id: str) -> int:
@@ -269,3 +270,51 @@ async def test_units_sold_to_others_while_paying_cancel_and_refund_the_order(
         order.total_amount,
     )
     assert await _available(session, shop.variant_id) == 0
+
+
+async def _follow_ups_of_payment_success(session: AsyncSession) -> dict[str, list[str]]:
+    """order id -> the handlers that got a delivery of its PaymentSucceeded."""
+    rows = await session.execute(
+        select(OutboxMessage.payload, Delivery.handler)
+        .join(Delivery, Delivery.message_id == OutboxMessage.id, isouter=True)
+        .where(OutboxMessage.name == PaymentSucceeded.name)
+    )
+    found: dict[str, list[str]] = {}
+    for payload, handler in rows.all():
+        found.setdefault(str(payload["order_id"]), [])
+        if handler is not None:
+            found[str(payload["order_id"])].append(handler)
+    return found
+
+
+async def test_only_a_charge_the_checkout_did_not_see_is_followed_up_by_the_order(
+    client: httpx.AsyncClient, container: Container, session: AsyncSession
+) -> None:
+    shop = await make_shop(container, quantity=5)
+    customer = await create_user(container)
+
+    paid = await client.post(
+        "/v1/orders",
+        json=checkout_body((shop, 1)),
+        headers=auth_headers(container, customer) | key(),
+    )
+    # The charge goes through but its answer is lost: only the provider's webhook tells.
+    lost = await client.post(
+        "/v1/orders",
+        json=checkout_body((shop, 1), payment_method="pm_card_visa_timeout"),
+        headers=auth_headers(container, customer) | key(),
+    )
+    assert (paid.status_code, lost.status_code) == (201, 503)
+    pending = await session.scalar(select(Order).where(Order.status == "pending_payment"))
+    assert pending is not None
+    await container.jobs.drain()
+
+    follow_ups = await _follow_ups_of_payment_success(session)
+    # The checkout settled its order in the transaction that recorded the charge.
+    assert "orders.follow_payment_succeeded" not in follow_ups[paid.json()["id"]]
+    # The webhook's success was followed, and paid the order the checkout left pending.
+    assert "orders.follow_payment_succeeded" in follow_ups[pending.id]
+    settled = await session.get(Order, pending.id, populate_existing=True)
+    assert settled is not None
+    assert (settled.status, settled.payment_status) == ("paid", "succeeded")
+    assert await _available(session, shop.variant_id) == 3

@@ -56,12 +56,11 @@ EXPECTED: list[Statement | list[Statement]] = [
         ("INSERT", "platform_outbox_message"),  # its webhook's delivery job
     ],
     # the settlement
-    # pending -> succeeded in a savepoint: a provider payment that already paid for another
-    # payment violates the unique index, and the payment is then recorded as failed instead
-    # (on PostgreSQL the violation would abort the whole transaction without it)
-    ("SAVEPOINT", ""),
+    # pending -> succeeded, first in its transaction and so without a savepoint: a provider
+    # payment that already paid for another payment violates the unique index, and the
+    # transaction, which holds nothing else yet, is rolled back and the payment recorded as
+    # failed instead
     ("UPDATE", "payments_payment"),  # returning the row
-    ("RELEASE", ""),
     ("INSERT", "payments_ledger_transaction"),  # capture and fee in one statement
     ("INSERT", "payments_ledger_posting"),  # all their postings in one statement
     ("UPDATE", "orders_order"),  # pending_payment -> paid: decides and locks

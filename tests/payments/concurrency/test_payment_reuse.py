@@ -14,7 +14,7 @@ from marketplace.bootstrap import Container
 from marketplace.payments.events import PaymentFailed, PaymentSucceeded
 from marketplace.payments.models import Payment
 from marketplace.payments.repository.payment import payment_state
-from marketplace.payments.service.payments import ALREADY_USED, record_success
+from marketplace.payments.service.payments import ALREADY_USED, _record_success, record_success
 
 CHARGE = "ch_3MtwBwLkdIwHu7ix28a3tqPa"
 
@@ -83,3 +83,35 @@ async def test_two_payments_racing_to_succeed_with_one_charge_capture_it_once(
         )
     assert found is not None
     assert (found.id, found.status) == (winner.id, "succeeded")
+
+
+async def test_a_confirmation_meeting_a_charge_already_used_is_recorded_failed_and_commits(
+    live_container: Container,
+) -> None:
+    first = await start(live_container, [share("vnd_a", gross=2_500)], order_id="o_reuse_3")
+    second = await start(live_container, [share("vnd_b", gross=2_500)], order_id="o_reuse_4")
+    assert await _succeed(live_container, first.id)
+
+    # As confirm_payment records it: first in a transaction of its own, without a savepoint.
+    async with live_container.uow_factory() as uow:
+        decided = await _record_success(
+            uow,
+            second.id,
+            provider_payment_id=CHARGE,
+            captured=2_500,
+            fee=100,
+            synchronously=True,
+        )
+        await uow.commit()
+
+    assert decided is not None
+    assert (decided.status, decided.failure_code) == ("failed", ALREADY_USED)
+    async with live_container.db.session() as session:
+        stored = await session.get(Payment, second.id)
+        assert stored is not None
+        assert (stored.status, stored.captured_amount) == ("failed", 0)
+        failed = await events(session, PaymentFailed.name)
+        assert [(e["payment_id"], e["confirmed_synchronously"]) for e in failed] == [
+            (second.id, True)
+        ]
+        assert [kind for kind, _ in await ledger(session)] == ["capture", "fee"]

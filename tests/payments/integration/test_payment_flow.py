@@ -74,7 +74,14 @@ async def test_confirmed_payment_posts_one_capture_with_the_exact_split(
     assert view.provider_payment_id.startswith("pi_")
     assert await ledger(session) == [("capture", CAPTURE), ("fee", FEE)]
     assert await events(session, "payments.payment_succeeded.v1") == [
-        {"payment_id": started.id, "order_id": "ord_1", "amount": 15_000, "currency": "USD"}
+        {
+            "payment_id": started.id,
+            "order_id": "ord_1",
+            "amount": 15_000,
+            "currency": "USD",
+            # recorded by confirm_payment: the caller settles on it (orders' follow-up skips it)
+            "confirmed_synchronously": True,
+        }
     ]
 
 

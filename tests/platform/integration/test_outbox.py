@@ -93,6 +93,30 @@ async def test_each_subscriber_gets_its_own_delivery(
     assert handlers == ["tests.first", "tests.second"]
 
 
+async def test_a_subscriber_gets_no_delivery_of_a_message_it_has_no_use_for(
+    container: Container, session: AsyncSession
+) -> None:
+    seen: list[tuple[str, str]] = []
+
+    @container.registry.subscribe(NoteWritten, name="tests.every")
+    async def every(uow: UnitOfWork, message: Message) -> None:
+        seen.append(("every", str(message.payload["text"])))
+
+    @container.registry.subscribe(
+        NoteWritten, name="tests.picky", unless=lambda payload: payload["text"] == "skip me"
+    )
+    async def picky(uow: UnitOfWork, message: Message) -> None:
+        seen.append(("picky", str(message.payload["text"])))
+
+    await publish_note(container, "skip me")
+    await publish_note(container, "keep me")
+    await container.jobs.drain()
+
+    assert sorted(seen) == [("every", "keep me"), ("every", "skip me"), ("picky", "keep me")]
+    handlers = (await session.scalars(select(Delivery.handler).order_by(Delivery.handler))).all()
+    assert handlers == ["tests.every", "tests.every", "tests.picky"]
+
+
 async def test_no_event_is_lost_when_the_process_dies_between_commit_and_publish(
     container: Container, session: AsyncSession
 ) -> None:

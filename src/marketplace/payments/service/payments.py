@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from sqlalchemy.exc import IntegrityError
 
@@ -314,6 +315,7 @@ async def confirm_payment(uow: UnitOfWork, gateways: Gateways, *, payment_id: st
             captured=result.amount_captured,
             fee=result.fee_amount,
             shares=started.shares if started else None,
+            synchronously=True,
         )
     else:
         decided = await _record_failure(
@@ -322,6 +324,7 @@ async def confirm_payment(uow: UnitOfWork, gateways: Gateways, *, payment_id: st
             provider_payment_id=result.provider_payment_id,
             code=result.failure_code,
             message=result.failure_message,
+            synchronously=True,
         )
     if decided is not None:
         return payment_view(decided)  # the row our UPDATE returned: current
@@ -348,28 +351,40 @@ async def _record_success(
     captured: int,
     fee: int,
     shares: Sequence[VendorShare] | None = None,
+    synchronously: bool = False,
 ) -> Payment | None:
     """`record_success`, answering with the row it changed (None: decided by someone else;
     a failed row: the provider payment had paid for another payment already).
-    `shares`: the payment's shares when this unit of work started it (they are fixed)."""
+    `shares`: the payment's shares when this unit of work started it (they are fixed).
+    `synchronously`: recorded by `confirm_payment`, first in a transaction of its own (it
+    committed before calling the provider), whose caller acts on the outcome in it."""
     now = utcnow()
+    success = partial(
+        repo.leave_pending_returning,
+        uow.session,
+        payment_id,
+        "succeeded",
+        now=now,
+        provider_payment_id=provider_payment_id,
+        captured_amount=captured,
+        fee_amount=fee,
+        succeeded_at=now,
+    )
     try:
-        # A savepoint: on PostgreSQL a violated index aborts the whole transaction otherwise,
-        # and the caller's work in it (the webhook event, the checkout's answer) must survive.
-        async with uow.session.begin_nested():
-            payment = await repo.leave_pending_returning(
-                uow.session,
-                payment_id,
-                "succeeded",
-                now=now,
-                provider_payment_id=provider_payment_id,
-                captured_amount=captured,
-                fee_amount=fee,
-                succeeded_at=now,
-            )
+        if synchronously:
+            # Nothing precedes it in this transaction: if the index refuses it, rolling the
+            # transaction back loses nothing, so no savepoint (two round trips) is needed.
+            payment = await success()
+        else:
+            # A savepoint: on PostgreSQL a violated index aborts the whole transaction
+            # otherwise, and the caller's work in it (the webhook event) must survive.
+            async with uow.session.begin_nested():
+                payment = await success()
     except IntegrityError as error:
         if not is_unique_violation(error):
             raise
+        if synchronously:
+            await uow.session.rollback()
         # Another payment succeeded with this provider payment (committed first, or waited
         # for by the index): the money is that payment's, this one paid nothing.
         logger.warning(
@@ -382,6 +397,7 @@ async def _record_success(
             provider_payment_id=provider_payment_id,
             code=ALREADY_USED,
             message=_ALREADY_USED_MESSAGE,
+            synchronously=synchronously,
         )
     if payment is None:
         current = await repo.payment(uow.session, payment_id)
@@ -410,6 +426,7 @@ async def _record_success(
             order_id=payment.order_id,
             amount=payment.captured_amount,
             currency=payment.currency,
+            confirmed_synchronously=synchronously,
         )
     )
     return payment
@@ -436,6 +453,7 @@ async def _record_failure(
     provider_payment_id: str | None,
     code: str | None,
     message: str | None,
+    synchronously: bool = False,
 ) -> Payment | None:
     payment = await repo.leave_pending_returning(
         uow.session,
@@ -454,6 +472,7 @@ async def _record_failure(
             order_id=payment.order_id,
             failure_code=code,
             failure_message=message,
+            confirmed_synchronously=synchronously,
         )
     )
     return payment
