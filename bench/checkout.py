@@ -9,7 +9,8 @@ broker.
 
 Every checkout reserves stock, prices, splits into vendor orders, starts the payment, commits,
 charges through the sandbox, posts the capture's ledger transaction and settles the order:
-four transactions (the Idempotency-Key, the order, the provider's records, the settlement).
+three transactions (the order, with the Idempotency-Key's reservation; the provider's records;
+the settlement, with the stored response).
 The reference is `pgbench -b tpcb-like` (5 statements in 1 transaction) with the same number
 of clients, run on its own scratch database in the same run.
 

@@ -55,11 +55,15 @@ class MessageOut(BaseModel):
     name: str
 
 
-def probe_router(gate: asyncio.Event | None = None) -> APIRouter:
+def probe_router(
+    gate: asyncio.Event | None = None, entered: asyncio.Event | None = None
+) -> APIRouter:
     router = APIRouter(prefix="/probe", tags=["probe"])
 
     @router.post("/notes", status_code=201)
     async def write_note(body: NoteIn, uow: UoW) -> NoteOut:
+        if entered is not None:
+            entered.set()
         if gate is not None:
             await gate.wait()
         message_id = uow.publish(NoteWritten(text=body.text))

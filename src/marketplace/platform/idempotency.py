@@ -2,7 +2,13 @@
 
 Follows the IETF Idempotency-Key draft and Stripe's behaviour:
 
-* the first request with a key reserves it (a committed row, `in_progress`, with a lease);
+* the first request with a key reserves it (a row, `in_progress`, with a lease). On
+  PostgreSQL the row is written first in the request's own transaction and commits with it
+  (`reserve_in`), so the request spends no transaction of its own on the key; until that
+  commit the key is held by a transaction-level advisory lock, which a duplicate tries
+  without waiting. Elsewhere (SQLite, one writer at a time, where holding the write lock for
+  the whole request would block the separate sessions some requests open) the row is
+  committed on its own first (`reserve`);
 * the same key and body after completion replays the stored response (24 h);
 * the same key with another body answers 422 `idempotency_key_reused`;
 * a duplicate while the first is still running answers 409 `idempotency_request_in_progress`;
@@ -16,11 +22,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Literal, cast
+from datetime import datetime, timedelta
+from typing import Any, Literal, cast
 
 import orjson
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import BigInteger, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -72,6 +78,35 @@ class Reservation:
 # flushing an ORM object or an UPDATE expression per request cost more CPU than running them.
 _keys = cast(Table, IdempotencyKey.__table__)
 _RESERVE = insert(_keys)
+_COLUMNS = (
+    "id",
+    "scope",
+    "key",
+    "fingerprint",
+    "status",
+    "lock_token",
+    "locked_until",
+    "created_at",
+    "expires_at",
+)
+# The row, written only if this transaction gets the key's advisory lock: a concurrent
+# request with the same key that has not committed yet holds it, and a duplicate must hear
+# "in progress" at once rather than wait on the unique index for the first to finish.
+_RESERVE_LOCKED = insert(_keys).from_select(
+    _COLUMNS,
+    select(*(bindparam(f"new_{name}", type_=_keys.c[name].type) for name in _COLUMNS)).where(
+        func.pg_try_advisory_xact_lock(bindparam("lock", type_=BigInteger))
+    ),
+)
+
+
+def _advisory_lock(scope: str, key: str) -> int:
+    """The key's advisory lock number: 64 bits of its digest (collisions are negligible, and
+    would only answer "in progress" to a request that could retry)."""
+    digest = hashlib.sha256(f"{len(scope)}:{scope}{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
 _COMPLETE = (
     update(_keys)
     .where(
@@ -95,31 +130,57 @@ class IdempotencyStore:
         self.ttl = ttl
         self.lease = lease
 
+    @property
+    def reserves_in_request(self) -> bool:
+        """Whether the key is reserved inside the request's transaction (`reserve_in`)."""
+        return self.db.dialect == "postgresql"
+
+    async def reserve_in(
+        self, session: AsyncSession, *, scope: str, key: str, fingerprint: str
+    ) -> Reservation | None:
+        """Reserve the key first in `session`'s transaction, which the request commits.
+        `in_progress` when a request with the key has not committed yet; None (and the
+        transaction rolled back, having held nothing else) when the key's row exists:
+        `reserve` then says what it holds."""
+        row = self._new_row(scope=scope, key=key, fingerprint=fingerprint, now=utcnow())
+        params: dict[str, Any] = {f"new_{name}": value for name, value in row.items()}
+        params["lock"] = _advisory_lock(scope, key)
+        try:
+            written = (await direct.execute(session, _RESERVE_LOCKED, params)).rowcount
+        except IntegrityError as error:
+            await session.rollback()
+            if not is_unique_violation(error):
+                raise
+            return None
+        if written != 1:
+            await session.rollback()
+            return Reservation("in_progress")
+        return Reservation("reserved", row["id"], row["lock_token"])
+
+    def _new_row(self, *, scope: str, key: str, fingerprint: str, now: datetime) -> dict[str, Any]:
+        return {
+            "id": new_id("idk"),
+            "scope": scope,
+            "key": key,
+            "fingerprint": fingerprint,
+            "status": "in_progress",
+            "lock_token": new_id("lck"),
+            "locked_until": now + self.lease,
+            "created_at": now,
+            "expires_at": now + self.ttl,
+        }
+
     async def reserve(self, *, scope: str, key: str, fingerprint: str) -> Reservation:
         # Two attempts: the second follows deleting an expired record that held the key.
         for _ in range(2):
             now = utcnow()
-            token = new_id("lck")
-            record_id = new_id("idk")
+            row = self._new_row(scope=scope, key=key, fingerprint=fingerprint, now=now)
+            token = row["lock_token"]
             async with self.db.session() as session:
                 try:
-                    await direct.execute(
-                        session,
-                        _RESERVE,
-                        {
-                            "id": record_id,
-                            "scope": scope,
-                            "key": key,
-                            "fingerprint": fingerprint,
-                            "status": "in_progress",
-                            "lock_token": token,
-                            "locked_until": now + self.lease,
-                            "created_at": now,
-                            "expires_at": now + self.ttl,
-                        },
-                    )
+                    await direct.execute(session, _RESERVE, row)
                     await session.commit()
-                    return Reservation("reserved", record_id, token)
+                    return Reservation("reserved", row["id"], token)
                 except IntegrityError as error:
                     await session.rollback()
                     if not is_unique_violation(error):

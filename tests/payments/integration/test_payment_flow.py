@@ -146,6 +146,7 @@ async def test_a_declined_payment_fails_and_posts_nothing(
             "order_id": "ord_d",
             "failure_code": code,
             "failure_message": message,
+            "confirmed_synchronously": True,
         }
     ]
 
