@@ -62,8 +62,6 @@ EXPECTED: list[Statement | list[Statement]] = [
     # transaction, which holds nothing else yet, is rolled back and the payment recorded as
     # failed instead
     ("UPDATE", "payments_payment"),  # returning the row
-    ("INSERT", "payments_ledger_transaction"),  # capture and fee in one statement
-    ("INSERT", "payments_ledger_posting"),  # all their postings in one statement
     ("UPDATE", "orders_order"),  # pending_payment -> paid: decides and locks
     ("UPDATE", "inventory_reservation"),
     ("SELECT", "inventory_reservation_line"),
@@ -73,6 +71,8 @@ EXPECTED: list[Statement | list[Statement]] = [
     ("UPDATE", "platform_idempotency_key"),  # the stored response, same transaction
     # the transaction's new rows and then its messages
     [
+        ("INSERT", "payments_ledger_transaction"),  # capture and fee
+        ("INSERT", "payments_ledger_posting"),  # all their postings
         ("INSERT", "inventory_adjustment"),
         ("INSERT", "orders_timeline_entry"),
         ("INSERT", "platform_outbox_message"),  # every event of the transaction at once

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from marketplace.payments.domain.ledger import Posting
 from marketplace.payments.models import LedgerPosting, LedgerTransaction
 from marketplace.platform import direct
-from marketplace.platform.db import built_once, insert_ignore_rows
+from marketplace.platform.db import built_once, insert_ignore_rows, transient
 from marketplace.platform.ids import new_id
 from marketplace.platform.pagination import PageParams, SortKey, paginate
 
@@ -127,6 +127,46 @@ async def append_many(
             session, built_once(("insert", _postings), partial(insert, _postings)), rows
         )
     return appended
+
+
+def new_rows(
+    entries: Sequence[NewTransaction], *, now: datetime
+) -> list[LedgerTransaction | LedgerPosting]:
+    """The rows of transactions whose keys the caller knows are new, parents first, for the
+    unit of work to write with its commit (a taken key fails that commit)."""
+    transactions = [
+        transient(
+            LedgerTransaction,
+            id=new_id("ltx"),
+            key=entry.key,
+            type=entry.type,
+            currency=entry.currency,
+            order_id=entry.order_id,
+            vendor_order_id=entry.vendor_order_id,
+            payment_id=entry.payment_id,
+            refund_id=entry.refund_id,
+            description=entry.description,
+            created_at=now,
+        )
+        for entry in entries
+    ]
+    postings = [
+        transient(
+            LedgerPosting,
+            id=new_id("pst"),
+            transaction_id=transaction.id,
+            account=p.account,
+            currency=p.currency,
+            amount=p.amount,
+            vendor_id=p.vendor_id,
+            vendor_order_id=p.vendor_order_id,
+            order_item_id=p.order_item_id,
+            created_at=now,
+        )
+        for entry, transaction in zip(entries, transactions, strict=True)
+        for p in entry.postings
+    ]
+    return [*transactions, *postings]
 
 
 async def balances(

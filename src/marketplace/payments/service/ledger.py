@@ -100,8 +100,10 @@ def vendor_share(row: PaymentShare, lines: Sequence[CommissionLineRow] = ()) -> 
 async def post_capture(
     uow: UnitOfWork, payment: Payment, *, fee: int, shares: Sequence[VendorShare] | None = None
 ) -> None:
-    """The split of a captured payment, and the provider's fee as its own transaction.
-    `shares`: the payment's shares if the caller has them (they never change), else read."""
+    """The split of a captured payment, and the provider's fee as its own transaction,
+    written when the unit of work commits. Only for the caller that has just moved the
+    payment to succeeded (see below). `shares`: the payment's shares if the caller has them
+    (they never change), else read."""
     if shares is None:
         shares = [
             vendor_share(row, lines)
@@ -113,7 +115,6 @@ async def post_capture(
             replace(share, lines=tuple(sorted(share.lines, key=lambda line: line.order_item_id)))
             for share in sorted(shares, key=lambda share: share.vendor_order_id)
         ]
-    # Both transactions in one round trip each for their rows and their postings.
     entries = [
         repo.NewTransaction(
             key=f"capture:{payment.id}",
@@ -143,7 +144,11 @@ async def post_capture(
                 payment_id=payment.id,
             )
         )
-    await repo.append_many(uow.session, [e for e in entries if e.postings], now=utcnow())
+    # Written with the commit, in the statement that writes the transaction's other new rows
+    # (`uow.add_new`): only the settler whose conditional UPDATE moved the payment to
+    # succeeded gets here, once, so the keys are new; were one taken, the unique index would
+    # refuse the commit, and nothing would be posted twice.
+    uow.add_new(*repo.new_rows([e for e in entries if e.postings], now=utcnow()))
 
 
 async def post_refund(
