@@ -5,17 +5,40 @@ Counts change only through conditional UPDATEs whose WHERE clause is the rule
 the rule refused it. The caller holds that row's lock (PostgreSQL) or the database's write
 lock (SQLite) until it commits, so the returned values stay true for the rest of its
 transaction. The vendor's tenancy filter lives in the queries that take a `vendor_id`.
+
+The lines of a checkout (held, sold, given back) change every one or none. On PostgreSQL one
+statement does it: it locks their rows in variant order, checks the rule of every line on
+the rows as locked, and changes them all or nothing (`_every_line_or_none`). On SQLite, one
+conditional UPDATE per line in variant order, and the lines already held are given back when
+one is short.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, bindparam, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    FromClause,
+    Integer,
+    Select,
+    String,
+    Table,
+    and_,
+    any_,
+    bindparam,
+    column,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import Update
 
 from marketplace.inventory.domain import MAX_ON_HAND, is_low
 from marketplace.inventory.models import Adjustment, Reservation, ReservationLine, Stock
@@ -252,25 +275,38 @@ async def add_on_hand(
     )
 
 
-# The statements every checkout runs per line, built once with bound parameters: building an
-# UPDATE … RETURNING costs about 0.1 ms of CPU, as much as executing it. Core statements on
-# the table: no ORM machinery, which has no objects to synchronise here anyway. (A bound
-# parameter may not take a column's name in an UPDATE: hence `the_variant`, `units`, `at`.)
+# The statements every checkout runs, built once with bound parameters: building an UPDATE …
+# RETURNING costs about 0.1 ms of CPU, as much as executing it. Core statements on the table:
+# no ORM machinery, which has no objects to synchronise here anyway. (A bound parameter may
+# not take a column's name in an UPDATE: hence `the_variant`, `units`, `at`.)
 _stock = cast(Table, Stock.__table__)
+_line = cast(Table, ReservationLine.__table__)
 _STOCK_COLUMNS = tuple(_stock.c[column.key] for column in _COLUMNS)
+# A row as a statement left it, with the units of its line.
+Held = list[tuple[StockRow, int]]
+
+
+def _can_hold(stock: FromClause, units: ColumnElement[int]) -> ColumnElement[bool]:
+    """The rule of holding `units` more of a stock row: it is live and has them available."""
+    return and_(stock.c.retired_at.is_(None), stock.c.on_hand - stock.c.reserved >= units)
+
+
+def _holds(stock: FromClause, units: ColumnElement[int]) -> ColumnElement[bool]:
+    """The rule of giving back or selling `units` held units: the row holds that many."""
+    return stock.c.reserved >= units
+
+
+# Line by line: one conditional UPDATE per variant (SQLite, where the database's write lock
+# serialises writers anyway).
 _RESERVE = (
     update(_stock)
-    .where(
-        _stock.c.variant_id == bindparam("the_variant"),
-        _stock.c.retired_at.is_(None),
-        _stock.c.on_hand - _stock.c.reserved >= bindparam("units"),
-    )
+    .where(_stock.c.variant_id == bindparam("the_variant"), _can_hold(_stock, bindparam("units")))
     .values(reserved=_stock.c.reserved + bindparam("units"), updated_at=bindparam("at"))
     .returning(*_STOCK_COLUMNS)
 )
 _UNRESERVE_WHERE = (
     _stock.c.variant_id == bindparam("the_variant"),
-    _stock.c.reserved >= bindparam("units"),
+    _holds(_stock, bindparam("units")),
 )
 _UNRESERVE = (
     update(_stock)
@@ -290,32 +326,251 @@ _SELL = (
 )
 
 
-async def reserve_units(
-    session: AsyncSession, *, variant_id: str, quantity: int, now: datetime
-) -> StockRow | None:
-    """Hold `quantity` units; None if fewer are available (or the variant has no live stock).
+# All lines in one statement (PostgreSQL). The lines (variant_id, units) come from two arrays
+# (`variants`, `units`) or from a reservation's rows (`the_reservation`).
+_VARIANTS = bindparam("variants", type_=postgresql.ARRAY(String))
+_UNITS = bindparam("units", type_=postgresql.ARRAY(Integer))
+_RESERVATION = bindparam("the_reservation", type_=String)
 
-    The check and the change are one statement: on PostgreSQL a concurrent reserver waits for
-    this row's lock and then re-evaluates the WHERE clause against the committed result, so
-    two checkouts can never both take the last unit.
+
+def _given_lines(name: str) -> FromClause:
+    return (
+        func.unnest(_VARIANTS, _UNITS)
+        .table_valued(column("variant_id", String), column("units", Integer))
+        .render_derived(name=name)
+    )
+
+
+def _reserved_lines(name: str) -> FromClause:
+    return (
+        select(_line.c.variant_id, _line.c.quantity.label("units"))
+        .where(_line.c.reservation_id == _RESERVATION)
+        .subquery(name)
+    )
+
+
+def _every_line_or_none(
+    lines: Callable[[str], FromClause],
+    *,
+    locking: ColumnElement[bool],
+    rule: Callable[[FromClause, ColumnElement[int]], ColumnElement[bool]],
+    counts: Callable[[FromClause, ColumnElement[int]], dict[str, ColumnElement[int]]],
+) -> Update:
+    """UPDATE the stock row of every line to `counts(locked row, units)` (both `on_hand` and
+    `reserved`) if every line passes `rule`, else change nothing; RETURNING each changed row
+    and its line's units.
+
+    `locked` (MATERIALIZED: run once) locks the rows `locking` selects in variant order, as
+    the line-by-line path does, so statements over overlapping variants queue instead of
+    deadlocking: LockRows sits above the ORDER BY, and every row is locked before the first
+    change, as the check (one NOT EXISTS over all lines, an InitPlan run before the UPDATE's
+    join) reads every line's locked row. A locker that waited reads the row as the other
+    transaction committed it (READ COMMITTED), and nobody else changes it until this
+    transaction ends: so two checkouts never both take the last unit.
+
+    The rule and the new counts are taken from `locked`, not from the row the UPDATE's scan
+    finds. That one is the version of the statement's snapshot, which a transaction that
+    committed while this one waited has replaced. PostgreSQL moves the write to the newest
+    version (EvalPlanQual), but only after checking the WHERE clause and the CHECK
+    constraints against the old one: a rule there would leave out a line that the commit made
+    pass, and counts derived from the old version could fail `reserved <= on_hand`."""
+    locked = (
+        select(_stock.c.variant_id, _stock.c.on_hand, _stock.c.reserved, _stock.c.retired_at)
+        .where(locking)
+        .order_by(_stock.c.variant_id)
+        .with_for_update(of=_stock)
+        .cte("locked")
+        .prefix_with("MATERIALIZED")
+    )
+    checked = lines("checked")
+    failing = (
+        select(checked.c.variant_id)
+        .select_from(
+            checked.outerjoin(
+                locked,
+                and_(locked.c.variant_id == checked.c.variant_id, rule(locked, checked.c.units)),
+            )
+        )
+        .where(locked.c.variant_id.is_(None))
+    )
+    line = lines("line")
+    return (
+        update(_stock)
+        .where(
+            _stock.c.variant_id == locked.c.variant_id,
+            locked.c.variant_id == line.c.variant_id,
+            rule(locked, line.c.units),
+            ~failing.exists(),
+        )
+        .values(**counts(locked, line.c.units), updated_at=bindparam("at"))
+        .returning(*_STOCK_COLUMNS, line.c.units)
+    )
+
+
+_GIVEN_VARIANTS = _stock.c.variant_id == any_(_VARIANTS)
+_HOLD_ALL = _every_line_or_none(
+    _given_lines,
+    locking=_GIVEN_VARIANTS,
+    rule=_can_hold,
+    counts=lambda locked, units: {
+        "on_hand": locked.c.on_hand,
+        "reserved": locked.c.reserved + units,
+    },
+)
+_GIVE_BACK_ALL = _every_line_or_none(
+    _given_lines,
+    locking=_GIVEN_VARIANTS,
+    rule=_holds,
+    counts=lambda locked, units: {
+        "on_hand": locked.c.on_hand,
+        "reserved": locked.c.reserved - units,
+    },
+)
+_SELL_RESERVED = _every_line_or_none(
+    _reserved_lines,
+    locking=_stock.c.variant_id.in_(
+        select(_line.c.variant_id).where(_line.c.reservation_id == _RESERVATION)
+    ),
+    rule=_holds,
+    counts=lambda locked, units: {
+        "on_hand": locked.c.on_hand - units,
+        "reserved": locked.c.reserved - units,
+    },
+)
+
+
+# Which given lines cannot be held: read after `_HOLD_ALL` held nothing.
+_short = _given_lines("line")
+_SHORT = (
+    select(_short.c.variant_id)
+    .select_from(
+        _short.outerjoin(
+            _stock,
+            and_(_stock.c.variant_id == _short.c.variant_id, _can_hold(_stock, _short.c.units)),
+        )
+    )
+    .where(_stock.c.variant_id.is_(None))
+    .order_by(_short.c.variant_id)
+)
+
+
+def _held(rows: Sequence[AnyRow]) -> Held:
+    held = [(StockRow(*row[:-1]), row[-1]) for row in rows]
+    held.sort(key=lambda pair: pair[0].variant_id)  # RETURNING follows no order
+    return held
+
+
+async def hold_units(
+    session: AsyncSession, units: Mapping[str, int], *, now: datetime
+) -> tuple[Held, list[str]]:
+    """Hold `units` (variant id -> units) of every variant, or of none. Answers the rows as
+    the change left them with their units, in variant order, and no short variant; or no
+    rows and the short variants (no live row, or fewer units available) in variant order,
+    with nothing held.
+
+    The check and the change are one statement per row (SQLite) or for all rows
+    (PostgreSQL, `_every_line_or_none`): a concurrent holder waits for the rows' locks and
+    then checks the committed result.
     """
-    result = await direct.execute(
-        session, _RESERVE, {"the_variant": variant_id, "units": quantity, "at": now}
-    )
-    return _row(result.first())
+    if _dialect(session) != "postgresql":
+        return await _hold_each(session, units, now=now)
+    variants = sorted(units)
+    arrays = {"variants": variants, "units": [units[v] for v in variants]}
+    while True:
+        rows = (await direct.execute(session, _HOLD_ALL, {**arrays, "at": now})).all()
+        if rows:
+            assert len(rows) == len(units)  # every line or none
+            return _held(rows), []
+        short = (await direct.execute(session, _SHORT, arrays)).scalars().all()
+        if short:
+            return [], list(short)
+        # Nothing is short any more: the stock changed between the two statements (a
+        # variant without a row got one). Hold again, against the stock as it is now.
 
 
-async def unreserve_units(
-    session: AsyncSession, *, variant_id: str, quantity: int, sold: bool, now: datetime
-) -> StockRow | None:
-    """Give held units back (`sold=False`) or turn them into a sale (`sold=True`: they leave
-    `on_hand` too). None only if fewer are reserved, which a consistent database never has."""
-    result = await direct.execute(
-        session,
-        _SELL if sold else _UNRESERVE,
-        {"the_variant": variant_id, "units": quantity, "at": now},
+async def _hold_each(
+    session: AsyncSession, units: Mapping[str, int], *, now: datetime
+) -> tuple[Held, list[str]]:
+    held: Held = []
+    short: list[str] = []
+    for variant_id in sorted(units):
+        quantity = units[variant_id]
+        result = await direct.execute(
+            session, _RESERVE, {"the_variant": variant_id, "units": quantity, "at": now}
+        )
+        row = _row(result.first())
+        if row is None:
+            short.append(variant_id)
+        else:
+            held.append((row, quantity))
+    if not short:
+        return held, []
+    # All or nothing: the lines already held are given back in the same transaction (so
+    # nobody ever saw them held), even if the caller goes on with its unit of work.
+    given = await _unreserve_each(
+        session, {row.variant_id: quantity for row, quantity in held}, sold=False, now=now
     )
-    return _row(result.first())
+    assert given is not None  # held by this very transaction
+    return [], short
+
+
+async def give_back_units(
+    session: AsyncSession, units: Mapping[str, int], *, now: datetime
+) -> Held | None:
+    """Give held units back (variant id -> units). Answers the rows as the change left them
+    with their units, in variant order; None if some variant has fewer units reserved,
+    which a consistent database never has (on PostgreSQL nothing changed then; on SQLite
+    the caller must roll back)."""
+    if not units:
+        return []
+    if _dialect(session) != "postgresql":
+        return await _unreserve_each(session, units, sold=False, now=now)
+    variants = sorted(units)
+    rows = (
+        await direct.execute(
+            session,
+            _GIVE_BACK_ALL,
+            {"variants": variants, "units": [units[v] for v in variants], "at": now},
+        )
+    ).all()
+    return _held(rows) if rows else None
+
+
+async def sell_reserved(
+    session: AsyncSession, reservation_id: str, *, now: datetime
+) -> Held | None:
+    """Sell what a reservation holds: each line's units leave `reserved` and `on_hand`.
+    Answers the rows as the sale left them with their lines' units, in variant order; None
+    if some line's units are not held, which a consistent database never has (on PostgreSQL
+    nothing changed then; on SQLite the caller must roll back)."""
+    if _dialect(session) != "postgresql":
+        lines = await lines_of(session, [reservation_id])
+        units = {line.variant_id: line.quantity for line in lines}
+        return await _unreserve_each(session, units, sold=True, now=now)
+    rows = (
+        await direct.execute(
+            session, _SELL_RESERVED, {"the_reservation": reservation_id, "at": now}
+        )
+    ).all()
+    return _held(rows) if rows else None  # a reservation has at least one line
+
+
+async def _unreserve_each(
+    session: AsyncSession, units: Mapping[str, int], *, sold: bool, now: datetime
+) -> Held | None:
+    held: Held = []
+    for variant_id in sorted(units):
+        quantity = units[variant_id]
+        result = await direct.execute(
+            session,
+            _SELL if sold else _UNRESERVE,
+            {"the_variant": variant_id, "units": quantity, "at": now},
+        )
+        row = _row(result.first())
+        if row is None:
+            return None
+        held.append((row, quantity))
+    return held
 
 
 async def retire_sku_holders(
@@ -395,8 +650,8 @@ async def reservation(session: AsyncSession, reservation_id: str) -> Reservation
     return await session.get(Reservation, reservation_id, populate_existing=True)
 
 
-_line = cast(Table, ReservationLine.__table__)
-# Read by every paid checkout: built once, IN list expanding, rows rather than entities.
+# Read by every release and expiry sweep: built once, IN list expanding, rows rather than
+# entities.
 _LINES_OF = (
     select(_line.c.reservation_id, _line.c.variant_id, _line.c.quantity)
     .where(_line.c.reservation_id.in_(bindparam("the_ids", expanding=True)))

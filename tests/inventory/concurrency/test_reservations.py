@@ -7,7 +7,9 @@ import asyncio
 from collections import Counter
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from factories.inventory import adjustments, create_stock, events, stock_counts
 from marketplace.bootstrap import Container
@@ -74,6 +76,138 @@ async def test_reservations_across_variants_in_any_line_order_neither_deadlock_n
     async with live_container.db.session() as session:
         assert await stock_counts(session, first.variant_id) == (10, 10)
         assert await stock_counts(session, second.variant_id) == (10, 10)
+
+
+async def test_many_reservations_over_overlapping_variants_in_opposite_orders_apply_exactly(
+    live_container: Container,
+) -> None:
+    # Given four plentiful variants and a scarce one, and carts of three neighbouring
+    # variants (each window overlaps the next), half of them listing their lines backwards.
+    plenty = [await create_stock(live_container, quantity=100) for _ in range(4)]
+    scarce = await create_stock(live_container, quantity=5)
+    variants = [level.variant_id for level in (*plenty, scarce)]
+    carts = []
+    for i in range(40):
+        cart = [(variant_id, 1 + i % 2) for variant_id in variants[i % 3 : i % 3 + 3]]
+        carts.append(cart if i % 2 else list(reversed(cart)))
+
+    # When they are all reserved at once (on PostgreSQL, in parallel: one statement each
+    # locks its rows), then paid or abandoned at once.
+    reserved = await asyncio.gather(
+        *(_reserve(live_container, f"chk_{i}", cart) for i, cart in enumerate(carts))
+    )
+    held = [(rid, cart) for rid, cart in zip(reserved, carts, strict=True) if rid is not None]
+    endings = await asyncio.gather(
+        *(
+            _pay(live_container, rid) if i % 3 else _cancel(live_container, rid)
+            for i, (rid, _cart) in enumerate(held)
+        )
+    )
+
+    # Then no transaction failed (a deadlock would have raised), only carts with the scarce
+    # variant were refused, and each of those found it short when its turn came (nothing
+    # comes back during the reservations, so at the end it still has fewer units).
+    refused = [cart for rid, cart in zip(reserved, carts, strict=True) if rid is None]
+    assert all(scarce.variant_id in dict(cart) for cart in refused)
+    scarce_held = sum(dict(cart).get(scarce.variant_id, 0) for _rid, cart in held)
+    assert 0 < scarce_held <= 5
+    if refused:
+        assert 5 - scarce_held < min(dict(cart)[scarce.variant_id] for cart in refused)
+    assert set(endings) == {"sold", "released"}
+    # Every held line and nothing else moved: sold units left on_hand, nothing is still held.
+    sold = Counter[str]()
+    for (_rid, cart), ending in zip(held, endings, strict=True):
+        if ending == "sold":
+            sold.update(dict(cart))
+    async with live_container.db.session() as session:
+        for level in (*plenty, scarce):
+            assert await stock_counts(session, level.variant_id) == (
+                level.on_hand - sold[level.variant_id],
+                0,
+            )
+            sales = [a for a in await adjustments(session, level.variant_id) if a[1] == "sale"]
+            assert -sum(a[0] for a in sales) == sold[level.variant_id]
+
+
+@pytest.fixture
+def postgres(backend: str) -> None:
+    if backend != "postgresql":
+        pytest.skip("row locks that a statement waits for (PostgreSQL)")
+
+
+async def _until_a_statement_waits_for_a_lock(observer: AsyncConnection) -> None:
+    for _ in range(1_000):
+        waiting = await observer.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        )
+        await observer.rollback()  # the activity view is read once per transaction
+        if waiting:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("no statement waited for a lock")
+
+
+@pytest.mark.usefixtures("postgres")
+async def test_a_reservation_that_waited_for_a_row_holds_every_line_when_the_row_got_units(
+    live_container: Container, second_connection: AsyncConnection
+) -> None:
+    # Given a variant without units available, whose row a restock holds locked.
+    empty = await create_stock(live_container, quantity=0)
+    other = await create_stock(live_container, quantity=5)
+    async with live_container.uow_factory() as restock:
+        await inventory.adjust(
+            restock,
+            vendor_id=empty.vendor_id,
+            sku=empty.sku,
+            delta=1,
+            reason="restock",
+            actor_id="usr_setup",
+        )
+        # When a reservation of both variants starts now (its snapshot has no unit), and
+        # the restock commits while it waits for the row.
+        waiter = asyncio.create_task(
+            _reserve(live_container, "chk_w", [(other.variant_id, 1), (empty.variant_id, 1)])
+        )
+        await _until_a_statement_waits_for_a_lock(second_connection)
+        await restock.commit()
+    reservation_id = await waiter
+
+    # Then it holds both lines: the rows were checked as committed, and no line was left out.
+    assert reservation_id is not None
+    async with live_container.db.session() as session:
+        assert await stock_counts(session, empty.variant_id) == (1, 1)
+        assert await stock_counts(session, other.variant_id) == (5, 1)
+
+
+@pytest.mark.usefixtures("postgres")
+async def test_a_reservation_that_waited_for_the_last_unit_holds_nothing_once_it_is_taken(
+    live_container: Container, second_connection: AsyncConnection
+) -> None:
+    # Given the last unit of a variant held by a checkout that has not committed yet.
+    last = await create_stock(live_container, quantity=1)
+    other = await create_stock(live_container, quantity=5)
+    async with live_container.uow_factory() as first:
+        await inventory.reserve(first, reference="chk_first", lines=[(last.variant_id, 1)])
+        # When a second checkout of both variants waits for that row, and the first commits.
+        waiter = asyncio.create_task(
+            _reserve(live_container, "chk_w", [(last.variant_id, 1), (other.variant_id, 1)])
+        )
+        await _until_a_statement_waits_for_a_lock(second_connection)
+        await first.commit()
+    reservation_id = await waiter
+
+    # Then the second is refused and holds nothing, not even the line that had units.
+    assert reservation_id is None
+    async with live_container.db.session() as session:
+        assert await stock_counts(session, last.variant_id) == (1, 1)
+        assert await stock_counts(session, other.variant_id) == (5, 0)
+        active = await session.scalar(
+            select(func.count()).select_from(Reservation).where(Reservation.status == "active")
+        )
+        assert active == 1
 
 
 async def _pay(container: Container, reservation_id: str) -> str:

@@ -3,7 +3,8 @@ expiry sweep, and a random run of operations that the counts model predicts exac
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -20,10 +21,10 @@ from factories.inventory import (
 )
 from marketplace.bootstrap import Container
 from marketplace.inventory import public as inventory
-from marketplace.inventory import service
+from marketplace.inventory import repository, service
 from marketplace.inventory.domain import StockCounts, StockRuleViolation
 from marketplace.inventory.handlers import RELEASE_EXPIRED_RESERVATIONS
-from marketplace.inventory.models import Reservation, ReservationLine
+from marketplace.inventory.models import Reservation, ReservationLine, Stock
 from marketplace.platform.clock import utcnow
 from marketplace.platform.messaging import Message
 
@@ -99,6 +100,92 @@ async def test_an_out_of_stock_variant_cannot_be_reserved(
 
     assert level.in_stock is False
     assert await stock_counts(session, level.variant_id) == (0, 0)
+
+
+async def test_a_retired_variant_is_short_and_the_other_lines_stay_untouched(
+    container: Container, session: AsyncSession, backend: str
+) -> None:
+    plenty = await create_stock(container, quantity=10)
+    gone = await create_stock(container, quantity=10)
+    async with container.uow_factory() as uow:
+        await inventory.retire_stock(uow, variant_ids=[gone.variant_id])
+        await uow.commit()
+    before = await _stock_rows(session, [plenty.variant_id, gone.variant_id])
+
+    async with container.uow_factory() as uow:
+        with pytest.raises(inventory.OutOfStock) as refused:
+            await inventory.reserve(
+                uow, reference="chk_1", lines=[(gone.variant_id, 1), (plenty.variant_id, 1)]
+            )
+        await uow.commit()
+
+    assert refused.value.variant_ids == (gone.variant_id,)
+    after = await _stock_rows(session, [plenty.variant_id, gone.variant_id])
+    assert [counts for counts, _changed in after] == [counts for counts, _changed in before]
+    assert await reservation_statuses(session) == []
+    if backend == "postgresql":
+        # One statement that changes every line or none: not even touched. (SQLite, line by
+        # line, gives back a line held before it found the short one: its time moves.)
+        assert after == before
+
+
+async def test_stock_created_between_the_hold_and_the_shortage_read_is_held_on_retry(
+    container: Container, session: AsyncSession, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if backend != "postgresql":
+        pytest.skip("the one-statement hold of PostgreSQL")
+    plenty = await create_stock(container, quantity=10)
+    sent = repository.direct.execute
+    created: list[str] = []
+
+    async def execute(db: AsyncSession, statement: Any, params: Any = None) -> Any:
+        answer = await sent(db, statement, params)
+        if statement is repository._HOLD_ALL and not created:
+            # The variant had no row when the statement ran; it gets one right after.
+            created.append("var_late")
+            await repository.insert_stock(
+                db,
+                "postgresql",
+                variant_id="var_late",
+                vendor_id="ven_test",
+                product_id="prd_late",
+                sku="SKU-LATE",
+                on_hand=3,
+                low_stock_threshold=0,
+                now=utcnow(),
+            )
+        return answer
+
+    monkeypatch.setattr(repository.direct, "execute", execute)
+    async with container.uow_factory() as uow:
+        reservation = await inventory.reserve(
+            uow, reference="chk_1", lines=[(plenty.variant_id, 1), ("var_late", 2)]
+        )
+        await uow.commit()
+
+    assert reservation.lines == (
+        inventory.ReservationLine(plenty.variant_id, 1),
+        inventory.ReservationLine("var_late", 2),
+    )
+    assert await stock_counts(session, plenty.variant_id) == (10, 1)
+    assert await stock_counts(session, "var_late") == (3, 2)
+
+
+async def _stock_rows(
+    session: AsyncSession, variant_ids: list[str]
+) -> list[tuple[tuple[int, int], datetime]]:
+    """((on_hand, reserved), updated_at) of each variant, as committed."""
+    rows = []
+    for variant_id in variant_ids:
+        row = (
+            await session.execute(
+                select(Stock.on_hand, Stock.reserved, Stock.updated_at)
+                .where(Stock.variant_id == variant_id)
+                .execution_options(populate_existing=True)
+            )
+        ).one()
+        rows.append(((row.on_hand, row.reserved), row.updated_at))
+    return rows
 
 
 async def test_commit_sells_the_units_once(container: Container, session: AsyncSession) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 from sqlalchemy import event, func, select
@@ -28,7 +28,17 @@ from marketplace.payments.models import LedgerPosting, LedgerTransaction
 # records (the sandbox stands for a remote gateway); the settlement with the ledger,
 # committed with the stored response. On SQLite the key's reservation commits on its own.
 Statement = tuple[str, str]
-EXPECTED: list[Statement | list[Statement]] = [
+
+
+class PerDialect(NamedTuple):
+    """Statements that differ by database: PostgreSQL changes the stock rows of all lines in
+    one statement, SQLite one line at a time."""
+
+    postgresql: list[Statement]
+    sqlite: list[Statement]
+
+
+EXPECTED: list[Statement | list[Statement] | PerDialect] = [
     ("INSERT", "platform_idempotency_key"),
     ("SELECT", "identity_user"),  # the bearer token's user (tokens end on password change)
     ("SELECT", "orders_order"),  # a retried checkout resumes its order
@@ -36,8 +46,10 @@ EXPECTED: list[Statement | list[Statement]] = [
     ("SELECT", "vendors_vendor"),  # every vendor of the cart at once
     ("SELECT", "vendors_shipping_option"),
     ("SELECT", "vendors_commission_rule"),  # every line's rule at once
-    ("UPDATE", "inventory_stock"),  # one conditional UPDATE per line, in variant order
-    ("UPDATE", "inventory_stock"),
+    PerDialect(  # the lines' units held: rows locked in variant order, all lines or none
+        postgresql=[("UPDATE", "inventory_stock")],
+        sqlite=[("UPDATE", "inventory_stock"), ("UPDATE", "inventory_stock")],
+    ),
     [("INSERT", "inventory_reservation"), ("INSERT", "inventory_reservation_line")],
     [
         ("INSERT", "payments_payment"),
@@ -64,9 +76,14 @@ EXPECTED: list[Statement | list[Statement]] = [
     ("UPDATE", "payments_payment"),  # returning the row
     ("UPDATE", "orders_order"),  # pending_payment -> paid: decides and locks
     ("UPDATE", "inventory_reservation"),
-    ("SELECT", "inventory_reservation_line"),
-    ("UPDATE", "inventory_stock"),
-    ("UPDATE", "inventory_stock"),
+    PerDialect(  # the held units sold; on PostgreSQL the statement reads the lines itself
+        postgresql=[("UPDATE", "inventory_stock")],
+        sqlite=[
+            ("SELECT", "inventory_reservation_line"),
+            ("UPDATE", "inventory_stock"),
+            ("UPDATE", "inventory_stock"),
+        ],
+    ),
     ("UPDATE", "orders_vendor_order"),  # all of them, returning the rows
     ("UPDATE", "platform_idempotency_key"),  # the stored response, same transaction
     # the transaction's new rows and then its messages
@@ -82,18 +99,42 @@ EXPECTED: list[Statement | list[Statement]] = [
 
 def _sent(dialect: str) -> list[Statement | list[Statement]]:
     """EXPECTED as the statements `dialect` is sent."""
-    if dialect == "postgresql":
-        return EXPECTED
-    return [part for entry in EXPECTED for part in (entry if isinstance(entry, list) else [entry])]
+    sent: list[Statement | list[Statement]] = []
+    for entry in EXPECTED:
+        if isinstance(entry, PerDialect):
+            sent.extend(getattr(entry, dialect))
+        elif isinstance(entry, list) and dialect != "postgresql":
+            sent.extend(entry)
+        else:
+            sent.append(entry)
+    return sent
 
 
 def _parts(statement: str) -> Statement | list[Statement]:
     """A statement's (kind, table); for one writing several tables (`WITH written_0 AS
-    (INSERT ...), ... INSERT ...`), each of its INSERTs."""
-    if statement.startswith("WITH "):
+    (INSERT ...), ... INSERT ...`), each of its INSERTs; for another statement with a WITH
+    clause, the statement that follows the clause."""
+    if statement.startswith("WITH written_"):
         words = statement.replace('"', "").replace("(", " ( ").split()
         return [("INSERT", words[i + 2]) for i, word in enumerate(words) if word == "INSERT"]
+    if statement.startswith("WITH "):
+        return _kind_and_table(_after_with(statement))
     return _kind_and_table(statement)
+
+
+def _after_with(statement: str) -> str:
+    """The statement after its WITH clause: from the first word outside parentheses that
+    follows a closing one and is not a comma (`WITH a AS (...), b AS (...) UPDATE ...`)."""
+    depth = 0
+    for i, char in enumerate(statement):
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            rest = statement[i + 1 :].lstrip()
+            if depth == 0 and not rest.startswith(","):
+                return rest
+    raise AssertionError(f"no statement after the WITH clause of {statement!r}")
 
 
 def _kind_and_table(statement: str) -> tuple[str, str]:

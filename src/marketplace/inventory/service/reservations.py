@@ -2,8 +2,9 @@
 when paid or releases them when abandoned; the sweep expires the forgotten ones.
 
 A reservation closes exactly once: commit, release and the sweep each move it out of
-"active" with a conditional UPDATE, and only the one that did moves units. Stock rows are
-changed in variant id order, so transactions over the same variants queue instead of
+"active" with a conditional UPDATE, and only the one that did moves units. The stock rows of
+all its lines change together (every line or none; on PostgreSQL in one statement) and are
+locked in variant id order, so transactions over the same variants queue instead of
 deadlocking. None of these functions commits.
 """
 
@@ -26,7 +27,6 @@ from marketplace.inventory.domain import (
 from marketplace.inventory.errors import OutOfStock, ReservationClosed, ReservationNotFound
 from marketplace.inventory.models import Reservation as ReservationRecord
 from marketplace.inventory.models import ReservationLine as ReservationLineRecord
-from marketplace.inventory.repository import StockRow
 from marketplace.inventory.service.stock import (
     ID_MAX,
     check_text,
@@ -64,7 +64,7 @@ class Reservation:
 
 def _reservation(
     record: ReservationRecord,
-    lines: Sequence[ReservationLineRecord | AnyRow],
+    lines: Sequence[ReservationLine | ReservationLineRecord | AnyRow],
     *,
     status: str | None = None,
 ) -> Reservation:
@@ -102,7 +102,9 @@ async def reserve(
 
     Lines of the same variant are added up. If any line is short, nothing stays reserved and
     `OutOfStock` (409 out_of_stock) names every short variant; a variant without stock is
-    short. The units are held by conditional UPDATEs in variant id order (see the module).
+    short, and nothing is held even for a caller that catches OutOfStock and goes on with its
+    unit of work. The units are held by conditional UPDATEs that lock the rows in variant id
+    order (see the module).
     """
     check_text("reference", reference, _REFERENCE_MAX)
     if ttl <= timedelta(0):
@@ -110,24 +112,8 @@ async def reserve(
     wanted = _merge(lines)
     now = utcnow()
     session = uow.session
-    short: list[str] = []
-    held: list[tuple[StockRow, int]] = []
-    for variant_id in sorted(wanted):
-        quantity = wanted[variant_id]
-        row = await repo.reserve_units(session, variant_id=variant_id, quantity=quantity, now=now)
-        if row is None:
-            short.append(variant_id)
-        else:
-            held.append((row, quantity))
+    held, short = await repo.hold_units(session, wanted, now=now)
     if short:
-        # All or nothing: the lines already held are given back here, in the same transaction
-        # (so nobody ever saw them held), even if the caller goes on with its unit of work
-        # after catching OutOfStock. Cheaper than a savepoint around every reservation.
-        for row, quantity in held:
-            given = await repo.unreserve_units(
-                session, variant_id=row.variant_id, quantity=quantity, sold=False, now=now
-            )
-            assert given is not None  # held by this very transaction
         raise OutOfStock(short)
     record = transient(
         ReservationRecord,
@@ -192,37 +178,32 @@ async def commit(uow: UnitOfWork, reservation_id: str) -> Reservation:
     units are still held, so nothing is oversold.
     """
     record, target = await _close(uow, reservation_id, "commit")
-    lines = await repo.lines_of(uow.session, [reservation_id])
     if target is None:
-        return _reservation(record, lines)
+        return _reservation(record, await repo.lines_of(uow.session, [reservation_id]))
     now = utcnow()
-    for line in lines:  # ordered by variant id
-        row = await repo.unreserve_units(
-            uow.session, variant_id=line.variant_id, quantity=line.quantity, sold=True, now=now
-        )
-        if row is None:
-            raise RuntimeError(f"reservation {reservation_id} holds units its stock does not")
+    # The lines are read by the statement that sells them.
+    sold = await repo.sell_reserved(uow.session, reservation_id, now=now)
+    if sold is None:
+        raise RuntimeError(f"reservation {reservation_id} holds units its stock does not")
+    for row, quantity in sold:  # ordered by variant id
         log_adjustment(
             uow,
             row,
-            delta=-line.quantity,
+            delta=-quantity,
             reason="sale",
             actor_id=SALE_ACTOR,
             now=now,
             reservation_id=reservation_id,
         )
+    lines = [ReservationLine(row.variant_id, quantity) for row, quantity in sold]
     return _reservation(record, lines, status=target)
 
 
 async def _give_back(uow: UnitOfWork, totals: Mapping[str, int]) -> None:
-    now = utcnow()
-    for variant_id in sorted(totals):
-        quantity = totals[variant_id]
-        row = await repo.unreserve_units(
-            uow.session, variant_id=variant_id, quantity=quantity, sold=False, now=now
-        )
-        if row is None:
-            raise RuntimeError(f"variant {variant_id} has fewer units reserved than released")
+    given = await repo.give_back_units(uow.session, totals, now=utcnow())
+    if given is None:
+        raise RuntimeError(f"of {sorted(totals)}, some have fewer units reserved than released")
+    for row, quantity in given:
         await publish_change(
             uow, row, available_before=available(row.on_hand, row.reserved + quantity)
         )
