@@ -62,9 +62,9 @@ EXPECTED: list[Statement | list[Statement] | PerDialect] = [
         ("INSERT", "orders_order_item"),
         ("INSERT", "orders_timeline_entry"),
     ],
-    # the provider's transaction
-    ("INSERT", "payments_sandbox_intent"),
+    # the provider's transaction: its intent and event with the commit, as one request
     [
+        ("INSERT", "payments_sandbox_intent"),
         ("INSERT", "payments_sandbox_event"),
         ("INSERT", "platform_outbox_message"),  # its webhook's delivery job
     ],

@@ -42,6 +42,7 @@ from typing import Any, Final, Literal, cast
 
 import orjson
 from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from marketplace.payments.models.sandbox import (
     SandboxDispute,
@@ -68,7 +69,13 @@ from marketplace.payments.providers.sandbox_payouts import (
 )
 from marketplace.platform import direct
 from marketplace.platform.clock import utcnow
-from marketplace.platform.db import built_once, insert_ignore, insert_ignore_rows, transient
+from marketplace.platform.db import (
+    built_once,
+    insert_ignore,
+    insert_ignore_rows,
+    is_unique_violation,
+    transient,
+)
 from marketplace.platform.ids import new_id
 from marketplace.platform.money import Money, percent_of
 from marketplace.platform.uow import UnitOfWork, UnitOfWorkFactory
@@ -132,10 +139,11 @@ class SandboxProvider(SandboxPayouts):
 
     async def charge(self, request: ChargeRequest) -> ChargeResult:
         async with self._uow_factory() as uow:
-            # Insert first (a repeated key inserts nothing and reads the first intent): the
-            # common first call is one statement, as a gateway's would be one request.
-            intent = await self._create_intent(uow, request)
-            await uow.commit()
+            if request.payment_method == CHARGEBACK_METHOD:
+                intent = await self._create_intent(uow, request)
+                await uow.commit()
+            else:
+                intent = await self._write_intent(uow, request)
         if request.payment_method == "pm_card_visa_timeout" and (
             request.idempotency_key not in self._timed_out
         ):
@@ -149,12 +157,38 @@ class SandboxProvider(SandboxPayouts):
         )
         return found
 
-    async def _create_intent(self, uow: UnitOfWork, request: ChargeRequest) -> SandboxIntent:
+    async def _write_intent(self, uow: UnitOfWork, request: ChargeRequest) -> SandboxIntent:
+        """The intent and its event written and committed in one statement, as a gateway
+        answers a charge in one request; a repeated key writes nothing (the intent's unique
+        key refuses the commit) and answers the first intent, emitting nothing."""
+        intent, kind = self._new_intent(request)
+        uow.add_new(intent)
+        self._emit(uow, kind, _intent_object(intent))
+        try:
+            await uow.commit()
+        except IntegrityError as error:
+            if not is_unique_violation(error):
+                raise
+            await uow.rollback()
+            existing = await self._intent_by_key(uow, request.idempotency_key)
+            assert existing is not None
+            await uow.commit()  # ends the read, keeping the row's values (a rollback expires)
+            return existing
+        return intent
+
+    def _new_intent(self, request: ChargeRequest) -> tuple[SandboxIntent, str]:
+        """The intent a first charge with this request makes, and its event's type."""
+        values = self._intent_values(request)
+        succeeded = values["status"] == "succeeded"
+        kind = "payment_intent.succeeded" if succeeded else "payment_intent.payment_failed"
+        return transient(SandboxIntent, **values), kind
+
+    def _intent_values(self, request: ChargeRequest) -> dict[str, Any]:
         failure = TEST_METHODS.get(
             request.payment_method, ("payment_method_unknown", "No such payment method.")
         )
         succeeded = failure is None
-        values: dict[str, Any] = {
+        return {
             "id": new_id("pi"),
             "idempotency_key": request.idempotency_key,
             "amount": request.amount,
@@ -169,6 +203,12 @@ class SandboxProvider(SandboxPayouts):
             "meta": dict(request.metadata),
             "created_at": utcnow(),
         }
+
+    async def _create_intent(self, uow: UnitOfWork, request: ChargeRequest) -> SandboxIntent:
+        """The intent inserted on its own (a repeated key inserts nothing and reads the first
+        intent), for a charge whose intent is needed in the transaction (its dispute)."""
+        values = self._intent_values(request)
+        succeeded = values["status"] == "succeeded"
         inserted = (
             await direct.execute(
                 uow.session,
