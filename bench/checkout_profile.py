@@ -35,7 +35,14 @@ from pathlib import Path
 from typing import Any
 
 from checkout import BIN, ROOT, app_env, bodies, seed
-from common import PG_ADMIN_URL, create_database, database_dsn, drop_database
+from common import (
+    PG_ADMIN_URL,
+    create_database,
+    database_dsn,
+    drop_database,
+    postgres_pids,
+    proc_cpu,
+)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -186,6 +193,10 @@ async def measure(args: argparse.Namespace, seeded: dict[str, Any]) -> None:
             profiler = Profiler(interval=0.0005, async_mode="disabled")
         # CPU time, not wall time: waiting for PostgreSQL (epoll) is not our work.
         by_package = cProfile.Profile(time.process_time) if args.by_package else None
+        # PostgreSQL's own CPU for the same checkouts (every backend, and through the
+        # postmaster those that exited): what the statements cost on the server's side.
+        pids = postgres_pids()
+        pg0 = sum(proc_cpu(pid) for pid in pids)
         cpu0, wall0 = time.process_time(), time.perf_counter()
         if profiler is not None:
             profiler.start()
@@ -198,6 +209,7 @@ async def measure(args: argparse.Namespace, seeded: dict[str, Any]) -> None:
         if by_package is not None:
             by_package.disable()
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        pg_cpu = sum(proc_cpu(pid) for pid in pids) - pg0
         checkout_statements = list(statements)
         checkout_commits, checkout_checkouts = transactions[0], checkouts[0]
         # What the job worker does for them afterwards (relay, deliveries, the provider's
@@ -266,6 +278,7 @@ async def measure(args: argparse.Namespace, seeded: dict[str, Any]) -> None:
         f"(CPU-bound ceiling of one worker ~{n / cpu:.0f} orders/s)"
         + (" [profiler on: CPU inflated]" if profiler else "")
     )
+    print(f"PostgreSQL CPU {1000 * pg_cpu / n:.2f} ms per checkout (all its processes)")
     print(f"Python function calls per checkout: {calls:,.0f}")
     # Every paid checkout's provider sends one webhook: the number of checkouts whose jobs
     # ran here (some of the warm-up's may still have been pending).
