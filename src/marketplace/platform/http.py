@@ -135,18 +135,16 @@ class UnitOfWorkMiddleware:
         digest = fingerprint(
             scope["method"], scope["path"], scope.get("query_string", b"").decode(), body
         )
-        owner = await self.scope_resolver(scope)
+        owner = await self.scope_resolver(scope) or f"anon:{digest}"
         reservation: Reservation | None = None
         if self.idempotency.reserves_in_request:
             # First in the request's own transaction (see `idempotency`); a key already
             # taken is left to `reserve`, which says by what.
             reservation = await self.idempotency.reserve_in(
-                uow.session, scope=owner or f"anon:{digest}", key=key, fingerprint=digest
+                uow.session, scope=owner, key=key, fingerprint=digest
             )
         if reservation is None:
-            reservation = await self.idempotency.reserve(
-                scope=owner or f"anon:{digest}", key=key, fingerprint=digest
-            )
+            reservation = await self.idempotency.reserve(scope=owner, key=key, fingerprint=digest)
         if reservation.outcome != "reserved":
             await _answer_without_running(reservation, scope, receive, send)
             return

@@ -161,9 +161,9 @@ class SandboxProvider(SandboxPayouts):
         """The intent and its event written and committed in one statement, as a gateway
         answers a charge in one request; a repeated key writes nothing (the intent's unique
         key refuses the commit) and answers the first intent, emitting nothing."""
-        intent, kind = self._new_intent(request)
+        intent = transient(SandboxIntent, **self._intent_values(request))
         uow.add_new(intent)
-        self._emit(uow, kind, _intent_object(intent))
+        self._emit(uow, _event_type(intent), _intent_object(intent))
         try:
             await uow.commit()
         except IntegrityError as error:
@@ -175,13 +175,6 @@ class SandboxProvider(SandboxPayouts):
             await uow.commit()  # ends the read, keeping the row's values (a rollback expires)
             return existing
         return intent
-
-    def _new_intent(self, request: ChargeRequest) -> tuple[SandboxIntent, str]:
-        """The intent a first charge with this request makes, and its event's type."""
-        values = self._intent_values(request)
-        succeeded = values["status"] == "succeeded"
-        kind = "payment_intent.succeeded" if succeeded else "payment_intent.payment_failed"
-        return transient(SandboxIntent, **values), kind
 
     def _intent_values(self, request: ChargeRequest) -> dict[str, Any]:
         failure = TEST_METHODS.get(
@@ -208,7 +201,6 @@ class SandboxProvider(SandboxPayouts):
         """The intent inserted on its own (a repeated key inserts nothing and reads the first
         intent), for a charge whose intent is needed in the transaction (its dispute)."""
         values = self._intent_values(request)
-        succeeded = values["status"] == "succeeded"
         inserted = (
             await direct.execute(
                 uow.session,
@@ -225,9 +217,8 @@ class SandboxProvider(SandboxPayouts):
             assert existing is not None
             return existing
         intent = transient(SandboxIntent, **values)  # what was inserted, without reading it back
-        kind = "payment_intent.succeeded" if succeeded else "payment_intent.payment_failed"
-        self._emit(uow, kind, _intent_object(intent))
-        if succeeded and request.payment_method == CHARGEBACK_METHOD:
+        self._emit(uow, _event_type(intent), _intent_object(intent))
+        if intent.status == "succeeded" and request.payment_method == CHARGEBACK_METHOD:
             await self._open_dispute(uow, intent)
         return intent
 
@@ -629,6 +620,13 @@ def _charge_result(intent: SandboxIntent) -> ChargeResult:
         failure_code=intent.failure_code,
         failure_message=intent.failure_message,
     )
+
+
+def _event_type(intent: SandboxIntent) -> str:
+    """The event a new intent emits."""
+    if intent.status == "succeeded":
+        return "payment_intent.succeeded"
+    return "payment_intent.payment_failed"
 
 
 def _intent_object(intent: SandboxIntent) -> dict[str, Any]:
