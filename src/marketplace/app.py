@@ -8,6 +8,7 @@ request, idempotency) → FastAPI's routing and problem+json error handlers.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
@@ -16,6 +17,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
 from marketplace.bootstrap import Container, build_container, enabled_contexts
+from marketplace.platform.admission import AdmissionGate, AdmissionMiddleware
 from marketplace.platform.errors import install_problem_handlers
 from marketplace.platform.health import Check, health_router
 from marketplace.platform.heap import freeze_startup_heap
@@ -52,6 +54,14 @@ def _readiness_checks(container: Container) -> dict[str, Check]:
     return checks
 
 
+def request_concurrency(settings: Settings) -> int:
+    """The admission limit: as configured, or 4 per CPU core. A request spends much of its
+    life waiting on the database, so a few per core keep the cores busy."""
+    if settings.request_concurrency is not None:
+        return settings.request_concurrency
+    return 4 * (os.cpu_count() or 1)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -60,7 +70,11 @@ def create_app(
     extra_routers: Sequence[APIRouter] = (),
     run_jobs: bool | None = None,
     freeze_heap: bool = False,
+    admission: bool = False,
 ) -> FastAPI:
+    """The application. A serving process (`marketplace serve`) also freezes its start-up
+    heap (`freeze_heap`) and queues requests at its admission gate (`admission`, see
+    `platform.admission`); applications built for tests and tools do neither."""
     settings = settings or (container.settings if container else Settings())
     container = container or build_container(settings, contexts=enabled_contexts(contexts))
     jobs_here = settings.jobs_in_process if run_jobs is None else run_jobs
@@ -133,6 +147,13 @@ def create_app(
     # Outside the unit of work: a body with a card number never reaches a transaction, an
     # idempotency record or a handler.
     app.add_middleware(CardNumberGuardMiddleware)
+    limit = request_concurrency(settings)
+    if admission and limit:
+        # Inside the cached reads: a body served from the cache never waits in line.
+        app.add_middleware(
+            AdmissionMiddleware,
+            gate=AdmissionGate(limit, max_wait=settings.request_queue_seconds),
+        )
     app.add_middleware(
         CachedReadsMiddleware,
         cache=container.read_cache,
@@ -152,7 +173,5 @@ def create_app(
 
 def create_app_from_env() -> FastAPI:
     """uvicorn factory for `marketplace serve` (each worker process builds its own app)."""
-    import os
-
     names = [n for n in os.environ.get("MARKETPLACE_SERVE_CONTEXTS", "").split(",") if n]
-    return create_app(contexts=names or None, freeze_heap=True)
+    return create_app(contexts=names or None, freeze_heap=True, admission=True)

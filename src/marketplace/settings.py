@@ -36,6 +36,17 @@ class Settings(BaseSettings):
     # on a pool of 40, 1.3 x. Lower these where many processes share one PostgreSQL.
     database_pool_size: int = 20
     database_max_overflow: int = 20
+    request_concurrency: int | None = Field(
+        default=None,
+        ge=0,
+        description="requests a serving process works on at once; the others wait in line, "
+        "first come first served (see platform.admission); default 4 per CPU core, 0: no limit",
+    )
+    request_queue_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="longest a request waits in line before it is answered 503 overloaded",
+    )
     job_concurrency: int | None = Field(
         default=None,
         ge=1,

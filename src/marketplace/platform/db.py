@@ -28,6 +28,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DisconnectionError, IntegrityError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -184,6 +185,11 @@ class Database:
             engine, expire_on_commit=False, autoflush=False
         )
         self.write_listeners: list[WriteListener] = []
+        # Whether a single statement may run as a transaction of its own (no BEGIN, no
+        # COMMIT): on PostgreSQL, unless sessions join a connection's open transaction.
+        self.statement_transactions = engine.dialect.name == "postgresql" and not isinstance(
+            self.sessionmaker.kw.get("bind"), AsyncConnection
+        )
 
     def on_committed_writes(self, listener: WriteListener) -> None:
         """Call `listener` with the names of the tables a unit of work wrote, after it

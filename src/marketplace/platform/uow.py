@@ -102,6 +102,15 @@ class UnitOfWork:
         """
         self._before_commit.setdefault(key, callback)
 
+    async def as_one_statement(self) -> None:
+        """Declare the transaction about to start one statement (its new rows and messages,
+        written by the commit): on PostgreSQL it then runs without BEGIN and COMMIT, a
+        transaction of its own, in one round trip instead of three. Call it first, before
+        anything of the transaction runs; elsewhere (SQLite, sessions that join a
+        transaction held open by a test) it changes nothing."""
+        if self.db.statement_transactions:
+            await self.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
     def mark_rollback_only(self) -> None:
         """The request failed: whatever the handler changed must not be committed."""
         self.rollback_only = True

@@ -278,6 +278,88 @@ async def test_commit_and_release_in_the_unit_of_work_that_reserved(
     assert await reservation_statuses(session) == ["committed", "released"]
 
 
+async def test_hold_at_commit_holds_the_units_with_the_commit(
+    container: Container, session: AsyncSession
+) -> None:
+    level = await create_stock(container, quantity=5)
+
+    async with container.uow_factory() as uow:
+        reservation = await inventory.hold_at_commit(
+            uow, reference="chk_1", lines=[(level.variant_id, 2), (level.variant_id, 1)]
+        )
+        await uow.flush()  # the transaction's other work: the hold is not part of it
+        assert await stock_counts(uow.session, level.variant_id) == (5, 0)
+        await uow.commit()
+
+    assert reservation.lines == (inventory.ReservationLine(level.variant_id, 3),)
+    assert await stock_counts(session, level.variant_id) == (5, 3)
+    assert await reservation_statuses(session) == ["active"]
+    async with container.uow_factory() as uow:
+        await inventory.commit(uow, reservation.id)
+        await uow.commit()
+    assert await stock_counts(session, level.variant_id) == (2, 0)
+
+
+async def test_a_short_hold_at_commit_fails_the_commit_and_writes_nothing(
+    container: Container, session: AsyncSession
+) -> None:
+    plenty = await create_stock(container, quantity=5)
+    scarce = await create_stock(container, quantity=1)
+
+    async with container.uow_factory() as uow:
+        await inventory.hold_at_commit(
+            uow, reference="chk_1", lines=[(plenty.variant_id, 1), (scarce.variant_id, 2)]
+        )
+        with pytest.raises(inventory.OutOfStock) as short:
+            await uow.commit()
+        await uow.rollback()
+
+    assert short.value.to_problem()["code"] == "out_of_stock"
+    assert scarce.variant_id in str(short.value.to_problem())
+    assert await stock_counts(session, plenty.variant_id) == (5, 0)
+    assert await stock_counts(session, scarce.variant_id) == (1, 0)
+    assert await reservation_statuses(session) == []
+
+
+async def test_sell_at_commit_closes_now_and_sells_with_the_commit_once(
+    container: Container, session: AsyncSession
+) -> None:
+    level = await create_stock(container, quantity=10)
+    reservation = await _reserve(container, [(level.variant_id, 3)])
+
+    async with container.uow_factory() as uow:
+        await inventory.sell_at_commit(uow, reservation.id)
+        await uow.flush()
+        assert await stock_counts(uow.session, level.variant_id) == (10, 3)
+        await uow.commit()
+    async with container.uow_factory() as uow:
+        await inventory.sell_at_commit(uow, reservation.id)  # again: a no-op
+        await uow.commit()
+
+    assert await stock_counts(session, level.variant_id) == (7, 0)
+    assert await reservation_statuses(session) == ["committed"]
+    assert await adjustments(session, level.variant_id) == [
+        (10, "initial", "usr_setup", None, 10),
+        (-3, "sale", "system", reservation.id, 7),
+    ]
+
+
+async def test_sell_at_commit_of_a_released_reservation_is_refused_at_once(
+    container: Container, session: AsyncSession
+) -> None:
+    level = await create_stock(container, quantity=10)
+    reservation = await _reserve(container, [(level.variant_id, 3)])
+    async with container.uow_factory() as uow:
+        await inventory.release(uow, reservation.id)
+        await uow.commit()
+
+    async with container.uow_factory() as uow:
+        with pytest.raises(inventory.ReservationClosed):
+            await inventory.sell_at_commit(uow, reservation.id)
+
+    assert await stock_counts(session, level.variant_id) == (10, 0)
+
+
 async def test_expiry_sweep_releases_only_reservations_past_their_expiry(
     container: Container, session: AsyncSession
 ) -> None:

@@ -46,17 +46,18 @@ EXPECTED: list[Statement | list[Statement] | PerDialect] = [
     ("SELECT", "vendors_vendor"),  # every vendor of the cart at once
     ("SELECT", "vendors_shipping_option"),
     ("SELECT", "vendors_commission_rule"),  # every line's rule at once
-    PerDialect(  # the lines' units held: rows locked in variant order, all lines or none
+    # the lines' units held, last before the commit writes (the stock rows are what
+    # concurrent checkouts share): rows locked in variant order, all lines or none
+    PerDialect(
         postgresql=[("UPDATE", "inventory_stock")],
         sqlite=[("UPDATE", "inventory_stock"), ("UPDATE", "inventory_stock")],
     ),
-    [("INSERT", "inventory_reservation"), ("INSERT", "inventory_reservation_line")],
-    [
+    [  # with the commit
+        ("INSERT", "inventory_reservation"),
+        ("INSERT", "inventory_reservation_line"),
         ("INSERT", "payments_payment"),
         ("INSERT", "payments_share"),
         ("INSERT", "payments_commission_line"),
-    ],
-    [  # with the commit
         ("INSERT", "orders_order"),
         ("INSERT", "orders_vendor_order"),
         ("INSERT", "orders_order_item"),
@@ -76,7 +77,11 @@ EXPECTED: list[Statement | list[Statement] | PerDialect] = [
     ("UPDATE", "payments_payment"),  # returning the row
     ("UPDATE", "orders_order"),  # pending_payment -> paid: decides and locks
     ("UPDATE", "inventory_reservation"),
-    PerDialect(  # the held units sold; on PostgreSQL the statement reads the lines itself
+    ("UPDATE", "orders_vendor_order"),  # all of them, returning the rows
+    ("UPDATE", "platform_idempotency_key"),  # the stored response, same transaction
+    # the held units sold, last before the commit writes; on PostgreSQL the statement reads
+    # the lines itself
+    PerDialect(
         postgresql=[("UPDATE", "inventory_stock")],
         sqlite=[
             ("SELECT", "inventory_reservation_line"),
@@ -84,14 +89,12 @@ EXPECTED: list[Statement | list[Statement] | PerDialect] = [
             ("UPDATE", "inventory_stock"),
         ],
     ),
-    ("UPDATE", "orders_vendor_order"),  # all of them, returning the rows
-    ("UPDATE", "platform_idempotency_key"),  # the stored response, same transaction
     # the transaction's new rows and then its messages
     [
         ("INSERT", "payments_ledger_transaction"),  # capture and fee
         ("INSERT", "payments_ledger_posting"),  # all their postings
-        ("INSERT", "inventory_adjustment"),
         ("INSERT", "orders_timeline_entry"),
+        ("INSERT", "inventory_adjustment"),  # the sale's, logged by the last statement
         ("INSERT", "platform_outbox_message"),  # every event of the transaction at once
     ],
 ]

@@ -106,15 +106,49 @@ async def reserve(
     unit of work. The units are held by conditional UPDATEs that lock the rows in variant id
     order (see the module).
     """
+    wanted, record, line_records = _new_reservation(reference, lines, ttl)
+    await _hold(uow, wanted)
+    # Written now, so a commit or release later in the same unit of work finds it.
+    await repo.insert_reservation(uow.session, record, line_records)
+    return _reservation(record, line_records)
+
+
+async def hold_at_commit(
+    uow: UnitOfWork,
+    *,
+    reference: str,
+    lines: Sequence[tuple[str, int]],
+    ttl: timedelta = DEFAULT_RESERVATION_TTL,
+) -> Reservation:
+    """`reserve`, for a caller that creates the reservation with its own new rows and then
+    commits (checkout): the units are held by the transaction's last statement before the
+    commit writes its new rows, the reservation's among them.
+
+    The stock rows are the only rows that concurrent checkouts share, and a row stays locked
+    until the commit: locked last, it is held for that statement and the commit instead of
+    for the whole transaction, and checkouts of a popular item queue for less. A short line
+    raises `OutOfStock` from the commit, and nothing of the transaction is committed. Until
+    then the reservation is not in the database: the same unit of work cannot commit or
+    release it before committing.
+    """
+    wanted, record, line_records = _new_reservation(reference, lines, ttl)
+
+    async def hold(work: UnitOfWork) -> None:
+        await _hold(work, wanted)
+
+    uow.before_commit(f"inventory.hold:{record.id}", hold)
+    uow.add_new(record, *line_records)
+    return _reservation(record, line_records)
+
+
+def _new_reservation(
+    reference: str, lines: Sequence[tuple[str, int]], ttl: timedelta
+) -> tuple[dict[str, int], ReservationRecord, list[ReservationLineRecord]]:
     check_text("reference", reference, _REFERENCE_MAX)
     if ttl <= timedelta(0):
         raise ValueError("ttl must be positive")
     wanted = _merge(lines)
     now = utcnow()
-    session = uow.session
-    held, short = await repo.hold_units(session, wanted, now=now)
-    if short:
-        raise OutOfStock(short)
     record = transient(
         ReservationRecord,
         id=new_id("rsv"),
@@ -128,13 +162,17 @@ async def reserve(
         transient(ReservationLineRecord, reservation_id=record.id, variant_id=v, quantity=q)
         for v, q in sorted(wanted.items())
     ]
-    # Written now, so a commit or release later in the same unit of work finds it.
-    await repo.insert_reservation(session, record, line_records)
+    return wanted, record, line_records
+
+
+async def _hold(uow: UnitOfWork, wanted: Mapping[str, int]) -> None:
+    held, short = await repo.hold_units(uow.session, wanted, now=utcnow())
+    if short:
+        raise OutOfStock(short)
     for row, quantity in held:
         await publish_change(
             uow, row, available_before=available(row.on_hand, row.reserved - quantity)
         )
-    return _reservation(record, line_records)
 
 
 def _next_status(record: ReservationRecord, action: ReservationAction) -> str | None:
@@ -180,6 +218,27 @@ async def commit(uow: UnitOfWork, reservation_id: str) -> Reservation:
     record, target = await _close(uow, reservation_id, "commit")
     if target is None:
         return _reservation(record, await repo.lines_of(uow.session, [reservation_id]))
+    sold = await _sell(uow, reservation_id)
+    return _reservation(record, sold, status=target)
+
+
+async def sell_at_commit(uow: UnitOfWork, reservation_id: str) -> None:
+    """`commit`, for a caller that commits soon after (the checkout's settlement): the
+    reservation is closed now (`ReservationClosed` and `ReservationNotFound` as `commit`),
+    its units are sold by the transaction's last statement before the commit writes its new
+    rows, so the shared stock rows stay locked for that statement and the commit only (see
+    `hold_at_commit`)."""
+    _, target = await _close(uow, reservation_id, "commit")
+    if target is None:
+        return
+
+    async def sell(work: UnitOfWork) -> None:
+        await _sell(work, reservation_id)
+
+    uow.before_commit(f"inventory.sell:{reservation_id}", sell)
+
+
+async def _sell(uow: UnitOfWork, reservation_id: str) -> list[ReservationLine]:
     now = utcnow()
     # The lines are read by the statement that sells them.
     sold = await repo.sell_reserved(uow.session, reservation_id, now=now)
@@ -195,8 +254,7 @@ async def commit(uow: UnitOfWork, reservation_id: str) -> Reservation:
             now=now,
             reservation_id=reservation_id,
         )
-    lines = [ReservationLine(row.variant_id, quantity) for row, quantity in sold]
-    return _reservation(record, lines, status=target)
+    return [ReservationLine(row.variant_id, quantity) for row, quantity in sold]
 
 
 async def _give_back(uow: UnitOfWork, totals: Mapping[str, int]) -> None:

@@ -161,6 +161,7 @@ class SandboxProvider(SandboxPayouts):
         """The intent and its event written and committed in one statement, as a gateway
         answers a charge in one request; a repeated key writes nothing (the intent's unique
         key refuses the commit) and answers the first intent, emitting nothing."""
+        await uow.as_one_statement()
         intent = transient(SandboxIntent, **self._intent_values(request))
         uow.add_new(intent)
         self._emit(uow, _event_type(intent), _intent_object(intent))

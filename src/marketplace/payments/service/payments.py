@@ -50,6 +50,7 @@ from marketplace.payments.providers import (
 )
 from marketplace.payments.repository import payment as repo
 from marketplace.payments.service import ledger
+from marketplace.platform.admission import waiting_elsewhere
 from marketplace.platform.clock import utcnow
 from marketplace.platform.db import is_unique_violation, transient
 from marketplace.platform.direct import insert_objects
@@ -164,8 +165,9 @@ async def start_payment(
     provider idempotency key derived from `idempotency_key`. No provider call.
 
     Idempotent per `order_id`: a second call returns the first payment. A caller that
-    created the order in this very transaction says `new_order=True`, and the lookup of an
-    earlier payment is skipped (there cannot be one; the unique order id still guards).
+    created the order in this very transaction says `new_order=True`: the lookup of an
+    earlier payment is skipped (there cannot be one; the unique order id still guards), and
+    the rows are written with that transaction's commit rather than now.
     422 naming the field when `sum(gross) != amount`, the provider is not enabled
     (`body.payment.provider`) or the payment method is not a token of that provider
     (`body.payment.payment_method`)."""
@@ -236,18 +238,27 @@ async def start_payment(
         for share in shares
         for line in share.lines
     ]
+    if new_order:
+        # Nothing reads or changes them before the order's commit, which writes them with
+        # the order's own rows (parents first: the foreign keys are checked per statement).
+        uow.add_new(payment, *shares_rows, *lines)
+    else:
+        await _insert_payment(uow, [payment, *shares_rows, *lines])
+    # `confirm_payment` in the same unit of work takes the row from here instead of reading
+    # it again (nothing else changes a pending payment before it is confirmed).
+    uow.extras[_STARTED] = _Started(payment, shares)
+    return payment_view(payment)
+
+
+async def _insert_payment(uow: UnitOfWork, rows: Sequence[object]) -> None:
     try:
         # Core INSERTs, parents first (PostgreSQL checks the foreign keys per statement).
-        await insert_objects(uow.session, [payment, *shares_rows, *lines])
+        await insert_objects(uow.session, rows)
     except IntegrityError as error:
         if is_unique_violation(error):
             # A concurrent checkout of the same order won the unique order_id.
             raise PaymentInProgress("a payment for this order already exists") from None
         raise
-    # `confirm_payment` in the same unit of work takes the row from here instead of reading
-    # it again (nothing else changes a pending payment before it is confirmed).
-    uow.extras[_STARTED] = _Started(payment, shares)
-    return payment_view(payment)
 
 
 async def payment_of_order(uow: UnitOfWork, order_id: str) -> PaymentView | None:
@@ -293,7 +304,8 @@ async def confirm_payment(uow: UnitOfWork, gateways: Gateways, *, payment_id: st
     # the provider takes its time. The caller committed its own work before calling us.
     await uow.commit()
     try:
-        result = await provider.charge(request)
+        async with waiting_elsewhere():
+            result = await provider.charge(request)
     except ProviderUnavailable as error:
         # Outcome unknown: the payment stays pending. A retry sends the same key, and the
         # provider's webhook settles it meanwhile if the charge went through.

@@ -21,6 +21,7 @@ from marketplace.payments.models import Payout
 from marketplace.payments.providers import Gateways, ProviderEvent, TransferRequest
 from marketplace.payments.repository import payout as repo
 from marketplace.payments.service import ledger
+from marketplace.platform.admission import waiting_elsewhere
 from marketplace.platform.clock import utcnow
 from marketplace.platform.uow import UnitOfWork
 from marketplace.vendors import public as vendors
@@ -74,7 +75,8 @@ async def execute_payout(uow: UnitOfWork, gateways: Gateways, *, payout_id: str)
     )
     # No transaction open during the provider call (see payments.confirm_payment).
     await uow.commit()
-    result = await provider.transfer(request)
+    async with waiting_elsewhere():
+        result = await provider.transfer(request)
     if result.status == "failed":
         await record_payout_failure(
             uow,

@@ -26,6 +26,7 @@ from marketplace.payments.models import Refund
 from marketplace.payments.providers import Gateways, ProviderUnavailable, RefundRequest
 from marketplace.payments.repository import payment as repo
 from marketplace.payments.service import ledger
+from marketplace.platform.admission import waiting_elsewhere
 from marketplace.platform.clock import utcnow
 from marketplace.platform.errors import ValidationFailed
 from marketplace.platform.ids import new_id
@@ -172,7 +173,8 @@ async def execute_refund(uow: UnitOfWork, gateways: Gateways, *, refund_id: str)
     # No transaction open during the provider call (see confirm_payment).
     await uow.commit()
     try:
-        result = await provider.refund(request)
+        async with waiting_elsewhere():
+            result = await provider.refund(request)
     except ProviderUnavailable:
         raise  # the job retries with backoff, sending the same key
     if result.status == "succeeded":

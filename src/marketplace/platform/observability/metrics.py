@@ -63,6 +63,15 @@ JOB_BURST_ACTIVE: Final = Gauge(
     "1 while this worker holds deferrable deliveries because the marketplace is in a burst.",
     multiprocess_mode="livemax",
 )
+ADMISSION_WAITING: Final = Gauge(
+    "http_requests_waiting_admission",
+    "HTTP requests waiting for one of the process's places (see platform.admission).",
+    multiprocess_mode="livesum",
+)
+ADMISSION_REJECTED_TOTAL: Final = Counter(
+    "http_requests_overloaded_total",
+    "HTTP requests answered 503 overloaded after waiting longer than the admission limit.",
+)
 IDEMPOTENT_REPLAYS_TOTAL: Final = Counter(
     "idempotent_replays_total",
     "Requests answered from a stored idempotent response instead of being executed again.",

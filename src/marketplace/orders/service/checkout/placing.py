@@ -175,7 +175,9 @@ async def place_order(
         items = await _lines(uow, customer, request)
         priced = await _price(uow, items, request, now)
         order_id = new_id("ord")
-        reservation = await inventory.reserve(
+        # Held by the commit's last statement before it writes the rows below: the stock
+        # rows are what concurrent checkouts share, so they are locked last.
+        reservation = await inventory.hold_at_commit(
             uow,
             reference=order_id,
             lines=[(item.variant_id, item.quantity) for item in items],

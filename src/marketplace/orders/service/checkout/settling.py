@@ -84,7 +84,8 @@ async def _secure_stock(uow: UnitOfWork, order: Order) -> bool:
     if order.reservation_id is None:
         return True
     try:
-        await inventory.commit(uow, order.reservation_id)
+        # Sold by the commit's last statement before it writes (see `place_order`).
+        await inventory.sell_at_commit(uow, order.reservation_id)
     except inventory.ReservationClosed:
         vendor_orders = await repo.vendor_orders_of(uow.session, [order.id])
         items = await repo.items_of(uow.session, [v.id for v in vendor_orders])
