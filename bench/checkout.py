@@ -77,8 +77,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--worker-nice",
         type=int,
-        default=0,
-        help="MARKETPLACE_WORKER_NICE for the job worker (0: same priority as the API)",
+        default=None,
+        help="MARKETPLACE_WORKER_NICE for the job worker (default: the setting's default, "
+        "as deployed; 0: same priority as the API)",
     )
     parser.add_argument(
         "--hold-jobs",
@@ -420,7 +421,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         worker = subprocess.Popen(
             [str(BIN / "marketplace"), "worker"],
-            env={**env, "MARKETPLACE_WORKER_NICE": str(args.worker_nice)},
+            env=env
+            if args.worker_nice is None
+            else {**env, "MARKETPLACE_WORKER_NICE": str(args.worker_nice)},
             stdout=open(logs / "worker.log", "w"),  # noqa: SIM115
             stderr=subprocess.STDOUT,
         )
@@ -487,7 +490,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"p90 {result['p90_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, "
             f"max {result['max_ms']:.1f} ms; "
             f"statuses {result['statuses']}, errors {result['errors']}"
-            + (f" (job worker at nice {args.worker_nice})" if args.worker_nice else "")
+            + (
+                f" (job worker at nice {args.worker_nice})"
+                if args.worker_nice is not None
+                else " (job worker at its default nice)"
+            )
             + (" (job worker paused during the load)" if args.hold_jobs else "")
         )
         print(

@@ -16,8 +16,11 @@ requests that have not started, so slow providers do not hold places that the ho
 A request that waits longer than `max_wait` is answered 503 `overloaded` with `Retry-After`,
 so a line longer than the host can serve sheds load instead of growing without bound.
 
-Health, readiness and metrics are never queued: an operator must see a busy process as busy,
-not as down.
+A place is for the request's work, not for its client's pace: a request body (up to 1 MiB)
+is read before the request queues, so a client sending its body slowly holds no place, and
+the place is given back when the response starts (the unit of work has committed by then),
+so a slow reader of a long response holds none either. Health, readiness and metrics are
+never queued: an operator must see a busy process as busy, not as down.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from typing import Final
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from marketplace.platform.errors import problem_response
 from marketplace.platform.observability.metrics import (
@@ -41,6 +44,8 @@ __all__ = ["AdmissionGate", "AdmissionMiddleware", "Overloaded", "waiting_elsewh
 
 EXEMPT_PATHS: Final = frozenset({"/healthz", "/readyz", "/metrics"})
 CODE: Final = "overloaded"
+# Read before queueing; a larger body (an upload) streams in while its request holds a place.
+BODY_READ_AHEAD: Final = 1024 * 1024
 
 
 class Overloaded(Exception):
@@ -155,7 +160,16 @@ class AdmissionMiddleware:
         if scope["type"] != "http" or scope["path"] in self.exempt:
             await self.app(scope, receive, send)
             return
+        receive = await _read_ahead(receive, limit=BODY_READ_AHEAD)
         admission = _Admission(self.gate)
+
+        async def send_and_leave(message: Message) -> None:
+            if message["type"] == "http.response.start" and admission.held:
+                # The work is done (committed): what is left is the client's reading.
+                admission.held = False
+                self.gate.leave()
+            await send(message)
+
         try:
             await self.gate.enter()
         except Overloaded:
@@ -171,9 +185,31 @@ class AdmissionMiddleware:
         admission.held = True
         token = _current.set(admission)
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, send_and_leave)
         finally:
             _current.reset(token)
             if admission.held:
                 admission.held = False
                 self.gate.leave()
+
+
+async def _read_ahead(receive: Receive, *, limit: int) -> Receive:
+    """Read the request body's messages up to `limit` bytes now; the returned `receive`
+    answers them first, then whatever the client still sends."""
+    messages: deque[Message] = deque()
+    size = 0
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            break  # the client went away
+        size += len(message.get("body", b""))
+        if not message.get("more_body", False) or size > limit:
+            break
+
+    async def replay() -> Message:
+        if messages:
+            return messages.popleft()
+        return await receive()
+
+    return replay

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from starlette.routing import Route
 
 from marketplace.app import request_concurrency
@@ -134,6 +135,18 @@ async def test_a_cancelled_waiter_leaves_the_line_and_a_place_handed_to_it_passe
 
 
 def _app(gate: AdmissionGate, release: asyncio.Event, entered: asyncio.Event) -> Starlette:
+    async def echo(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(await request.body())
+
+    async def stream(request: Request) -> StreamingResponse:
+        async def body() -> AsyncIterator[bytes]:
+            yield b"first "
+            entered.set()
+            await release.wait()
+            yield b"last"
+
+        return StreamingResponse(body())
+
     async def slow(request: Request) -> PlainTextResponse:
         entered.set()
         await release.wait()
@@ -152,6 +165,8 @@ def _app(gate: AdmissionGate, release: asyncio.Event, entered: asyncio.Event) ->
         routes=[
             Route("/slow", slow),
             Route("/remote", remote),
+            Route("/echo", echo, methods=["POST"]),
+            Route("/stream", stream),
             Route("/quick", quick),
             Route("/healthz", quick),
         ]
@@ -218,3 +233,47 @@ def test_the_limit_is_as_configured_or_four_requests_per_core(
     assert request_concurrency(Settings(request_concurrency=0)) == 0
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     assert request_concurrency(Settings()) == 8
+
+
+async def test_a_client_still_sending_its_body_holds_no_place() -> None:
+    gate = AdmissionGate(1, max_wait=0.05)
+    release, entered = asyncio.Event(), asyncio.Event()
+    rest = asyncio.Event()
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"half "
+        entered.set()
+        await rest.wait()
+        yield b"and the rest"
+
+    transport = httpx.ASGITransport(app=_app(gate, release, entered))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        slow = asyncio.create_task(client.post("/echo", content=body()))
+        await asyncio.wait_for(entered.wait(), 1)
+
+        meanwhile = await client.get("/quick")
+
+        rest.set()
+        sent = await slow
+
+    assert meanwhile.status_code == 200
+    assert (sent.status_code, sent.text) == (200, "half and the rest")
+    assert gate.free == 1
+
+
+async def test_the_place_is_given_back_when_the_response_starts() -> None:
+    gate = AdmissionGate(1, max_wait=0.05)
+    release, entered = asyncio.Event(), asyncio.Event()
+    transport = httpx.ASGITransport(app=_app(gate, release, entered))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        streaming = asyncio.create_task(client.get("/stream"))
+        await asyncio.wait_for(entered.wait(), 1)
+
+        meanwhile = await client.get("/quick")
+
+        release.set()
+        streamed = await streaming
+
+    assert meanwhile.status_code == 200
+    assert (streamed.status_code, streamed.text) == (200, "first last")
+    assert gate.free == 1
