@@ -19,7 +19,7 @@ from factories.notifications import SmtpServer
 from marketplace.bootstrap import Container
 from marketplace.compliance.models import AuditLogEntry
 from marketplace.notifications import handlers
-from marketplace.notifications.channels import NotificationRuntime
+from marketplace.notifications.channels import NotificationRuntime, OutgoingEmail, SmtpMailer
 from marketplace.notifications.models import Delivery, Notification
 from marketplace.notifications.service import dispatch
 from marketplace.orders.events import ReceiptIssued
@@ -319,3 +319,32 @@ async def test_a_receipt_whose_pdf_is_not_stored_yet_is_retried_not_sent_without
         await uow.commit()
     [receipt] = smtp.inbox.to("early@example.com")
     assert [a.get_filename() for a in receipt.message.iter_attachments()] == ["receipt-ord_7.pdf"]
+
+
+async def test_a_recipient_at_an_internationalized_domain_gets_the_email(
+    smtp: SmtpServer,
+) -> None:
+    mailer = SmtpMailer(
+        host="127.0.0.1",
+        port=smtp.port,
+        sender="shop@marketplace.test",
+        sender_name="Marketplace",
+        start_tls=False,
+        timeout=5,
+    )
+
+    await mailer.send(
+        OutgoingEmail(
+            message_id="<ndl_idn@marketplace.test>",
+            to="kunde@bücher.de",
+            subject="Ihre Bestellung",
+            text="Danke.\n",
+            html=None,
+            language="de",
+        )
+    )
+
+    [received] = smtp.inbox.messages
+    assert received.rcpt_tos == ["kunde@xn--bcher-kva.de"]
+    assert received.message["To"].addresses[0].addr_spec == "kunde@xn--bcher-kva.de"
+    assert received.text == "Danke.\n"

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from marketplace.notifications.channels import Attachment, OutgoingEmail, PermanentFailure
-from marketplace.notifications.channels.mime import message_bytes
+from marketplace.notifications.channels.mime import envelope_address, message_bytes
 from marketplace.platform.clock import utcnow
 
 SENDER = "shop@shop.test"
@@ -159,6 +159,15 @@ def test_a_display_name_too_long_for_one_encoded_word_decodes_without_added_spac
 def test_what_cannot_be_written_faithfully_fails_permanently(overrides: dict[str, object]) -> None:
     with pytest.raises(PermanentFailure):
         message_bytes(_email(**overrides), sender=SENDER, sender_name="Shop")
+
+
+def test_an_internationalized_domain_is_sent_in_its_ascii_form() -> None:
+    parsed = _parsed(_email(to="anna@bücher.de"))
+
+    assert parsed["To"].addresses[0].addr_spec == "anna@xn--bcher-kva.de"
+    assert envelope_address("anna@bücher.de") == "anna@xn--bcher-kva.de"
+    assert envelope_address("anna@example.com") == "anna@example.com"
+    assert envelope_address("änna@example.com") == "änna@example.com"  # refused by the check
 
 
 # Any message

@@ -17,7 +17,7 @@ from marketplace.notifications.channels.base import (
     OutgoingEmail,
     PermanentFailure,
 )
-from marketplace.notifications.channels.mime import message_bytes
+from marketplace.notifications.channels.mime import envelope_address, message_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class SmtpMailer:
             await aiosmtplib.send(
                 data,
                 sender=self.sender,
-                recipients=[email.to],
+                recipients=[envelope_address(email.to)],
                 hostname=self.host,
                 port=self.port,
                 username=self.username,

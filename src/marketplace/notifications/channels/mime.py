@@ -24,6 +24,8 @@ from functools import lru_cache
 from typing import Final
 from urllib.parse import quote
 
+from email_validator import EmailNotValidError, validate_email
+
 from marketplace.notifications.channels.base import Attachment, OutgoingEmail, PermanentFailure
 from marketplace.platform.clock import utcnow
 
@@ -65,11 +67,24 @@ _Q_LITERAL: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvw
 _ATTR_CHARS: Final = "!#$&+-.^_`|~"
 
 
+def envelope_address(address: str) -> str:
+    """`address` as sent: an internationalized domain in its ASCII form (IDNA A-labels,
+    `anna@xn--bcher-kva.de`), which every mail server routes. A local part that is not ASCII
+    would need SMTPUTF8, which we do not use: a PermanentFailure (in `message_bytes`)."""
+    if address.isascii():
+        return address
+    try:
+        converted = validate_email(address, check_deliverability=False).ascii_email
+    except EmailNotValidError:
+        return address  # left for the ASCII check to refuse, naming the header
+    return converted or address
+
+
 def message_bytes(email: OutgoingEmail, *, sender: str, sender_name: str) -> bytes:
     """The whole message, headers and body, as sent."""
     headers = [
         _from(sender_name, sender),
-        _unfolded("To", email.to),
+        _unfolded("To", envelope_address(email.to)),
         _unstructured("Subject", email.subject),
         f"Date: {format_datetime(utcnow())}",
         _unfolded("Message-ID", email.message_id),
