@@ -42,6 +42,7 @@ CONNECT_TIMEOUT_SECONDS = 2.0
 KICK_BATCH = 16
 # Outbox messages a relay pass takes at most.
 RELAY_BATCH = 200
+DRAIN_ROUNDS = 50
 STOP_GRACE_SECONDS = 10.0
 # Pauses before restarting a broker consumer that ended on its own: 0.5 s, doubling to 30 s.
 CONSUMER_RETRY_SECONDS = 0.5
@@ -283,14 +284,22 @@ class JobRuntime:
                 await asyncio.wait_for(self._stopping.wait(), timeout=delay)
 
     async def drain(self) -> None:
-        """Relay and run everything pending right now (tests and CLI one-shots), held or not."""
+        """Relay and run everything pending right now (tests and CLI one-shots), held or not:
+        also the deliveries a burst held earlier, which no relay pass would kick again."""
         self._draining = True
         try:
-            # Until a pass finds nothing: deliveries run in place may have written more.
-            while await self._relay_pass():
-                pass
-            if isinstance(self.broker, InMemoryBroker):
-                await self.broker.wait_all()
+            # Until a round finds nothing: deliveries run in place may have written more.
+            # Bounded: a delivery that keeps failing is due again only after its backoff,
+            # but a clock that jumps should not make this loop for ever.
+            for _ in range(DRAIN_ROUNDS):
+                relayed = 0
+                while passed := await self._relay_pass():
+                    relayed += passed
+                kicked = await sweep_deliveries(self.uow_factory.db, self.kick)
+                if isinstance(self.broker, InMemoryBroker):
+                    await self.broker.wait_all()
+                if not relayed and not kicked:
+                    break
         finally:
             self._draining = False
 
