@@ -26,8 +26,8 @@ __all__ = [
     "payout_destination",
     "resolve_commission",
     "resolve_commissions",
+    "sellers_of",
     "shipping_options",
-    "shipping_options_of",
     "vendor_info",
     "vendor_infos",
 ]
@@ -122,14 +122,29 @@ def _option(o: ShippingOption | AnyRow) -> ShippingOptionInfo:
     )
 
 
-async def shipping_options_of(
+async def sellers_of(
     uow: UnitOfWork, vendor_ids: Sequence[str]
-) -> dict[str, list[ShippingOptionInfo]]:
-    """`shipping_options` of several vendors in one query (every id is a key)."""
-    found: dict[str, list[ShippingOptionInfo]] = {vendor_id: [] for vendor_id in vendor_ids}
-    for o in await repo.shipping_options_of(uow.session, vendor_ids):
-        found.setdefault(o.vendor_id, []).append(_option(o))
-    return found
+) -> tuple[dict[str, VendorInfo], dict[str, list[ShippingOptionInfo]]]:
+    """`vendor_infos` and each vendor's `shipping_options` together, from one query (a
+    checkout's sellers): unknown ids are left out of the first, every id is a key of the
+    second."""
+    infos: dict[str, VendorInfo] = {}
+    options: dict[str, list[ShippingOptionInfo]] = {vendor_id: [] for vendor_id in vendor_ids}
+    for row in await repo.sellers_with_options(uow.session, vendor_ids):
+        if row.id not in infos:
+            infos[row.id] = _info(row)
+        if row.option_id is not None:
+            options[row.id].append(
+                ShippingOptionInfo(
+                    id=row.option_id,
+                    name=row.option_name,
+                    price=Money(row.price_amount, row.price_currency),
+                    delivery_days_min=row.delivery_days_min,
+                    delivery_days_max=row.delivery_days_max,
+                    countries=tuple(row.countries),
+                )
+            )
+    return infos, options
 
 
 @dataclass(frozen=True, slots=True)

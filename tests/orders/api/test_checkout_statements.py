@@ -43,8 +43,7 @@ EXPECTED: list[Statement | list[Statement] | PerDialect] = [
     ("SELECT", "identity_user"),  # the bearer token's user (tokens end on password change)
     ("SELECT", "orders_order"),  # a retried checkout resumes its order
     ("SELECT", "catalog_variant"),
-    ("SELECT", "vendors_vendor"),  # every vendor of the cart at once
-    ("SELECT", "vendors_shipping_option"),
+    ("SELECT", "vendors_vendor"),  # every vendor of the cart with its shipping options
     ("SELECT", "vendors_commission_rule"),  # every line's rule at once
     # the lines' units held, last before the commit writes (the stock rows are what
     # concurrent checkouts share): rows locked in variant order, all lines or none

@@ -203,6 +203,46 @@ async def test_removed_shipping_option_is_archived_not_deleted(
     assert row.archived_at is not None
 
 
+async def test_a_checkouts_sellers_come_with_their_active_options_in_order(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    shop = await create_vendor(container)
+    bare = await create_vendor(container)
+    headers = auth_headers(container, shop.owner)
+    express = {
+        "name": "Express",
+        "price": {"amount": 990, "currency": "EUR"},
+        "delivery_days_min": 1,
+        "delivery_days_max": 1,
+    }
+    gone = {**express, "name": "Courier"}
+    options = [*SETTINGS["shipping_options"], express, gone]
+    first = await client.put(
+        f"/v1/vendors/{shop.id}/settings",
+        json={**SETTINGS, "shipping_options": options},
+        headers=headers,
+    )
+    kept = [o for o in first.json()["shipping_options"] if o["name"] != "Courier"]
+    # The courier is removed, so archived: a checkout must not offer it.
+    await client.put(
+        f"/v1/vendors/{shop.id}/settings",
+        json={**SETTINGS, "shipping_options": kept},
+        headers=headers,
+    )
+
+    async with container.uow_factory() as uow:
+        infos, options_of = await public.sellers_of(uow, [shop.id, bare.id, "vnd_missing"])
+        one_by_one = {v: await public.vendor_info(uow, v) for v in (shop.id, bare.id)}
+        listed = await public.shipping_options(uow, shop.id)
+
+    assert infos == one_by_one
+    assert [o.name for o in options_of[shop.id]] == ["DHL", "Express"]
+    assert options_of[shop.id] == listed
+    assert options_of[shop.id][0].countries == ("AT", "DE")  # stored sorted
+    assert options_of[bare.id] == []
+    assert options_of["vnd_missing"] == []
+
+
 @pytest.mark.parametrize(
     ("override", "loc", "code"),
     [

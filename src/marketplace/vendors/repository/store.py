@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import cast
 
-from sqlalchemy import Select, Table, bindparam, select
+from sqlalchemy import Select, Table, and_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketplace.platform import direct
@@ -42,6 +42,28 @@ _ACTIVE_OPTIONS_OF = (
     .order_by(_option.c.vendor_id, _option.c.position)
 )
 
+# A checkout's sellers with their active options at once: a row per option with its vendor's
+# facts, and one row with the option columns NULL for a vendor without any.
+_SELLERS_WITH_OPTIONS = (
+    select(
+        *_SELLER_FACTS.selected_columns,
+        _option.c.id.label("option_id"),
+        _option.c.name.label("option_name"),
+        _option.c.price_amount,
+        _option.c.price_currency,
+        _option.c.delivery_days_min,
+        _option.c.delivery_days_max,
+        _option.c.countries,
+    )
+    .select_from(
+        _vendor.outerjoin(
+            _option, and_(_option.c.vendor_id == _vendor.c.id, _option.c.archived_at.is_(None))
+        )
+    )
+    .where(_vendor.c.id.in_(bindparam("the_ids", expanding=True)))
+    .order_by(_vendor.c.id, _option.c.position)
+)
+
 
 async def seller_facts(session: AsyncSession, vendor_ids: Sequence[str]) -> Sequence[AnyRow]:
     """Of each known vendor among `vendor_ids`: id, slug, name, status, country,
@@ -49,6 +71,20 @@ async def seller_facts(session: AsyncSession, vendor_ids: Sequence[str]) -> Sequ
     if not vendor_ids:
         return []
     return (await direct.execute(session, _SELLER_FACTS, {"the_ids": list(vendor_ids)})).all()
+
+
+async def sellers_with_options(
+    session: AsyncSession, vendor_ids: Sequence[str]
+) -> Sequence[AnyRow]:
+    """`seller_facts` with each vendor's active shipping options (option_id, option_name,
+    price_amount, price_currency, delivery_days_min, delivery_days_max, countries), one row
+    per option, by vendor and position; a vendor without options has one row, its option
+    columns NULL."""
+    if not vendor_ids:
+        return []
+    return (
+        await direct.execute(session, _SELLERS_WITH_OPTIONS, {"the_ids": list(vendor_ids)})
+    ).all()
 
 
 async def shipping_options_of(session: AsyncSession, vendor_ids: Sequence[str]) -> Sequence[AnyRow]:

@@ -109,9 +109,8 @@ async def _price(
     vendor_ids = list(dict.fromkeys(infos[item.variant_id].vendor_id for item in items))
     shipping: dict[str, vendors.ShippingOptionInfo] = {}
     windows: dict[str, int] = {}
-    # Every vendor of the cart, its options and the commission rules: one query each.
-    sellers = await vendors.vendor_infos(uow, vendor_ids)
-    options_of = await vendors.shipping_options_of(uow, vendor_ids)
+    # Every vendor of the cart with its options, then the commission rules: two queries.
+    sellers, options_of = await vendors.sellers_of(uow, vendor_ids)
     for vendor_id in vendor_ids:
         vendor = sellers.get(vendor_id)
         if vendor is None or not vendor.can_sell:
