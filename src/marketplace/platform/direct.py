@@ -422,7 +422,7 @@ async def returning_objects(
     410 µs against 90 µs per statement, measured). The objects stay outside the session, as
     `insert_objects`' do: a change made to one is not written, and an object of the same row
     that the session loaded earlier is not refreshed."""
-    keys = _attribute_keys(cls)
+    keys = attribute_keys(cls)
     objects: list[_T] = []
     for row in (await execute(session, statement, params)).all():
         obj: _T = cls._sa_class_manager.new_instance()  # type: ignore[attr-defined]
@@ -434,8 +434,9 @@ async def returning_objects(
 _keys_of: dict[type, tuple[str, ...]] = {}
 
 
-def _attribute_keys(cls: type) -> tuple[str, ...]:
-    """`cls`'s attribute names in its table's column order."""
+def attribute_keys(cls: type) -> tuple[str, ...]:
+    """`cls`'s attribute names in its table's column order: how to read a row of all its
+    columns (`returning_all`) by position."""
     found = _keys_of.get(cls)
     if found is None:
         by_column = {column: key for key, column in columns_of(cls).items()}

@@ -269,6 +269,12 @@ async def test_units_sold_to_others_while_paying_cancel_and_refund_the_order(
         "succeeded",
         order.total_amount,
     )
+    vendor_statuses = await session.scalars(
+        select(VendorOrder.status)
+        .where(VendorOrder.order_id == order.id)
+        .execution_options(populate_existing=True)
+    )
+    assert list(vendor_statuses) == ["canceled"]
     assert await _available(session, shop.variant_id) == 0
 
 

@@ -74,9 +74,14 @@ EXPECTED: list[Statement | list[Statement] | PerDialect] = [
     # transaction, which holds nothing else yet, is rolled back and the payment recorded as
     # failed instead
     ("UPDATE", "payments_payment"),  # returning the row
-    ("UPDATE", "orders_order"),  # pending_payment -> paid: decides and locks
+    # pending_payment -> paid, which decides and locks, and the vendor orders with it (all
+    # of them, returning the rows): on PostgreSQL one statement, the vendor orders' UPDATE
+    # in a CTE after the order's
+    PerDialect(
+        postgresql=[("SELECT", "moved_order")],
+        sqlite=[("UPDATE", "orders_order"), ("UPDATE", "orders_vendor_order")],
+    ),
     ("UPDATE", "inventory_reservation"),
-    ("UPDATE", "orders_vendor_order"),  # all of them, returning the rows
     ("UPDATE", "platform_idempotency_key"),  # the stored response, same transaction
     # the held units sold, last before the commit writes; on PostgreSQL the statement reads
     # the lines itself

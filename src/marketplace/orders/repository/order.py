@@ -13,7 +13,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, bindparam, func, select, update
+from sqlalchemy import Select, Table, bindparam, func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketplace.orders.models.order import (
@@ -25,7 +25,7 @@ from marketplace.orders.models.order import (
     VendorOrder,
 )
 from marketplace.platform import direct
-from marketplace.platform.db import built_once
+from marketplace.platform.db import built_once, transient
 
 _orders = cast(Table, Order.__table__)
 _vendor_orders = cast(Table, VendorOrder.__table__)
@@ -225,6 +225,82 @@ async def move_vendor_orders_of(
     }
     moved = await direct.returning_objects(session, VendorOrder, statement, params)
     return sorted(moved, key=lambda v: v.id)
+
+
+async def move_order_with_vendor_orders(
+    session: AsyncSession,
+    order_id: str,
+    *,
+    sources: Collection[str],
+    vendor_sources: Collection[str],
+    vendor_target: str,
+    now: datetime,
+    **values: Any,
+) -> tuple[Order, list[VendorOrder]] | None:
+    """`move_order_returning`, then `move_vendor_orders_of` of the order if it moved: the
+    moved rows, or None for the racers that lost. On PostgreSQL one statement (the vendor
+    orders' UPDATE in a CTE after the order's, on the order it moved)."""
+    if session.get_bind().dialect.name != "postgresql":
+        order = await move_order_returning(session, order_id, sources=sources, now=now, **values)
+        if order is None:
+            return None
+        return order, await move_vendor_orders_of(
+            session, order_id, sources=vendor_sources, target=vendor_target, now=now
+        )
+    names = tuple(sorted(values))
+    statement = built_once(
+        (
+            "orders.move_order_with_vendor_orders",
+            tuple(sources),
+            tuple(vendor_sources),
+            names,
+        ),
+        lambda: _order_with_vendor_orders(sources, vendor_sources, names),
+    )
+    params = {
+        "the_order": order_id,
+        "at": now,
+        "to_status": vendor_target,
+        **{f"set_{n}": values[n] for n in names},
+    }
+    rows = (await direct.execute(session, statement, params)).all()
+    if not rows:
+        return None
+    order_keys = direct.attribute_keys(Order)
+    vendor_keys = direct.attribute_keys(VendorOrder)
+    split = len(order_keys)
+    order = transient(Order, **dict(zip(order_keys, rows[0][:split], strict=True)))
+    vendor_orders = [
+        transient(VendorOrder, **dict(zip(vendor_keys, row[split:], strict=True)))
+        for row in rows
+        if row[split] is not None
+    ]
+    return order, sorted(vendor_orders, key=lambda v: v.id)
+
+
+def _order_with_vendor_orders(
+    sources: Collection[str], vendor_sources: Collection[str], names: tuple[str, ...]
+) -> Select[Any]:
+    moved = (
+        update(_orders)
+        .where(_orders.c.id == bindparam("the_order"), _orders.c.status.in_(list(sources)))
+        .values(updated_at=bindparam("at"), **{n: bindparam(f"set_{n}") for n in names})
+        .returning(*_orders.c)
+        .cte("moved_order")
+    )
+    moved_vendor_orders = (
+        update(_vendor_orders)
+        .where(
+            _vendor_orders.c.order_id.in_(select(moved.c.id)),
+            _vendor_orders.c.status.in_(list(vendor_sources)),
+        )
+        .values(status=bindparam("to_status"), updated_at=bindparam("at"))
+        .returning(*_vendor_orders.c)
+        .cte("moved_vendor_orders")
+    )
+    return select(*moved.c, *moved_vendor_orders.c).select_from(
+        moved.outerjoin(moved_vendor_orders, true())
+    )
 
 
 async def set_reservation(session: AsyncSession, order_id: str, reservation_id: str) -> None:

@@ -173,28 +173,25 @@ async def _paid(
     # the payment events, the sweep) one moves the order; the others wait for its commit
     # and find nothing to move. If the units turn out to be gone, the same transaction
     # cancels it instead, so "paid" is never seen without its stock.
-    order = await repo.move_order_returning(
+    # A vendor order of a pending order is pending itself: all of them move with it (one
+    # statement on PostgreSQL), and on to canceled with it if the stock is gone.
+    moved = await repo.move_order_with_vendor_orders(
         uow.session,
         order_id,
         sources=["pending_payment"],
+        vendor_sources=sources_of("processing"),
+        vendor_target="processing",
         now=now,
         status="paid",
         payment_status="succeeded",
         paid_at=now,
     )
-    if order is None:
+    if moved is None:
         return
+    order, vendor_orders = moved
     if not await _secure_stock(uow, order):
         await _sold_out(uow, order, payment)
         return
-    # A vendor order of a pending order is pending itself: all of them move.
-    vendor_orders = await repo.move_vendor_orders_of(
-        uow.session,
-        order_id,
-        sources=sources_of("processing"),
-        target="processing",
-        now=now,
-    )
     if order.cart_id is not None:
         # Converted by an earlier checkout of the same cart, or merged away: nothing to do.
         with contextlib.suppress(CartClosed):
