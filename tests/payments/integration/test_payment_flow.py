@@ -4,8 +4,10 @@ charges twice."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from factories.payments import confirm, events, ledger, paid, share, start
@@ -158,7 +160,18 @@ async def test_confirm_twice_and_the_webhook_too_capture_once(
 
     first = await confirm(container, started.id)
     second = await confirm(container, started.id)
-    await container.jobs.drain()  # delivers payment_intent.succeeded to our webhook path
+    sent: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "payments_webhook_event" in statement:
+            sent.append(statement.split(None, 1)[0].upper())
+
+    engine = container.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        await container.jobs.drain()  # delivers payment_intent.succeeded to our webhook path
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
 
     assert (first.status, second.status) == ("succeeded", "succeeded")
     assert await ledger(session) == [("capture", CAPTURE), ("fee", FEE)]
@@ -168,6 +181,8 @@ async def test_confirm_twice_and_the_webhook_too_capture_once(
     # with no second job to process it.
     received = (await session.execute(select(WebhookEvent.type, WebhookEvent.status))).all()
     assert [tuple(r) for r in received] == [("payment_intent.succeeded", "processed")]
+    # The success was recorded already: the event is stored processed by one INSERT.
+    assert sent == ["INSERT"]
     process_jobs = await session.scalar(
         select(func.count())
         .select_from(OutboxMessage)

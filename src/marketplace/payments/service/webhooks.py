@@ -83,19 +83,24 @@ async def receive_webhook(
         raise ProviderUnavailableError(str(error)) from None
     payload: dict[str, Any] = orjson.loads(body)
     event_id = new_id("whe")
-    stored = await repo.insert_webhook_event(
-        uow.session,
-        {
-            "id": event_id,
-            "provider": provider,
-            "provider_event_id": event.provider_event_id,
-            "type": event.type,
-            "payload": payload,
-            "status": "received",
-            "received_at": utcnow(),
-            "processed_at": None,
-        },
-    )
+    row: dict[str, Any] = {
+        "id": event_id,
+        "provider": provider,
+        "provider_event_id": event.provider_event_id,
+        "type": event.type,
+        "payload": payload,
+        "status": "received",
+        "received_at": utcnow(),
+        "processed_at": None,
+    }
+    if process_now and await _success_already_recorded(uow, provider, event):
+        # The usual webhook of a checkout: its confirmation recorded the success first, and
+        # applying the event would change nothing (success is final). Stored as processed
+        # at once: one statement, not a row stored and then updated.
+        row |= {"status": "processed", "processed_at": row["received_at"]}
+        stored = await repo.insert_webhook_event(uow.session, row)
+        return Receipt(event_id=event.provider_event_id, duplicate=not stored)
+    stored = await repo.insert_webhook_event(uow.session, row)
     if not stored:
         return Receipt(event_id=event.provider_event_id, duplicate=True)
     if process_now:
@@ -123,6 +128,19 @@ async def _process(
     status = "processed" if applied else "ignored"
     await repo.finish_webhook_event(uow.session, event_id, status=status, now=utcnow())
     return status
+
+
+async def _success_already_recorded(uow: UnitOfWork, provider: str, event: ProviderEvent) -> bool:
+    """Whether `event` reports a payment's success that is recorded already."""
+    if event.kind != "payment_succeeded":
+        return False
+    payment = await repo.payment_state(
+        uow.session,
+        payment_id=event.payment_id,
+        provider=provider,
+        provider_payment_id=event.provider_payment_id,
+    )
+    return payment is not None and payment.status == "succeeded"
 
 
 # Events about payments, refunds and disputes; payouts and others are dispatched before these.
