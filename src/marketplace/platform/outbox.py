@@ -80,9 +80,13 @@ async def relay_once(
     if not claimed:
         return 0
     async with db.session() as session:
+        # Rows, not entities: a pass of a sale reads hundreds of messages, and the ORM's
+        # identity map and change tracking cost more than the read.
         messages = (
-            await session.scalars(
-                select(OutboxMessage)
+            await session.execute(
+                select(
+                    OutboxMessage.id, OutboxMessage.kind, OutboxMessage.name, OutboxMessage.payload
+                )
                 .where(OutboxMessage.seq.in_(claimed))
                 .order_by(OutboxMessage.seq)
             )
@@ -106,26 +110,21 @@ async def relay_once(
                 logger.error(
                     "no handler registered for job %s (message %s)", message.name, message.id
                 )
+        delivery_ids: list[str] = []
         if rows:
-            await session.execute(insert_ignore_rows(Delivery.__table__, db.dialect), rows)  # type: ignore[arg-type]
+            # The rows this pass wrote (a duplicate relay's are ignored, and kicked by it).
+            written = await session.execute(
+                insert_ignore_rows(Delivery.__table__, db.dialect).returning(  # type: ignore[arg-type]
+                    Delivery.id, Delivery.handler
+                ),
+                rows,
+            )
+            delivery_ids = [d for d, handler in written.all() if handler not in hold]
         await session.execute(
             update(OutboxMessage)
             .where(OutboxMessage.seq.in_(claimed))
             .values(published_at=utcnow(), claimed_until=None)
         )
-        # Fetch ids actually present (a duplicate relay's rows were ignored) to kick them.
-        message_ids = [m.id for m in messages]
-        delivery_ids = [
-            delivery_id
-            for delivery_id, handler in (
-                await session.execute(
-                    select(Delivery.id, Delivery.handler).where(
-                        Delivery.message_id.in_(message_ids), Delivery.status == "pending"
-                    )
-                )
-            ).all()
-            if handler not in hold
-        ]
         await session.commit()
     if delivery_ids:
         await kick(list(delivery_ids))
