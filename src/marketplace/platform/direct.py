@@ -422,21 +422,22 @@ async def returning_objects(
     410 µs against 90 µs per statement, measured). The objects stay outside the session, as
     `insert_objects`' do: a change made to one is not written, and an object of the same row
     that the session loaded earlier is not refreshed."""
-    keys = attribute_keys(cls)
-    objects: list[_T] = []
-    for row in (await execute(session, statement, params)).all():
-        obj: _T = cls._sa_class_manager.new_instance()  # type: ignore[attr-defined]
-        obj.__dict__.update(zip(keys, row, strict=True))
-        objects.append(obj)
-    return objects
+    return [object_of(cls, row) for row in (await execute(session, statement, params)).all()]
+
+
+def object_of(cls: type[_T], values: Sequence[Any]) -> _T:
+    """A `cls` object outside the session from the values of all its table's columns, in
+    table order (a row of `returning_all`, or that part of a wider row)."""
+    obj: _T = cls._sa_class_manager.new_instance()  # type: ignore[attr-defined]
+    obj.__dict__.update(zip(_attribute_keys(cls), values, strict=True))
+    return obj
 
 
 _keys_of: dict[type, tuple[str, ...]] = {}
 
 
-def attribute_keys(cls: type) -> tuple[str, ...]:
-    """`cls`'s attribute names in its table's column order: how to read a row of all its
-    columns (`returning_all`) by position."""
+def _attribute_keys(cls: type) -> tuple[str, ...]:
+    """`cls`'s attribute names in its table's column order."""
     found = _keys_of.get(cls)
     if found is None:
         by_column = {column: key for key, column in columns_of(cls).items()}

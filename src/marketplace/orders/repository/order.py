@@ -13,7 +13,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, bindparam, func, select, true, update
+from sqlalchemy import ColumnElement, Select, Table, Update, bindparam, func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketplace.orders.models.order import (
@@ -25,7 +25,7 @@ from marketplace.orders.models.order import (
     VendorOrder,
 )
 from marketplace.platform import direct
-from marketplace.platform.db import built_once, transient
+from marketplace.platform.db import built_once
 
 _orders = cast(Table, Order.__table__)
 _vendor_orders = cast(Table, VendorOrder.__table__)
@@ -177,16 +177,36 @@ async def move_order_returning(
     names = tuple(sorted(values))
     statement = built_once(
         ("orders.move_order_returning", tuple(sources), names),
-        lambda: direct.returning_all(
-            Order,
-            update(_orders)
-            .where(_orders.c.id == bindparam("the_order"), _orders.c.status.in_(list(sources)))
-            .values(updated_at=bindparam("at"), **{n: bindparam(f"set_{n}") for n in names}),
-        ),
+        lambda: direct.returning_all(Order, _order_moved(sources, names)),
     )
     params = {"the_order": order_id, "at": now, **{f"set_{n}": values[n] for n in names}}
     found = await direct.returning_objects(session, Order, statement, params)
     return found[0] if found else None
+
+
+def _order_moved(sources: Collection[str], names: tuple[str, ...]) -> Update:
+    """The order `the_order` to the values `set_<name>` if its status is among `sources`."""
+    return (
+        update(_orders)
+        .where(_orders.c.id == bindparam("the_order"), _orders.c.status.in_(list(sources)))
+        .values(updated_at=bindparam("at"), **{n: bindparam(f"set_{n}") for n in names})
+    )
+
+
+def _vendor_orders_moved(
+    of_order: ColumnElement[bool], sources: Collection[str], names: tuple[str, ...]
+) -> Update:
+    """The vendor orders matching `of_order` whose status is among `sources` to
+    `to_status` and the values `set_<name>`."""
+    return (
+        update(_vendor_orders)
+        .where(of_order, _vendor_orders.c.status.in_(list(sources)))
+        .values(
+            status=bindparam("to_status"),
+            updated_at=bindparam("at"),
+            **{n: bindparam(f"set_{n}") for n in names},
+        )
+    )
 
 
 async def move_vendor_orders_of(
@@ -205,15 +225,8 @@ async def move_vendor_orders_of(
         ("orders.move_vendor_orders_of", tuple(sources), names),
         lambda: direct.returning_all(
             VendorOrder,
-            update(_vendor_orders)
-            .where(
-                _vendor_orders.c.order_id == bindparam("the_order"),
-                _vendor_orders.c.status.in_(list(sources)),
-            )
-            .values(
-                status=bindparam("to_status"),
-                updated_at=bindparam("at"),
-                **{n: bindparam(f"set_{n}") for n in names},
+            _vendor_orders_moved(
+                _vendor_orders.c.order_id == bindparam("the_order"), sources, names
             ),
         ),
     )
@@ -266,14 +279,10 @@ async def move_order_with_vendor_orders(
     rows = (await direct.execute(session, statement, params)).all()
     if not rows:
         return None
-    order_keys = direct.attribute_keys(Order)
-    vendor_keys = direct.attribute_keys(VendorOrder)
-    split = len(order_keys)
-    order = transient(Order, **dict(zip(order_keys, rows[0][:split], strict=True)))
+    split = len(_orders.c)  # the order's columns, then a vendor order's (NULL: none moved)
+    order = direct.object_of(Order, rows[0][:split])
     vendor_orders = [
-        transient(VendorOrder, **dict(zip(vendor_keys, row[split:], strict=True)))
-        for row in rows
-        if row[split] is not None
+        direct.object_of(VendorOrder, row[split:]) for row in rows if row[split] is not None
     ]
     return order, sorted(vendor_orders, key=lambda v: v.id)
 
@@ -281,20 +290,9 @@ async def move_order_with_vendor_orders(
 def _order_with_vendor_orders(
     sources: Collection[str], vendor_sources: Collection[str], names: tuple[str, ...]
 ) -> Select[Any]:
-    moved = (
-        update(_orders)
-        .where(_orders.c.id == bindparam("the_order"), _orders.c.status.in_(list(sources)))
-        .values(updated_at=bindparam("at"), **{n: bindparam(f"set_{n}") for n in names})
-        .returning(*_orders.c)
-        .cte("moved_order")
-    )
+    moved = _order_moved(sources, names).returning(*_orders.c).cte("moved_order")
     moved_vendor_orders = (
-        update(_vendor_orders)
-        .where(
-            _vendor_orders.c.order_id.in_(select(moved.c.id)),
-            _vendor_orders.c.status.in_(list(vendor_sources)),
-        )
-        .values(status=bindparam("to_status"), updated_at=bindparam("at"))
+        _vendor_orders_moved(_vendor_orders.c.order_id.in_(select(moved.c.id)), vendor_sources, ())
         .returning(*_vendor_orders.c)
         .cte("moved_vendor_orders")
     )
