@@ -11,12 +11,13 @@ delivery is `dead` and listed for operators instead of retried forever.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 from sqlalchemy import Table, bindparam, or_, select, update
+from sqlalchemy.sql.elements import ColumnElement
 
 from marketplace.platform import direct
 from marketplace.platform.clock import utcnow
@@ -161,6 +162,118 @@ _HANDED_BACK = (
 )
 
 
+# A batch: the deliveries of the given ids whose handler runs in batches, pending and free,
+# leased together. The rows are locked in id order and skipped if another worker holds them,
+# so two workers given overlapping batches neither deadlock nor wait on each other.
+def _claimable(ids: ColumnElement[bool]) -> ColumnElement[bool]:
+    return _delivery.c.id.in_(
+        select(_delivery.c.id)
+        .where(
+            ids,
+            _delivery.c.handler.in_(bindparam("handlers", expanding=True)),
+            _delivery.c.status == "pending",
+            or_(_delivery.c.locked_until.is_(None), _delivery.c.locked_until < bindparam("now")),
+        )
+        .order_by(_delivery.c.id)
+        .with_for_update(skip_locked=True)
+    )
+
+
+_CLAIM_BATCH = (
+    update(_delivery)
+    .where(
+        _claimable(_delivery.c.id.in_(bindparam("delivery_ids", expanding=True))),
+        _delivery.c.message_id == _outbox.c.id,
+    )
+    .values(
+        lock_token=bindparam("token"),
+        locked_until=bindparam("lease_until"),
+        attempts=_delivery.c.attempts + 1,
+    )
+    .returning(_delivery.c.id, _delivery.c.handler, _delivery.c.attempts, *_MESSAGE_COLUMNS)
+)
+_BATCH_SUCCEEDED = (
+    update(_delivery)
+    .where(
+        _delivery.c.id.in_(bindparam("delivery_ids", expanding=True)),
+        _delivery.c.status == "pending",
+        _delivery.c.lock_token == bindparam("token"),
+    )
+    .values(status="succeeded", finished_at=bindparam("finished_at"), locked_until=None)
+)
+
+
+async def run_batch(
+    uow_factory: UnitOfWorkFactory,
+    registry: Registry,
+    delivery_ids: Sequence[str],
+    *,
+    hold: Collection[str] = (),
+) -> list[DeliveryResult]:
+    """Run the deliveries among `delivery_ids` whose handler is registered `batched` (and not
+    held) in one transaction: one claim, the handlers one after the other, one completion,
+    one commit, where one at a time costs a transaction and its bookkeeping each. Returns
+    what it ran; the caller runs the rest (other handlers, and rows another worker holds or
+    finished) with `run_delivery`.
+
+    If a handler fails, the whole batch rolls back, its claim too, and nothing of it is
+    returned: each then runs on its own, where a failure is counted and retried for the
+    failing delivery only. PostgreSQL only: SQLite's single writer would hold every other
+    writer off for the whole batch.
+    """
+    handlers = registry.batched - frozenset(hold)
+    if not handlers or len(delivery_ids) < 2 or uow_factory.db.dialect != "postgresql":
+        return []
+    token = new_id("lck")
+    now = utcnow()
+    async with uow_factory() as uow:
+        rows = (
+            await direct.execute(
+                uow.session,
+                _CLAIM_BATCH,
+                {
+                    "delivery_ids": list(delivery_ids),
+                    "handlers": list(handlers),
+                    "now": now,
+                    "token": token,
+                    "lease_until": now + DELIVERY_LEASE,
+                },
+            )
+        ).all()
+        if not rows:
+            return []
+        position = {delivery_id: i for i, delivery_id in enumerate(delivery_ids)}
+        claimed = sorted(rows, key=lambda row: position[str(row[0])])
+        # Its handlers' work commits with the batch, or not at all.
+        uow.commits_refused = "a batched handler committed part-way"
+        try:
+            for row in claimed:
+                message = _message_of(row[3:], attempts=int(row[2]))
+                uow.request_id = message.request_id
+                await registry.handler(str(row[1]))(uow, message)
+        except Exception as error:
+            logger.info(
+                "batch of %d deliveries rolled back, running them one by one",
+                len(claimed),
+                extra={"handler": str(row[1]), "delivery_id": str(row[0])},
+                exc_info=error,
+            )
+            return []
+        uow.commits_refused = None
+        ran = [str(row[0]) for row in claimed]
+        finished = (
+            await direct.execute(
+                uow.session,
+                _BATCH_SUCCEEDED,
+                {"delivery_ids": ran, "token": token, "finished_at": utcnow()},
+            )
+        ).rowcount
+        if finished != len(ran):
+            return []  # cannot happen while the lease holds; one by one sorts it out
+        await uow.commit()
+    return [DeliveryResult(delivery_id, "succeeded") for delivery_id in ran]
+
+
 async def _claim(
     uow: UnitOfWork, delivery_id: str, *, token: str, now: datetime
 ) -> tuple[str, int, Message] | None:
@@ -182,8 +295,13 @@ async def _claim(
             return None
         handler_name, attempts = str(row[0]), int(row[1])
         outbox = (await uow.session.execute(_MESSAGE, {"message_id": row[2]})).one()
+    return handler_name, attempts, _message_of(outbox, attempts=attempts)
+
+
+def _message_of(outbox: Sequence[Any], *, attempts: int) -> Message:
+    """The message of a delivery from its outbox columns (`_MESSAGE_COLUMNS`)."""
     message_id, kind, name, payload, occurred_at, request_id = outbox
-    message = Message(
+    return Message(
         id=str(message_id),
         kind="job" if kind == "job" else "event",
         name=name,
@@ -192,7 +310,6 @@ async def _claim(
         attempt=attempts,
         request_id=request_id,
     )
-    return handler_name, attempts, message
 
 
 async def _record_failure(

@@ -73,6 +73,7 @@ class Registry:
         self._handlers: dict[str, Handler] = {}
         self._jobs: set[str] = set()
         self._deferrable: frozenset[str] = frozenset()
+        self._batched: frozenset[str] = frozenset()
         self._unless: dict[str, Skip] = {}
         self.periodic: list[PeriodicJob] = []
 
@@ -104,10 +105,18 @@ class Registry:
 
         return decorator
 
-    def job(self, name: str, *, deferrable: bool = False) -> Callable[[Handler], Handler]:
+    def job(
+        self, name: str, *, deferrable: bool = False, batched: bool = False
+    ) -> Callable[[Handler], Handler]:
+        """Register the job `name`. `batched`: its deliveries may share one transaction with
+        others kicked together (`jobs.run_batch`); only for a handler that never commits
+        itself, waits on nothing slow, and keeps nothing of its own in `uow.extras`."""
+
         def decorator(handler: Handler) -> Handler:
             self._add_handler(name, handler, deferrable=deferrable)
             self._jobs.add(name)
+            if batched:
+                self._batched = self._batched | {name}
             return handler
 
         return decorator
@@ -129,6 +138,11 @@ class Registry:
         """Handlers whose deliveries wait while the marketplace is in a burst (asked for every
         delivery a worker runs during one: built at registration, not per call)."""
         return self._deferrable
+
+    @property
+    def batched(self) -> frozenset[str]:
+        """Jobs whose deliveries may run in one transaction with others (`jobs.run_batch`)."""
+        return self._batched
 
     def handlers_for(
         self, kind: str, name: str, payload: Mapping[str, Any] | None = None

@@ -49,6 +49,9 @@ class UnitOfWork:
         self.extras: dict[str, object] = {}
         self._on_messages_committed = on_messages_committed
         self.rollback_only = False
+        # Set while others' work shares this transaction (a batch of deliveries): a commit
+        # part-way would commit theirs too, so it raises this instead.
+        self.commits_refused: str | None = None
 
     @property
     def session(self) -> AsyncSession:
@@ -133,6 +136,8 @@ class UnitOfWork:
     async def commit(self) -> None:
         if self.rollback_only:
             raise RuntimeError("unit of work was marked rollback-only")
+        if self.commits_refused is not None:
+            raise RuntimeError(self.commits_refused)
         hooks, self._before_commit = self._before_commit, {}
         for hook in hooks.values():
             await hook(self)
