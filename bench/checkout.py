@@ -503,6 +503,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         for sample in result.get("samples", [])[:3]:
             print(f"  sample: {sample}")
+        if len(result["windows"]) > 1:
+            print(
+                "per 10 s: "
+                + " | ".join(
+                    f"{w['rps']:.0f}/s p50 {w['p50_ms']:.0f} p99 {w['p99_ms']:.0f}"
+                    for w in result["windows"]
+                )
+            )
         ratio = result["rps"] / tps if tps else 0.0
         print(f"checkout orders/s / pgbench tps = {result['rps']:.0f} / {tps:.0f} = {ratio:.1%}")
 

@@ -66,6 +66,8 @@ class Spec:
 @dataclass
 class Tally:
     latencies_ns: list[int] = field(default_factory=list)
+    # When each measured request finished, in seconds from the window's start.
+    finished_s: list[float] = field(default_factory=list)
     statuses: dict[int, int] = field(default_factory=dict)
     errors: int = 0
     empty: int = 0
@@ -188,6 +190,7 @@ async def _client(
         if sent < start or done > end:
             continue  # warm-up, or finished after the window closed
         out.latencies_ns.append(int((done - sent) * 1e9))
+        out.finished_s.append(done - start)
         out.statuses[status] = out.statuses.get(status, 0) + 1
         if status != spec.ok_status:
             out.sample(f"{status} {request.split(b' ')[1].decode()}: {body[:200]!r}")
@@ -208,6 +211,31 @@ def _percentile(sorted_values: list[int], fraction: float) -> float:
         return float("nan")
     rank = max(0, min(len(sorted_values) - 1, math.ceil(fraction * len(sorted_values)) - 1))
     return sorted_values[rank] / 1e6
+
+
+WINDOW_SECONDS = 10.0
+
+
+def _windows(tallies: list[Tally], duration: float) -> list[dict[str, float]]:
+    """Rate and p99 per 10 s of the measurement: a tail that grows with a sale's length shows
+    here, where the whole run's percentiles would average it away."""
+    count = max(1, math.ceil(duration / WINDOW_SECONDS))
+    buckets: list[list[int]] = [[] for _ in range(count)]
+    for tally in tallies:
+        for finished, latency in zip(tally.finished_s, tally.latencies_ns, strict=True):
+            buckets[min(count - 1, int(finished // WINDOW_SECONDS))].append(latency)
+    windows = []
+    for i, bucket in enumerate(buckets):
+        length = min(WINDOW_SECONDS, duration - i * WINDOW_SECONDS)
+        bucket.sort()
+        windows.append(
+            {
+                "rps": len(bucket) / length if length > 0 else 0.0,
+                "p50_ms": _percentile(bucket, 0.50),
+                "p99_ms": _percentile(bucket, 0.99),
+            }
+        )
+    return windows
 
 
 async def run(spec: Spec) -> dict[str, Any]:
@@ -234,6 +262,7 @@ async def run(spec: Spec) -> dict[str, Any]:
             statuses[str(code)] = statuses.get(str(code), 0) + count
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return {
+        "windows": _windows(tallies, spec.duration),
         "requests": len(latencies),
         "rps": len(latencies) / spec.duration,
         "p50_ms": _percentile(latencies, 0.50),
