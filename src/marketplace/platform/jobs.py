@@ -6,6 +6,10 @@ workers get the same delivery (broker redelivery, a sweeper kick racing the firs
 claim's row lock, or for a handler that commits part-way its lease and the final conditional
 update, lets only one commit. Failures back off exponentially; after `max_attempts` the
 delivery is `dead` and listed for operators instead of retried forever.
+
+`run_batch` does the same for several deliveries of jobs registered `batched` at once: one
+claim, the handlers in turn, one completion, one commit; if anything fails, nothing of the
+batch is kept and each delivery runs alone with `run_delivery`.
 """
 
 from __future__ import annotations
