@@ -164,3 +164,24 @@ def test_an_id_body_is_the_value_in_crockford_base32_digit_by_digit(value: int) 
         digits.append("0123456789ABCDEFGHJKMNPQRSTVWXYZ"[rest & 0x1F])
         rest >>= 5
     assert ids._encode(value) == "".join(reversed(digits))
+
+
+def _digit_by_digit(value: int) -> str:
+    digits = []
+    for _ in range(26):
+        digits.append("0123456789ABCDEFGHJKMNPQRSTVWXYZ"[value & 0x1F])
+        value >>= 5
+    return "".join(reversed(digits))
+
+
+@given(
+    ms=st.integers(min_value=0, max_value=(1 << 48) - 1),
+    randoms=st.lists(st.integers(min_value=0, max_value=(1 << 80) - 1), min_size=2, max_size=5),
+)
+def test_ids_of_one_millisecond_share_its_characters_and_differ_in_the_rest(
+    ms: int, randoms: list[int]
+) -> None:
+    # The time's ten characters are kept for the millisecond: the later ids of it reuse them.
+    for random_part in randoms:
+        value = (ms << 80) | random_part
+        assert ids._encode(value) == _digit_by_digit(value)
