@@ -29,6 +29,7 @@ from marketplace.platform.db import Database, insert_ignore
 from marketplace.platform.ids import new_id
 from marketplace.platform.messaging import Message, Registry, UnknownHandler
 from marketplace.platform.models import Delivery, OutboxMessage, ScheduledJob
+from marketplace.platform.observability.metrics import record_job_delivery
 from marketplace.platform.outbox import retry_delay
 from marketplace.platform.uow import UnitOfWork, UnitOfWorkFactory
 
@@ -103,6 +104,7 @@ async def run_delivery(
         except Exception as error:
             failure = error
     if failure is None:
+        record_job_delivery(handler_name, "succeeded")
         return DeliveryResult(delivery_id, "succeeded")
     return await _record_failure(
         uow_factory.db,
@@ -275,6 +277,8 @@ async def run_batch(
         if finished != len(ran):
             return []  # cannot happen while the lease holds; one by one sorts it out
         await uow.commit()
+    for row in claimed:
+        record_job_delivery(str(row[1]), "succeeded")
     return [DeliveryResult(delivery_id, "succeeded") for delivery_id in ran]
 
 
@@ -362,6 +366,7 @@ async def _record_failure(
             )
         )
         await session.commit()
+    record_job_delivery(handler_name, "dead" if dead else "failed")
     return DeliveryResult(delivery_id, "dead" if dead else "failed")
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import select, text
 
 from marketplace.bootstrap import Container
@@ -86,8 +87,12 @@ async def test_batched_deliveries_kicked_together_share_one_transaction(
     seen = Seen()
     register(live_container, seen)
     await enqueue(live_container, 5)
+    labels = {"handler": JOB, "outcome": "succeeded"}
+    counted_before = REGISTRY.get_sample_value("job_deliveries_total", labels) or 0.0
 
     await drain(live_container)
+
+    assert REGISTRY.get_sample_value("job_deliveries_total", labels) == counted_before + 5
 
     assert sorted(n for n, _ in seen.runs) == [0, 1, 2, 3, 4]
     assert len({xid for _, xid in seen.runs}) == 1

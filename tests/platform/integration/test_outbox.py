@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -209,6 +210,46 @@ async def test_failing_handler_is_retried_with_backoff_and_then_dead_lettered(
     await session.refresh(delivery)
     assert delivery.status == "dead"
     assert delivery.last_error == "RuntimeError: smtp down"
+
+
+def delivered(handler: str, outcome: str) -> float:
+    labels = {"handler": handler, "outcome": outcome}
+    return REGISTRY.get_sample_value("job_deliveries_total", labels) or 0.0
+
+
+async def test_deliveries_are_counted_by_handler_and_outcome(container: Container) -> None:
+    @container.registry.subscribe(NoteWritten, name="tests.counted")
+    async def flaky(uow: UnitOfWork, message: Message) -> None:
+        if message.attempt == 1:
+            raise RuntimeError("first attempt fails")
+
+    @container.registry.subscribe(NoteWritten, name="tests.counted_dead")
+    async def broken(uow: UnitOfWork, message: Message) -> None:
+        raise RuntimeError("never works")
+
+    before = {
+        (handler, outcome): delivered(handler, outcome)
+        for handler in ("tests.counted", "tests.counted_dead")
+        for outcome in ("succeeded", "failed", "dead")
+    }
+    await publish_note(container)
+    transport = Collect()
+    await relay_once(container.db, container.registry, transport)
+    for _ in range(2):
+        for delivery_id in transport.kicked:
+            await run_delivery(
+                container.uow_factory, container.registry, delivery_id, max_attempts=2
+            )
+
+    counted = {key: delivered(*key) - value for key, value in before.items()}
+    assert counted == {
+        ("tests.counted", "succeeded"): 1,
+        ("tests.counted", "failed"): 1,
+        ("tests.counted", "dead"): 0,
+        ("tests.counted_dead", "succeeded"): 0,
+        ("tests.counted_dead", "failed"): 1,
+        ("tests.counted_dead", "dead"): 1,
+    }
 
 
 async def test_failed_delivery_waits_for_its_backoff_before_the_sweeper_retries(
