@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from pypdf import PdfReader
 
 from factories.documents import PAID, receipt_data, statement_data
-from marketplace.orders.domain import receipt_font
+from marketplace.orders.domain import receipt_font, receipt_font_program
 from marketplace.orders.domain.receipt import (
     DocumentLine,
     StatementData,
@@ -186,6 +186,41 @@ def test_documents_share_the_parsed_font_and_render_what_fpdf_alone_renders(
     monkeypatch.setattr(receipt_font, "copies_supported", lambda: False)
     monkeypatch.setattr(fpdf.output, "ftsubset", fontTools.subset)
     assert [render(data, layout=layout) for render, data in documents] == shared
+
+
+@pytest.mark.parametrize("layout", list(Layout))
+def test_a_font_stream_compressed_once_gives_the_bytes_fpdf_alone_gives(
+    monkeypatch: pytest.MonkeyPatch, layout: Layout
+) -> None:
+    assert fpdf.output.PDFFontStream is receipt_font_program.SharedFontStream
+    documents = [
+        (render_receipt, receipt_data(title="Mug")),
+        (render_receipt, receipt_data(title="Kanne")),  # the same scripts: the same programs
+        (render_statement, statement_data(title="Ωmega Чай")),
+    ]
+    receipt_font_program.clear_streams()
+    first = [render(data, layout=layout) for render, data in documents]  # compressed here
+    again = [render(data, layout=layout) for render, data in documents]  # and reused
+
+    monkeypatch.setattr(fpdf.output, "PDFFontStream", receipt_font_program._original_font_stream)
+    alone = [render(data, layout=layout) for render, data in documents]
+
+    assert first == again == alone
+
+
+def test_documents_in_the_same_scripts_share_their_compressed_font_streams(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    receipt_font_program.clear_streams()
+    for title in ("Mug", "Kanne", "Tasse", "Teller"):
+        render_receipt(receipt_data(title=title), layout=Layout.GLYPH_BLOCKS)
+    # Latin text in two weights: two programs, whatever the document says.
+    assert receipt_font_program.streams_kept() == 2
+
+    monkeypatch.setattr(receipt_font_program, "STREAMS_KEPT", 3)
+    for title in ("Mug", "Kanne 中", "Ελληνικά", "Чай"):  # each its own set of blocks
+        render_receipt(receipt_data(title=title), layout=Layout.GLYPH_BLOCKS)
+    assert receipt_font_program.streams_kept() == 3
 
 
 def test_documents_rendered_at_once_in_threads_are_the_ones_rendered_alone() -> None:

@@ -22,6 +22,14 @@ it, from the same bytes, so a document's bytes are the ones fpdf2 alone would gi
 
 If fpdf2 stops importing `ftsubset` that way, the replacement is not installed and
 `installed()` says so: documents then get fontTools fonts and fpdf2 subsets them itself.
+
+The embedded program is then compressed (`PDFFontStream`, zlib at fpdf2's level) for every
+document, although documents in the same scripts embed the same subset: a sixth of a
+document's CPU. `fpdf.output.PDFFontStream` is replaced, once, by `SharedFontStream`, which
+keeps the compressed stream of the programs embedded lately and hands it to the next
+document embedding the same bytes. zlib gives the same output for the same input at the same
+level, so a document's bytes do not change; if this fpdf2's stream does not keep its parts
+where the replacement expects them, it is not installed.
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ from types import ModuleType
 from typing import IO, Any, Final
 
 import fpdf.output
+import fpdf.syntax
 from fontTools import subset as ftsubset  # type: ignore[import-untyped]
 from fontTools.ttLib import TTFont  # type: ignore[import-untyped]
 
@@ -239,3 +248,64 @@ if getattr(fpdf.output, "ftsubset", None) is ftsubset:
     fpdf.output.ftsubset = _SubsetModule(  # type: ignore[attr-defined]
         f"{__name__}.ftsubset", _SubsetModule.__doc__
     )
+
+
+# Per process: the compressed streams of the programs embedded lately (a few per font and
+# set of scripts; an old layout's documents each embed their own, hence the bound).
+STREAMS_KEPT: Final = 64
+_streams_lock = threading.Lock()
+_streams: OrderedDict[bytes, bytes] = OrderedDict()
+_original_font_stream: Final = fpdf.output.PDFFontStream
+
+
+class SharedFontStream(_original_font_stream):  # type: ignore[misc,valid-type]
+    """fpdf2's font stream, compressed once per program embedded (see the module)."""
+
+    _contents: bytes
+
+    def __init__(self, contents: bytes) -> None:
+        contents = bytes(contents)
+        with _streams_lock:
+            compressed = _streams.get(contents)
+            if compressed is not None:
+                _streams.move_to_end(contents)
+        if compressed is None:
+            super().__init__(contents)
+            with _streams_lock:
+                _streams[contents] = self._contents
+                while len(_streams) > STREAMS_KEPT:
+                    _streams.popitem(last=False)
+            return
+        super().__init__(b"")  # the stream's other parts, as fpdf2 sets them
+        self._contents = compressed
+        self.length = len(compressed)
+        self.length1 = len(contents)
+
+
+def streams_kept() -> int:
+    with _streams_lock:
+        return len(_streams)
+
+
+def clear_streams() -> None:
+    with _streams_lock:
+        _streams.clear()
+
+
+def _stream_parts_known() -> bool:
+    """Whether fpdf2's stream keeps its compressed bytes and lengths where the replacement
+    sets them."""
+    import zlib
+
+    probe = _original_font_stream(b"probe")
+    return (
+        getattr(probe, "_contents", None) == zlib.compress(b"probe", _COMPRESSION_LEVEL)
+        and getattr(probe, "length", None) == len(probe._contents)
+        and getattr(probe, "length1", None) == len(b"probe")
+    )
+
+
+_COMPRESSION_LEVEL: Final = getattr(fpdf.syntax.PDFContentStream, "_COMPRESSION_LEVEL", -1)
+
+if _stream_parts_known():
+    fpdf.output.PDFFontStream = SharedFontStream  # type: ignore[misc]
