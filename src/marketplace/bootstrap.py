@@ -48,6 +48,7 @@ from marketplace.notifications.models import WebhookEndpoint
 from marketplace.orders import handlers as orders_handlers
 from marketplace.orders.api import router as orders_router
 from marketplace.orders.service import receipts as orders_receipts
+from marketplace.orders.service.rendering import Renderer
 from marketplace.payments import handlers as payments_handlers
 from marketplace.payments.api import router as payments_router
 from marketplace.payments.providers import Gateways, PaymentProvider, bind_gateways
@@ -226,7 +227,12 @@ def build_container(
     # Receipts and statements are issued by a subscriber and on download: both find their
     # storage and the marketplace's name through the unit of work's database.
     orders_receipts.bind_documents(
-        db, orders_receipts.DocumentSettings(storage, settings.marketplace_name)
+        db,
+        orders_receipts.DocumentSettings(
+            storage,
+            settings.marketplace_name,
+            Renderer(settings.document_render_processes or 0),
+        ),
     )
     identity = IdentityRuntime(_identity_config(settings), cache=cache, cipher=cipher)
     gateways = _payment_gateways(settings, uow_factory, cipher)

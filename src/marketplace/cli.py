@@ -83,6 +83,7 @@ def serve(
 def worker() -> None:
     """Run a job worker: outbox relay, scheduler and deliveries from the broker."""
     from marketplace.bootstrap import build_container
+    from marketplace.orders.service.receipts import close_documents
     from marketplace.platform.heap import freeze_startup_heap
     from marketplace.platform.observability import configure_logging
 
@@ -90,6 +91,10 @@ def worker() -> None:
     configure_logging(level=settings.log_level, json=settings.log_json)
     if settings.worker_nice:
         os.nice(settings.worker_nice)
+    if settings.document_render_processes is None:
+        # The API's core is idle when a sale's documents are issued: render on it.
+        processes = 1 if (os.cpu_count() or 1) >= 2 else 0
+        settings = settings.model_copy(update={"document_render_processes": processes})
 
     async def run() -> None:
         container = build_container(settings)
@@ -105,6 +110,7 @@ def worker() -> None:
             await stop.wait()
         finally:
             await container.jobs.stop()
+            close_documents(container.db)
             await container.db.dispose()
 
     asyncio.run(run())

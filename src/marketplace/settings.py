@@ -65,6 +65,15 @@ class Settings(BaseSettings):
         "shares with API servers, background work yields the CPU to requests (checkouts in a "
         "flash sale) and catches up when they slow down; 0 keeps equal priority",
     )
+    # A worker issuing a sale's documents was bound to one core, its handlers and fpdf2's
+    # Python taking turns on the interpreter's lock (docs/benchmarks.md, tenth session).
+    document_render_processes: int | None = Field(
+        default=None,
+        ge=0,
+        description="processes of its own a `marketplace worker` renders receipts and "
+        "statements in; default: 1 on a host with two cores or more, else 0. 0 renders on "
+        "threads of the process (always so in `serve`)",
+    )
     job_burst_messages_per_second: float = Field(
         default=100.0,
         ge=0,

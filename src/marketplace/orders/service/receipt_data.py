@@ -8,7 +8,6 @@ locales of every vendor at once."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +30,7 @@ from marketplace.orders.domain.receipt import (
 from marketplace.orders.domain.receipt_pdf import Layout, render_receipt, render_statement
 from marketplace.orders.models.order import Order, OrderItem, VendorOrder
 from marketplace.orders.repository import order as repo
+from marketplace.orders.service.rendering import Renderer
 from marketplace.payments import public as payments
 from marketplace.platform.uow import UnitOfWork
 from marketplace.vendors import public as vendors
@@ -98,7 +98,17 @@ def _vendor_name(paid: Paid, vendor_id: str) -> str:
     return info.name if info is not None else vendor_id
 
 
-async def receipt_pdf(paid: Paid, *, locale: str, marketplace: str, layout: Layout) -> bytes:
+_THREADS = Renderer()
+
+
+async def receipt_pdf(
+    paid: Paid,
+    *,
+    locale: str,
+    marketplace: str,
+    layout: Layout,
+    renderer: Renderer | None = None,
+) -> bytes:
     order = paid.order
     sections = [
         VendorSection(
@@ -136,11 +146,17 @@ async def receipt_pdf(paid: Paid, *, locale: str, marketplace: str, layout: Layo
         amount_paid=paid.facts.captured_amount,
     )
     # Layout and font subsetting are CPU work: keep the event loop serving other requests.
-    return await asyncio.to_thread(render_receipt, data, layout=layout)
+    return await (renderer or _THREADS).render(render_receipt, data, layout=layout)
 
 
 async def statement_pdf(
-    paid: Paid, vendor_order: VendorOrder, *, locale: str, marketplace: str, layout: Layout
+    paid: Paid,
+    vendor_order: VendorOrder,
+    *,
+    locale: str,
+    marketplace: str,
+    layout: Layout,
+    renderer: Renderer | None = None,
 ) -> bytes:
     # The split as the ledger booked it; the order's own snapshot if payments has no share.
     share = paid.facts.shares.get(vendor_order.id)
@@ -173,4 +189,4 @@ async def statement_pdf(
             platform_discount=platform_discount,
         ),
     )
-    return await asyncio.to_thread(render_statement, data, layout=layout)
+    return await (renderer or _THREADS).render(render_statement, data, layout=layout)

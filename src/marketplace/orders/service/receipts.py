@@ -32,7 +32,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 from weakref import WeakKeyDictionary
 
@@ -56,6 +56,7 @@ from marketplace.orders.service.receipt_data import (
     statement_pdf,
     vendor_locales,
 )
+from marketplace.orders.service.rendering import Renderer
 from marketplace.platform.clock import utcnow
 from marketplace.platform.db import Database
 from marketplace.platform.ids import new_id
@@ -72,6 +73,7 @@ MAX_DOCUMENT_BYTES: Final = 20 * 1024 * 1024
 class DocumentSettings:
     storage: Storage
     marketplace_name: str
+    renderer: Renderer = field(default_factory=Renderer)
 
 
 # Handlers and routes have a unit of work: they find the storage and the marketplace's name
@@ -82,6 +84,13 @@ _bound: WeakKeyDictionary[Database, DocumentSettings] = WeakKeyDictionary()
 def bind_documents(db: Database, settings: DocumentSettings) -> None:
     """Called by the composition root once the container's storage exists."""
     _bound[db] = settings
+
+
+def close_documents(db: Database) -> None:
+    """Stop what the documents bound to `db` started (their renderer processes)."""
+    bound = _bound.pop(db, None)
+    if bound is not None:
+        bound.renderer.close()
 
 
 def documents_for(uow: UnitOfWork) -> DocumentSettings:
@@ -173,16 +182,26 @@ async def _render_again(uow: UnitOfWork, document: Document) -> bytes | None:
     paid = None if order is None else await paid_order(uow, order)
     if paid is None:
         return None
-    marketplace = documents_for(uow).marketplace_name
+    bound = documents_for(uow)
+    marketplace, renderer = bound.marketplace_name, bound.renderer
     if document.kind == "receipt":
         return await receipt_pdf(
-            paid, locale=document.language, marketplace=marketplace, layout=layout
+            paid,
+            locale=document.language,
+            marketplace=marketplace,
+            layout=layout,
+            renderer=renderer,
         )
     vendor_order = next((v for v in paid.vendor_orders if v.id == document.vendor_order_id), None)
     if vendor_order is None:
         return None
     return await statement_pdf(
-        paid, vendor_order, locale=document.language, marketplace=marketplace, layout=layout
+        paid,
+        vendor_order,
+        locale=document.language,
+        marketplace=marketplace,
+        layout=layout,
+        renderer=renderer,
     )
 
 
@@ -208,11 +227,14 @@ async def _issue(
     record them once, and tell notifications about those this call issued. The order's
     documents now on record, by (kind, subject)."""
     order = paid.order
-    marketplace = documents_for(uow).marketplace_name
+    bound = documents_for(uow)
+    marketplace, renderer = bound.marketplace_name, bound.renderer
     rendered = []
     if receipt:
         locale = await customer_locale(uow, order)
-        pdf = await receipt_pdf(paid, locale=locale, marketplace=marketplace, layout=LAYOUT)
+        pdf = await receipt_pdf(
+            paid, locale=locale, marketplace=marketplace, layout=LAYOUT, renderer=renderer
+        )
         number = receipt_number(order.id)
         rendered.append(_Rendered("receipt", None, number, locale, LAYOUT, pdf))
     if statements_of:
@@ -220,7 +242,12 @@ async def _issue(
         for vendor_order in statements_of:
             locale = locales[vendor_order.vendor_id]
             pdf = await statement_pdf(
-                paid, vendor_order, locale=locale, marketplace=marketplace, layout=LAYOUT
+                paid,
+                vendor_order,
+                locale=locale,
+                marketplace=marketplace,
+                layout=LAYOUT,
+                renderer=renderer,
             )
             number = statement_number(vendor_order.id)
             rendered.append(
