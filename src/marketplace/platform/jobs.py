@@ -209,6 +209,16 @@ _BATCH_SUCCEEDED = (
 )
 
 
+def batchable(
+    db: Database, registry: Registry, count: int, *, hold: Collection[str] = ()
+) -> frozenset[str]:
+    """The jobs whose deliveries `run_batch` would run together among `count` kicked at once:
+    none for a single delivery, on SQLite, or when every batched job is held."""
+    if count < 2 or db.dialect != "postgresql":
+        return frozenset()
+    return registry.batched - frozenset(hold)
+
+
 async def run_batch(
     uow_factory: UnitOfWorkFactory,
     registry: Registry,
@@ -227,8 +237,8 @@ async def run_batch(
     failing delivery only. PostgreSQL only: SQLite's single writer would hold every other
     writer off for the whole batch.
     """
-    handlers = registry.batched - frozenset(hold)
-    if not handlers or len(delivery_ids) < 2 or uow_factory.db.dialect != "postgresql":
+    handlers = batchable(uow_factory.db, registry, len(delivery_ids), hold=hold)
+    if not handlers:
         return []
     token = new_id("lck")
     now = utcnow()

@@ -22,7 +22,13 @@ from taskiq.receiver import Receiver
 
 from marketplace.platform.burst import BurstGauge, BurstPolicy
 from marketplace.platform.clock import utcnow
-from marketplace.platform.jobs import run_batch, run_delivery, schedule_due_jobs
+from marketplace.platform.jobs import (
+    DeliveryResult,
+    batchable,
+    run_batch,
+    run_delivery,
+    schedule_due_jobs,
+)
 from marketplace.platform.messaging import Registry
 from marketplace.platform.observability.metrics import JOB_BURST_ACTIVE
 from marketplace.platform.outbox import (
@@ -132,10 +138,12 @@ class JobRuntime:
                 return [await deliver_one(delivery_id) for delivery_id in batch]
             # The batched jobs among them first, in one transaction and one slot (a flash
             # sale's payment webhooks: a commit and two bookkeeping statements each, alone).
-            async with slots:
-                together = await run_batch(
-                    self.uow_factory, self.registry, batch, hold=self.held_handlers()
-                )
+            together: list[DeliveryResult] = []
+            hold = self.held_handlers()
+            if batchable(self.uow_factory.db, self.registry, len(batch), hold=hold):
+                # Only then a slot: a message of other jobs does not wait for one in vain.
+                async with slots:
+                    together = await run_batch(self.uow_factory, self.registry, batch, hold=hold)
             ran: dict[str, str] = {result.delivery_id: result.outcome for result in together}
             rest = [d for d in batch if d not in ran]
             outcomes = await asyncio.gather(*(deliver_one(d) for d in rest))

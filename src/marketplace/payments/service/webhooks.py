@@ -134,13 +134,20 @@ async def _success_already_recorded(uow: UnitOfWork, provider: str, event: Provi
     """Whether `event` reports a payment's success that is recorded already."""
     if event.kind != "payment_succeeded":
         return False
-    payment = await repo.payment_state(
+    payment = await _payment_of(uow, provider, event)
+    return payment is not None and payment.status == "succeeded"
+
+
+async def _payment_of(
+    uow: UnitOfWork, provider: str, event: ProviderEvent
+) -> repo.PaymentState | None:
+    """The state of the payment `event` is about, by our id or the provider's."""
+    return await repo.payment_state(
         uow.session,
         payment_id=event.payment_id,
         provider=provider,
         provider_payment_id=event.provider_payment_id,
     )
-    return payment is not None and payment.status == "succeeded"
 
 
 # Events about payments, refunds and disputes; payouts and others are dispatched before these.
@@ -161,12 +168,7 @@ async def _apply(uow: UnitOfWork, gateways: Gateways, provider: str, event: Prov
         return await apply_payout_event(uow, provider, event)
     if event.kind not in _PAYMENT_KINDS:
         return False
-    payment = await repo.payment_state(
-        uow.session,
-        payment_id=event.payment_id,
-        provider=provider,
-        provider_payment_id=event.provider_payment_id,
-    )
+    payment = await _payment_of(uow, provider, event)
     if payment is None:
         logger.warning(
             "webhook event for no known payment",
